@@ -1,0 +1,5 @@
+//! CA hierarchy: the root, the issuing intermediate and the RSA RA that speaks SCEP.
+
+pub mod hierarchy;
+
+pub use hierarchy::{Authority, Hierarchy, HierarchySpec};

@@ -1,0 +1,62 @@
+//! CMS (RFC 5652) as SCEP uses it: SignedData around EnvelopedData, and degenerate certs-only
+//! SignedData for certificate distribution.
+
+pub mod attributes;
+pub mod certs_only;
+pub mod enveloped_data;
+pub mod signed_data;
+
+use crate::algorithms::AlgorithmError;
+use crate::der::DerError;
+
+/// Errors from CMS processing. Variants are coarse on purpose: callers map them to SCEP failInfo.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CmsError {
+    /// Not parseable as the structure expected.
+    #[error("malformed CMS: {0}")]
+    Malformed(String),
+    /// A content type other than the one required.
+    #[error("unexpected CMS content type")]
+    ContentType,
+    /// An algorithm we do not accept.
+    #[error("{0}")]
+    Algorithm(AlgorithmError),
+    /// The signature or message digest did not verify, or the signer is missing.
+    #[error("CMS signature verification failed: {0}")]
+    Signature(&'static str),
+    /// No RecipientInfo addresses our key.
+    #[error("the request is not encrypted to this server's RA certificate")]
+    WrongRecipient,
+    /// Decrypting the content failed (deliberately indistinguishable causes).
+    #[error("could not decrypt the enveloped content")]
+    Decrypt,
+    /// A key or randomness operation failed on our side.
+    #[error("cryptographic operation failed: {0}")]
+    Crypto(&'static str),
+}
+
+impl From<DerError> for CmsError {
+    fn from(e: DerError) -> Self {
+        Self::Malformed(e.to_string())
+    }
+}
+
+impl From<AlgorithmError> for CmsError {
+    fn from(e: AlgorithmError) -> Self {
+        match e {
+            AlgorithmError::BadSignature => Self::Signature("bad signature"),
+            AlgorithmError::Decrypt => Self::Decrypt,
+            other => Self::Algorithm(other),
+        }
+    }
+}
+
+/// `IssuerAndSerialNumber ::= SEQUENCE { issuer Name, serialNumber INTEGER }`, encoded from a
+/// certificate's raw issuer and serial bytes (never re-encoded names).
+pub fn issuer_and_serial(cert: &crate::x509::Certificate<'_>) -> Vec<u8> {
+    crate::der::writer::sequence(&[
+        cert.issuer,
+        &crate::der::writer::tlv(crate::der::tag::INTEGER, &[cert.serial]),
+    ])
+}

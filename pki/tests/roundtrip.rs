@@ -1,0 +1,150 @@
+//! Client → server → client round trips through the pki crate alone, every cipher × key
+//! transport × digest we support.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use scepd_pki::algorithms::{ContentCipher, DigestAlg, KeyTransport};
+use scepd_pki::ca::hierarchy::{HierarchySpec, bootstrap};
+use scepd_pki::der::oid;
+use scepd_pki::issue::{DeviceProfile, issue_device_certificate};
+use scepd_pki::keys::{KeyAlgorithm, SoftwareKey};
+use scepd_pki::pkcs10::{self, CertificationRequest};
+use scepd_pki::random::SystemRandom;
+use scepd_pki::scep::client::{
+    CertRepOutcome, Protection, RequestBuilder, decode_cert_rep, self_signed_signer,
+    transaction_id_for_key,
+};
+use scepd_pki::scep::{CertRepSigner, FailInfo, FailureReply, MessageType, PkiMessage};
+use scepd_pki::x509::{Certificate, name};
+
+const NOW: i64 = 1_795_000_000;
+
+#[test]
+fn every_protection_round_trips() {
+    let rng = SystemRandom;
+    let spec = HierarchySpec {
+        organization: "Test".into(),
+        root_key: KeyAlgorithm::EcP256,
+        intermediate_key: KeyAlgorithm::EcP256,
+        ra_key: KeyAlgorithm::Rsa2048,
+        root_validity_secs: 10 * 365 * 86400,
+        intermediate_validity_secs: 5 * 365 * 86400,
+        ra_validity_secs: 2 * 365 * 86400,
+        now: NOW,
+    };
+    let h = bootstrap(&spec, &rng).unwrap();
+    let ra_cert = Certificate::parse(&h.ra.cert_der).unwrap();
+    let int_cert = Certificate::parse(&h.intermediate.cert_der).unwrap();
+    ra_cert.verify_signed_by(int_cert.spki).unwrap();
+    let (device_key, _) = SoftwareKey::generate(KeyAlgorithm::Rsa2048).unwrap();
+    let subject = name::build(&[(oid::AT_COMMON_NAME, "alice managementAttestation DEV-1")]);
+    let signer_der = self_signed_signer(&device_key, &subject, NOW, &rng).unwrap();
+    let signer_cert = Certificate::parse(&signer_der).unwrap();
+    for cipher in [
+        ContentCipher::Aes128Cbc,
+        ContentCipher::Aes192Cbc,
+        ContentCipher::Aes256Cbc,
+        ContentCipher::DesEde3Cbc,
+        ContentCipher::DesCbc,
+    ] {
+        for transport in [
+            KeyTransport::RsaPkcs1v15,
+            KeyTransport::RsaOaep(DigestAlg::Sha1),
+            KeyTransport::RsaOaep(DigestAlg::Sha256),
+        ] {
+            for digest in [DigestAlg::Sha256, DigestAlg::Sha512] {
+                let csr =
+                    pkcs10::build(&subject, &device_key, digest, Some("s3cret"), &[]).unwrap();
+                let req = RequestBuilder {
+                    message_type: MessageType::PkcsReq,
+                    transaction_id: transaction_id_for_key(device_key_spki(&device_key)).unwrap(),
+                    signer_cert: &signer_cert,
+                    signer_key: &device_key,
+                    recipient: &ra_cert,
+                    protection: Protection {
+                        cipher,
+                        transport,
+                        digest,
+                    },
+                    rng: &rng,
+                    signing_time: Some(NOW),
+                }
+                .build(&csr)
+                .unwrap();
+                let msg = PkiMessage::decode(&req.der).unwrap();
+                assert_eq!(msg.header.message_type, MessageType::PkcsReq);
+                assert_eq!(msg.header.digest, digest);
+                let allow_des = cipher == ContentCipher::DesCbc;
+                let opened = msg.open(&ra_cert, &h.ra.key, allow_des, &rng).unwrap();
+                assert_eq!((opened.cipher, opened.transport), (cipher, transport));
+                let parsed = CertificationRequest::parse_and_verify(&opened.message_data).unwrap();
+                assert_eq!(
+                    parsed.challenge_password.as_deref().map(String::as_str),
+                    Some("s3cret")
+                );
+                let issued = issue_device_certificate(
+                    &parsed,
+                    &DeviceProfile::default(),
+                    &int_cert,
+                    &h.intermediate.key,
+                    NOW,
+                    &rng,
+                )
+                .unwrap();
+                Certificate::parse(&issued.der)
+                    .unwrap()
+                    .verify_signed_by(int_cert.spki)
+                    .unwrap();
+                let signer = CertRepSigner {
+                    ra_cert: &ra_cert,
+                    ra_key: &h.ra.key,
+                    rng: &rng,
+                    now: NOW,
+                };
+                let rep = signer
+                    .success(
+                        &msg.header,
+                        &msg.signer_cert,
+                        opened.cipher,
+                        opened.transport,
+                        &[&issued.der],
+                        &[],
+                    )
+                    .unwrap();
+                let out =
+                    decode_cert_rep(&rep, &ra_cert, &req, &signer_cert, &device_key, &rng).unwrap();
+                assert_eq!(
+                    out,
+                    CertRepOutcome::Success {
+                        certificates: vec![issued.der.clone()],
+                        crls: vec![]
+                    }
+                );
+                let fail = signer
+                    .failure(
+                        &msg.header,
+                        &FailureReply {
+                            fail_info: FailInfo::BadRequest,
+                            text: "no".into(),
+                        },
+                    )
+                    .unwrap();
+                assert_eq!(
+                    decode_cert_rep(&fail, &ra_cert, &req, &signer_cert, &device_key, &rng)
+                        .unwrap(),
+                    CertRepOutcome::Failure {
+                        fail_info: FailInfo::BadRequest,
+                        text: Some("no".into())
+                    }
+                );
+                if cipher == ContentCipher::DesCbc {
+                    assert!(msg.open(&ra_cert, &h.ra.key, false, &rng).is_err());
+                }
+            }
+        }
+    }
+}
+
+fn device_key_spki(k: &SoftwareKey) -> &[u8] {
+    use scepd_pki::keys::Signer;
+    k.public_key_der()
+}

@@ -1,0 +1,294 @@
+//! Issued certificate lookups, listing and revocation. Recording is in `issuance.rs`.
+
+use super::error::Context;
+use super::serial::{canonical_serial, format_serial, parse_hex};
+use super::{CertStatus, CertificateFilter, IssuedCertificate, Store, StoreError};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, Type, ValueRef};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// Columns in the order [`from_row`] reads them.
+pub(super) const COLUMNS: &str = "serial, issuer_id, platform_id, transaction_id, \
+    public_key_sha256, subject, sans, device_id, not_before, not_after, der, requested_at, \
+    status, revoked_at, revocation_reason";
+
+impl ToSql for CertStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl FromSql for CertStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let s = value.as_str()?;
+        Self::parse(s).ok_or_else(|| FromSqlError::Other(format!("unknown status '{s}'").into()))
+    }
+}
+
+fn conversion(
+    idx: usize,
+    e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, e.into())
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<IssuedCertificate> {
+    let serial: String = row.get(0)?;
+    let sans: String = row.get(6)?;
+    Ok(IssuedCertificate {
+        serial: parse_hex(&serial).ok_or_else(|| conversion(0, "serial is not hex"))?,
+        issuer_id: row.get(1)?,
+        platform_id: row.get(2)?,
+        transaction_id: row.get(3)?,
+        public_key_sha256: row.get(4)?,
+        subject: row.get(5)?,
+        sans: serde_json::from_str(&sans).map_err(|e| conversion(6, e))?,
+        device_id: row.get(7)?,
+        not_before: row.get(8)?,
+        not_after: row.get(9)?,
+        der: row.get(10)?,
+        requested_at: row.get(11)?,
+        status: row.get(12)?,
+        revoked_at: row.get(13)?,
+        revocation_reason: row.get(14)?,
+    })
+}
+
+/// `filter` is a fixed SQL fragment; values are bound from `args`.
+fn find(
+    conn: &Connection,
+    filter: &str,
+    args: &[&dyn ToSql],
+) -> Result<Option<IssuedCertificate>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM certificates WHERE {filter}"
+    ))
+    .and_then(|mut stmt| stmt.query_row(args, from_row).optional())
+    .context("reading a certificate")
+}
+
+/// The certificate of (platform, transaction), on an open connection or transaction.
+pub(super) fn by_transaction(
+    conn: &Connection,
+    platform_id: &str,
+    transaction_id: &str,
+) -> Result<Option<IssuedCertificate>, StoreError> {
+    find(
+        conn,
+        "platform_id = ?1 AND transaction_id = ?2",
+        &[&platform_id, &transaction_id],
+    )
+}
+
+/// The certificate of (issuer, serial as stored hex), on an open connection or transaction.
+pub(super) fn by_serial(
+    conn: &Connection,
+    issuer_id: &str,
+    serial_hex: &str,
+) -> Result<Option<IssuedCertificate>, StoreError> {
+    find(
+        conn,
+        "issuer_id = ?1 AND serial = ?2",
+        &[&issuer_id, &serial_hex],
+    )
+}
+
+impl Store {
+    /// The certificate issued for this SCEP transaction on this platform, if any.
+    pub fn certificate_by_transaction(
+        &self,
+        platform_id: &str,
+        transaction_id: &str,
+    ) -> Result<Option<IssuedCertificate>, StoreError> {
+        by_transaction(&*self.lock()?, platform_id, transaction_id)
+    }
+
+    /// The certificate `issuer_id` issued with `serial` (leading zero octets ignored), if any.
+    /// A serial that could never have been recorded (zero, too long) is simply not found.
+    pub fn certificate_by_serial(
+        &self,
+        issuer_id: &str,
+        serial: &[u8],
+    ) -> Result<Option<IssuedCertificate>, StoreError> {
+        let Some(serial) = canonical_serial(serial) else {
+            return Ok(None);
+        };
+        by_serial(&*self.lock()?, issuer_id, &format_serial(serial))
+    }
+
+    /// Certificates matching `filter`, most recently recorded first.
+    pub fn list_certificates(
+        &self,
+        filter: &CertificateFilter,
+    ) -> Result<Vec<IssuedCertificate>, StoreError> {
+        // Only fixed fragments go into the SQL; values are bound.
+        let mut sql = format!("SELECT {COLUMNS} FROM certificates WHERE 1 = 1");
+        let mut args: Vec<&dyn ToSql> = Vec::new();
+        if let Some(platform_id) = &filter.platform_id {
+            sql.push_str(" AND platform_id = ?");
+            args.push(platform_id);
+        }
+        if let Some(status) = &filter.status {
+            sql.push_str(" AND status = ?");
+            args.push(status);
+        }
+        let limit = filter.limit.map_or(-1, i64::from);
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        args.push(&limit);
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare_cached(&sql).context("listing certificates")?;
+        stmt.query_map(args.as_slice(), from_row)
+            .and_then(Iterator::collect)
+            .context("listing certificates")
+    }
+
+    /// Marks a certificate revoked and returns it. Revoking an already revoked certificate
+    /// changes nothing: the first time and reason stay, as CRLs must keep them. `reason` is
+    /// stored as given. Unknown certificate: [`StoreError::NotFound`].
+    pub fn revoke_certificate(
+        &self,
+        issuer_id: &str,
+        serial: &[u8],
+        revoked_at: i64,
+        reason: Option<&str>,
+    ) -> Result<IssuedCertificate, StoreError> {
+        let not_found = || StoreError::NotFound {
+            what: "certificate",
+            id: format_serial(serial),
+        };
+        let serial_hex = canonical_serial(serial)
+            .map(format_serial)
+            .ok_or_else(not_found)?;
+        self.write("revoking a certificate", |tx| {
+            tx.execute(
+                "UPDATE certificates SET status = 'revoked', revoked_at = ?3, \
+                 revocation_reason = ?4 WHERE issuer_id = ?1 AND serial = ?2 AND status = 'valid'",
+                params![issuer_id, serial_hex, revoked_at, reason],
+            )
+            .context("revoking a certificate")?;
+            by_serial(tx, issuer_id, &serial_hex)?.ok_or_else(not_found)
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, reason = "tests fail loudly")]
+mod tests {
+    use super::super::testutil::{new_cert, platform, seeded_store};
+    use super::*;
+
+    #[test]
+    fn recorded_certificate_reads_back_by_transaction_and_serial() {
+        let (_dir, store) = seeded_store();
+        let new = new_cert(&[0x00, 0x0a, 0xff], "tx1", 1);
+        store.record_issuance(&new).unwrap();
+        let got = store
+            .certificate_by_transaction("p1", "tx1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (got.serial.as_slice(), got.serial_hex().as_str()),
+            (&[0x0a, 0xff][..], "0aff")
+        );
+        assert_eq!(
+            (got.sans, got.der, got.status),
+            (new.sans, new.der, CertStatus::Valid)
+        );
+        assert_eq!(
+            (got.revoked_at, got.device_id.as_deref()),
+            (None, Some("dev-1"))
+        );
+        for serial in [&[0x0a, 0xff][..], &[0, 0, 0x0a, 0xff]] {
+            let by_serial = store.certificate_by_serial("int", serial).unwrap().unwrap();
+            assert_eq!(by_serial.transaction_id, "tx1");
+        }
+        assert_eq!(
+            store.certificate_by_serial("ra", &[0x0a, 0xff]).unwrap(),
+            None
+        );
+        assert_eq!(store.certificate_by_serial("int", &[0; 3]).unwrap(), None);
+        assert_eq!(store.certificate_by_transaction("p1", "tx2").unwrap(), None);
+    }
+
+    #[test]
+    fn serial_is_stored_as_lowercase_hex_text() {
+        let (_dir, store) = seeded_store();
+        store
+            .record_issuance(&new_cert(&[0x00, 0xAB, 0x0C], "tx", 1))
+            .unwrap();
+        let conn = store.lock().unwrap();
+        let sql = "SELECT serial, sans FROM certificates";
+        let stored: (String, String) = conn
+            .query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(stored.0, "ab0c");
+        assert_eq!(stored.1, r#"["DNS:device.example","URI:urn:x"]"#);
+    }
+
+    #[test]
+    fn list_filters_by_platform_and_status_newest_first_with_limit() {
+        let (_dir, store) = seeded_store();
+        store.insert_platform(&platform("p2", "Other", 11)).unwrap();
+        for (serial, platform) in [(1u8, "p1"), (2, "p2"), (3, "p1"), (4, "p1")] {
+            let mut c = new_cert(&[serial], &format!("tx{serial}"), 1);
+            c.platform_id = platform.into();
+            store.record_issuance(&c).unwrap();
+        }
+        store
+            .revoke_certificate("int", &[3], 500, Some("keyCompromise"))
+            .unwrap();
+        let serials = |f: CertificateFilter| -> Vec<String> {
+            store
+                .list_certificates(&f)
+                .unwrap()
+                .iter()
+                .map(|c| c.serial_hex())
+                .collect()
+        };
+        assert_eq!(
+            serials(CertificateFilter::default()),
+            ["04", "03", "02", "01"]
+        );
+        let p1 = CertificateFilter {
+            platform_id: Some("p1".into()),
+            ..Default::default()
+        };
+        assert_eq!(serials(p1.clone()), ["04", "03", "01"]);
+        assert_eq!(
+            serials(CertificateFilter {
+                limit: Some(2),
+                ..p1.clone()
+            }),
+            ["04", "03"]
+        );
+        let valid = CertificateFilter {
+            status: Some(CertStatus::Valid),
+            ..p1
+        };
+        assert_eq!(serials(valid), ["04", "01"]);
+        let revoked = CertificateFilter {
+            status: Some(CertStatus::Revoked),
+            ..Default::default()
+        };
+        assert_eq!(serials(revoked), ["03"]);
+    }
+
+    #[test]
+    fn revocation_keeps_the_first_time_and_reason() {
+        let (_dir, store) = seeded_store();
+        store.record_issuance(&new_cert(&[5], "tx", 1)).unwrap();
+        let first = store
+            .revoke_certificate("int", &[5], 500, Some("superseded"))
+            .unwrap();
+        assert_eq!(
+            (first.status, first.revoked_at),
+            (CertStatus::Revoked, Some(500))
+        );
+        assert_eq!(first.revocation_reason.as_deref(), Some("superseded"));
+        let again = store.revoke_certificate("int", &[0, 5], 900, None).unwrap();
+        assert_eq!(again, first);
+        let err = store
+            .revoke_certificate("int", &[6], 900, None)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    }
+}

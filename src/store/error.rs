@@ -1,0 +1,121 @@
+//! The store's error type.
+//!
+//! Display texts carry a short context only; the underlying SQLite error, when there is one, is
+//! available through [`std::error::Error::source`] for logs.
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite failed; `context` says what the store was doing.
+    #[error("database error while {context}")]
+    Database {
+        /// What the store was doing, e.g. "recording a certificate".
+        context: &'static str,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// The database file could not be opened or set up.
+    #[error("cannot open database {path}: {reason}")]
+    Open {
+        /// The path given to [`Store::open`](super::Store::open).
+        path: String,
+        /// What failed.
+        reason: String,
+        /// The SQLite error, if any.
+        #[source]
+        source: Option<rusqlite::Error>,
+    },
+
+    /// The database was written by a newer scepd; this build refuses to touch it.
+    #[error(
+        "database schema version {found} is newer than this scepd supports ({supported}); \
+         upgrade scepd or restore a matching backup"
+    )]
+    SchemaTooNew {
+        /// `PRAGMA user_version` found in the file.
+        found: u32,
+        /// The newest schema version this build knows.
+        supported: u32,
+    },
+
+    /// A numbered migration failed; nothing of it was applied.
+    #[error("database migration {version} failed")]
+    Migration {
+        /// The migration number (its file's prefix).
+        version: u32,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// The write would break a uniqueness rule (name taken, id taken, second active CA, ...).
+    #[error("conflict: {0}")]
+    Conflict(String),
+
+    /// The SCEP transaction already produced a certificate for a different public key.
+    #[error(
+        "transaction {transaction_id} on platform {platform_id} was already used with a \
+         different public key"
+    )]
+    TransactionConflict {
+        /// Platform of the transaction.
+        platform_id: String,
+        /// The SCEP transactionID.
+        transaction_id: String,
+    },
+
+    /// The issuer already issued a certificate with this serial.
+    #[error("serial {serial} was already issued by authority {issuer_id}")]
+    DuplicateSerial {
+        /// Issuing authority id.
+        issuer_id: String,
+        /// Serial as lowercase hex.
+        serial: String,
+    },
+
+    /// A referenced record does not exist.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// Kind of record, e.g. "platform".
+        what: &'static str,
+        /// The id that was looked up.
+        id: String,
+    },
+
+    /// An input value is malformed (not a policy decision: the value cannot be stored as given).
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The offending field.
+        field: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// A stored row cannot be understood (e.g. an unknown challenge kind).
+    #[error("corrupt data in {table}: {reason}")]
+    Corrupt {
+        /// Table the row came from.
+        table: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// A thread panicked while holding the connection; the store refuses further use.
+    #[error("database connection unusable after a panic in another thread")]
+    Poisoned,
+}
+
+/// Attaches a short context to a SQLite error.
+pub(super) trait Context<T> {
+    /// Maps the error into [`StoreError::Database`] with `context`.
+    fn context(self, context: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Context<T> for Result<T, rusqlite::Error> {
+    fn context(self, context: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Database { context, source })
+    }
+}

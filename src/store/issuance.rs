@@ -1,0 +1,276 @@
+//! Recording issued certificates, with replay detection.
+
+use super::certificates::{COLUMNS, by_serial, by_transaction};
+use super::error::Context;
+use super::serial::{canonical_serial, format_serial};
+use super::{Issuance, NewCertificate, SHA256_LEN, Store, StoreError};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Fails with [`StoreError::NotFound`] unless `table` has a row with this id.
+fn require(conn: &Connection, table: &str, what: &'static str, id: &str) -> Result<(), StoreError> {
+    conn.query_row(
+        &format!("SELECT 1 FROM {table} WHERE id = ?1"),
+        [id],
+        |_| Ok(()),
+    )
+    .optional()
+    .context("checking references")?
+    .ok_or_else(|| StoreError::NotFound {
+        what,
+        id: id.to_owned(),
+    })
+}
+
+impl Store {
+    /// Records an issued certificate, or recognises a replay, in one immediate transaction.
+    ///
+    /// If (platform, transaction) already has a certificate for the same public key, returns
+    /// [`Issuance::Replayed`] with it and stores nothing: the caller must send that one and
+    /// discard the certificate it just signed. A different key under the same transaction is
+    /// [`StoreError::TransactionConflict`]; a serial the issuer already used is
+    /// [`StoreError::DuplicateSerial`]; an unknown platform or issuer is
+    /// [`StoreError::NotFound`]; a zero or over-long serial or a public key hash that is not
+    /// 32 bytes is [`StoreError::Invalid`]. The serial is stored without leading zero octets.
+    pub fn record_issuance(&self, cert: &NewCertificate) -> Result<Issuance, StoreError> {
+        let serial = canonical_serial(&cert.serial).ok_or_else(|| StoreError::Invalid {
+            field: "serial",
+            reason: "must be positive and at most 20 octets in DER".into(),
+        })?;
+        if cert.public_key_sha256.len() != SHA256_LEN {
+            let reason = format!(
+                "expected {SHA256_LEN} bytes, got {}",
+                cert.public_key_sha256.len()
+            );
+            return Err(StoreError::Invalid {
+                field: "public_key_sha256",
+                reason,
+            });
+        }
+        let serial_hex = format_serial(serial);
+        let sans = serde_json::to_string(&cert.sans).map_err(|e| StoreError::Invalid {
+            field: "sans",
+            reason: e.to_string(),
+        })?;
+        self.write("recording a certificate", |tx| {
+            if let Some(existing) = by_transaction(tx, &cert.platform_id, &cert.transaction_id)? {
+                if existing.public_key_sha256 == cert.public_key_sha256 {
+                    return Ok(Issuance::Replayed(existing));
+                }
+                return Err(StoreError::TransactionConflict {
+                    platform_id: cert.platform_id.clone(),
+                    transaction_id: cert.transaction_id.clone(),
+                });
+            }
+            require(tx, "platforms", "platform", &cert.platform_id)?;
+            require(tx, "authorities", "issuing authority", &cert.issuer_id)?;
+            if by_serial(tx, &cert.issuer_id, &serial_hex)?.is_some() {
+                let issuer_id = cert.issuer_id.clone();
+                return Err(StoreError::DuplicateSerial {
+                    issuer_id,
+                    serial: serial_hex,
+                });
+            }
+            tx.prepare_cached(&format!(
+                "INSERT INTO certificates ({COLUMNS}) VALUES \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'valid', NULL, NULL)"
+            ))
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    serial_hex,
+                    cert.issuer_id,
+                    cert.platform_id,
+                    cert.transaction_id,
+                    cert.public_key_sha256,
+                    cert.subject,
+                    sans,
+                    cert.device_id,
+                    cert.not_before,
+                    cert.not_after,
+                    cert.der,
+                    cert.requested_at
+                ])
+            })
+            .context("recording a certificate")?;
+            Ok(Issuance::Recorded)
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, reason = "tests fail loudly")]
+mod tests {
+    use super::super::testutil::{ca, new_cert, seeded_store};
+    use super::super::{CaRole, CaState, CertificateFilter};
+    use super::*;
+    use std::sync::{Arc, Barrier};
+
+    fn count(store: &Store) -> usize {
+        store
+            .list_certificates(&CertificateFilter::default())
+            .unwrap()
+            .len()
+    }
+
+    #[test]
+    fn replay_with_same_key_returns_the_first_certificate_and_stores_nothing() {
+        let (_dir, store) = seeded_store();
+        assert_eq!(
+            store.record_issuance(&new_cert(&[1], "tx1", 1)).unwrap(),
+            Issuance::Recorded
+        );
+        let replay = store.record_issuance(&new_cert(&[2], "tx1", 1)).unwrap();
+        let Issuance::Replayed(first) = replay else {
+            panic!("expected a replay: {replay:?}")
+        };
+        assert_eq!(first.serial, [1]);
+        assert_eq!(count(&store), 1);
+    }
+
+    #[test]
+    fn same_transaction_with_another_key_is_a_conflict() {
+        let (_dir, store) = seeded_store();
+        store.record_issuance(&new_cert(&[1], "tx1", 1)).unwrap();
+        let err = store
+            .record_issuance(&new_cert(&[2], "tx1", 2))
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::TransactionConflict { .. }),
+            "{err:?}"
+        );
+        assert_eq!(count(&store), 1);
+    }
+
+    #[test]
+    fn transaction_ids_are_scoped_to_their_platform() {
+        let (_dir, store) = seeded_store();
+        store
+            .insert_platform(&super::super::testutil::platform("p2", "Other", 1))
+            .unwrap();
+        store.record_issuance(&new_cert(&[1], "tx1", 1)).unwrap();
+        let mut other = new_cert(&[2], "tx1", 2);
+        other.platform_id = "p2".into();
+        assert_eq!(store.record_issuance(&other).unwrap(), Issuance::Recorded);
+    }
+
+    #[test]
+    fn serials_are_unique_per_issuer_only() {
+        let (_dir, store) = seeded_store();
+        store.record_issuance(&new_cert(&[1], "tx1", 1)).unwrap();
+        let err = store
+            .record_issuance(&new_cert(&[0, 1], "tx2", 2))
+            .unwrap_err();
+        assert!(matches!(&err, StoreError::DuplicateSerial { serial, .. } if serial == "01"));
+        let next = ca("int2", CaRole::Intermediate, CaState::Next, Some("root"));
+        store.insert_authorities(&[next]).unwrap();
+        let mut other_issuer = new_cert(&[1], "tx2", 2);
+        other_issuer.issuer_id = "int2".into();
+        assert_eq!(
+            store.record_issuance(&other_issuer).unwrap(),
+            Issuance::Recorded
+        );
+    }
+
+    #[test]
+    fn malformed_input_and_unknown_references_are_refused() {
+        let (_dir, store) = seeded_store();
+        for serial in [&[][..], &[0, 0], &[1; 21], &[0x80; 20]] {
+            let err = store
+                .record_issuance(&new_cert(serial, "tx", 1))
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    StoreError::Invalid {
+                        field: "serial",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+        }
+        let mut bad = new_cert(&[9], "tx9", 1);
+        bad.public_key_sha256.pop();
+        assert!(matches!(
+            store.record_issuance(&bad),
+            Err(StoreError::Invalid { .. })
+        ));
+        let mut orphan = new_cert(&[9], "tx9", 1);
+        orphan.platform_id = "ghost".into();
+        let err = store.record_issuance(&orphan).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::NotFound {
+                    what: "platform",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let mut orphan = new_cert(&[9], "tx9", 1);
+        orphan.issuer_id = "ghost".into();
+        let err = store.record_issuance(&orphan).unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::NotFound {
+                what: "issuing authority",
+                ..
+            }
+        ));
+        assert_eq!(count(&store), 0);
+    }
+
+    /// Eight racers record one transaction with different serials: one wins, seven get the
+    /// winner's certificate back. `shared` uses one Store; otherwise one Store (connection)
+    /// per thread, as separate processes on one file would.
+    fn race(shared: bool) {
+        let (dir, store) = seeded_store();
+        let store = Arc::new(store);
+        let barrier = Arc::new(Barrier::new(8));
+        let handles: Vec<_> = (1..=8u8)
+            .map(|i| {
+                let store = match shared {
+                    true => store.clone(),
+                    false => Arc::new(Store::open(dir.path().join("scepd.db")).unwrap()),
+                };
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store
+                        .record_issuance(&new_cert(&[i], "same-tx", 42))
+                        .unwrap()
+                })
+            })
+            .collect();
+        let outcomes: Vec<Issuance> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let recorded = outcomes
+            .iter()
+            .filter(|o| **o == Issuance::Recorded)
+            .count();
+        assert_eq!(recorded, 1, "{outcomes:?}");
+        let winner = store
+            .certificate_by_transaction("p1", "same-tx")
+            .unwrap()
+            .unwrap();
+        let replayed = Issuance::Replayed(winner.clone());
+        assert_eq!(
+            outcomes.iter().filter(|o| **o == replayed).count(),
+            7,
+            "{outcomes:?}"
+        );
+        let all = store
+            .list_certificates(&CertificateFilter::default())
+            .unwrap();
+        assert_eq!(all, [winner]);
+    }
+
+    #[test]
+    fn concurrent_replays_yield_one_certificate_with_a_shared_store() {
+        race(true);
+    }
+
+    #[test]
+    fn concurrent_replays_yield_one_certificate_across_connections() {
+        race(false);
+    }
+}

@@ -1,0 +1,277 @@
+//! Persistent store: SQLite behind domain verbs.
+//!
+//! Callers see verbs ([`Store::record_issuance`], [`Store::insert_platform`], ...) and domain
+//! types, never SQL. The store keeps data consistent (uniqueness, atomicity, replay detection)
+//! but decides no policy: whether a platform may enroll, whether a key is acceptable, when a CA
+//! rolls over are the callers' business.
+//!
+//! Concurrency: one connection behind a [`Mutex`], so all access in one process is serialised;
+//! every write runs in a `BEGIN IMMEDIATE` transaction, so several processes sharing the file
+//! (e.g. the daemon and an admin command) are serialised by SQLite too, waiting up to the busy
+//! timeout. A future PostgreSQL backend for several stateless nodes follows the same verbs
+//! with the same transaction boundaries (each verb is one transaction; the unique indexes
+//! carry the invariants), so callers need not change. Verbs block (disk I/O, and up to
+//! [`BUSY_TIMEOUT`] under contention): async callers run them on a blocking thread.
+//!
+//! Schema: numbered SQL files in `migrations/`, applied in order inside one transaction and
+//! tracked with `PRAGMA user_version`. A database newer than this build is refused.
+
+mod authorities;
+mod certificates;
+mod error;
+mod issuance;
+mod platforms;
+mod serial;
+#[cfg(test)]
+mod testutil;
+mod types;
+
+pub use error::StoreError;
+pub use serial::{MAX_SERIAL_OCTETS, format_serial};
+pub use types::{
+    CaRecord, CaRole, CaState, CertStatus, CertificateFilter, ChallengeConfig, Issuance,
+    IssuedCertificate, NewCertificate, Platform, SHA256_LEN,
+};
+
+use error::Context;
+use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Migrations in order; migration `n` (1-based) is `MIGRATIONS[n - 1]`.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+
+/// The schema version this build creates and understands.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
+
+/// How long a write waits for another process holding the database lock.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The persistent store. Cheap to share behind an `Arc`; every verb takes `&self`.
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, sets WAL journaling, a 5 s busy
+    /// timeout, `foreign_keys=ON` and `synchronous=NORMAL`, and applies pending migrations.
+    ///
+    /// Fails with [`StoreError::SchemaTooNew`] if the file was written by a newer scepd.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let open_err = |reason: &str, source| StoreError::Open {
+            path: path.display().to_string(),
+            reason: reason.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(|e| open_err("cannot open file", Some(e)))?;
+        configure(&conn).map_err(|(reason, e)| open_err(reason, Some(e)))?;
+        let mode =
+            enable_wal(&conn).map_err(|e| open_err("cannot enable WAL journaling", Some(e)))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(open_err(
+                "file system does not support WAL journaling",
+                None,
+            ));
+        }
+        Self::migrated(conn)
+    }
+
+    /// Opens a private in-memory database (no WAL), for tests and tools.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let open_err = |reason: &str, e| StoreError::Open {
+            path: ":memory:".to_owned(),
+            reason: reason.to_owned(),
+            source: Some(e),
+        };
+        let conn = Connection::open_in_memory().map_err(|e| open_err("cannot open", e))?;
+        configure(&conn).map_err(|(reason, e)| open_err(reason, e))?;
+        Self::migrated(conn)
+    }
+
+    fn migrated(mut conn: Connection) -> Result<Self, StoreError> {
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The schema version of the open database (equals [`SCHEMA_VERSION`] after open).
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        let conn = self.lock()?;
+        read_user_version(&conn)
+    }
+
+    /// Locks the connection; a poisoned lock becomes [`StoreError::Poisoned`].
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.conn.lock().map_err(|_| StoreError::Poisoned)
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, committing only if `f` succeeds.
+    fn write<T>(
+        &self,
+        context: &'static str,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .context(context)?;
+        let value = f(&tx)?;
+        tx.commit().context(context)?;
+        Ok(value)
+    }
+}
+
+/// Connection settings that apply to file and memory databases alike.
+fn configure(conn: &Connection) -> Result<(), (&'static str, rusqlite::Error)> {
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| ("cannot set busy timeout", e))?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(|e| ("cannot enable foreign keys", e))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(|e| ("cannot set synchronous mode", e))
+}
+
+/// Switches to WAL. Changing the journal mode needs an exclusive lock and SQLite reports
+/// "busy" at once instead of waiting, so retry for up to [`BUSY_TIMEOUT`] (this only happens
+/// when several processes open a fresh file at the same moment; WAL then persists in the file).
+fn enable_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn read_user_version(conn: &Connection) -> Result<u32, StoreError> {
+    let v: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .context("reading the schema version")?;
+    u32::try_from(v).map_err(|_| StoreError::Corrupt {
+        table: "schema",
+        reason: format!("negative schema version {v}: not a scepd database"),
+    })
+}
+
+/// Applies pending migrations in one immediate transaction, so concurrent openers of a fresh
+/// file do not race: the second waits, then sees the new version and has nothing to do.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .context("starting migrations")?;
+    let found = read_user_version(&tx)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (version, sql) in (1..=SCHEMA_VERSION).zip(MIGRATIONS).skip(found as usize) {
+        let failed = |source| StoreError::Migration { version, source };
+        tx.execute_batch(sql).map_err(failed)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(failed)?;
+    }
+    tx.commit().context("committing migrations")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, reason = "tests fail loudly")]
+mod tests {
+    use super::testutil::*;
+    use super::*;
+
+    #[test]
+    fn open_applies_pragmas_and_latest_schema() {
+        let (_dir, store) = temp_store();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let conn = store.lock().unwrap();
+        let q = |name: &str| -> String {
+            conn.pragma_query_value(None, name, |r| r.get::<_, rusqlite::types::Value>(0))
+                .map(|v| format!("{v:?}"))
+                .unwrap()
+        };
+        assert_eq!(q("journal_mode"), r#"Text("wal")"#);
+        assert_eq!(q("foreign_keys"), "Integer(1)");
+        assert_eq!(q("synchronous"), "Integer(1)"); // NORMAL
+        assert_eq!(q("busy_timeout"), "Integer(5000)");
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_does_not_migrate_again() {
+        let (dir, store) = temp_store();
+        store.insert_platform(&platform("p1", "Fleet", 1)).unwrap();
+        drop(store);
+        let store = Store::open(dir.path().join("scepd.db")).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(store.list_platforms().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn refuses_a_database_from_a_newer_version() {
+        let (dir, store) = temp_store();
+        let newer = SCHEMA_VERSION + 1;
+        store
+            .lock()
+            .unwrap()
+            .pragma_update(None, "user_version", newer)
+            .unwrap();
+        drop(store);
+        let err = Store::open(dir.path().join("scepd.db")).unwrap_err();
+        assert!(matches!(err, StoreError::SchemaTooNew { found, .. } if found == newer));
+        assert!(
+            err.to_string().contains("newer than this scepd supports"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn concurrent_opens_of_a_fresh_file_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fresh.db");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Store::open(path).and_then(|s| s.schema_version())
+                })
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap().unwrap(), SCHEMA_VERSION);
+        }
+    }
+
+    #[test]
+    fn in_memory_store_works() {
+        let store = Store::open_in_memory().unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert!(!store.is_initialized().unwrap());
+    }
+
+    #[test]
+    fn poisoned_lock_is_an_error_not_a_panic() {
+        let store = std::sync::Arc::new(Store::open_in_memory().unwrap());
+        let s = store.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = s.conn.lock().unwrap();
+            std::panic::panic_any("boom while holding the connection");
+        })
+        .join();
+        assert!(matches!(store.schema_version(), Err(StoreError::Poisoned)));
+        assert!(matches!(store.list_platforms(), Err(StoreError::Poisoned)));
+    }
+}

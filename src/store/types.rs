@@ -1,0 +1,293 @@
+//! Domain records the store reads and writes. Times are `i64` unix seconds.
+
+use super::serial::format_serial;
+use std::fmt;
+
+/// Length of a SHA-256 digest, the only hash the store accepts.
+pub const SHA256_LEN: usize = 32;
+
+/// An enrollment platform: an MDM or fleet with its own challenge settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    /// Stable identifier chosen by the caller.
+    pub id: String,
+    /// Human name, unique across platforms.
+    pub name: String,
+    /// How requests from this platform prove they may enroll.
+    pub challenge: ChallengeConfig,
+    /// Whether single DES is accepted for this platform (RFC 8894 forbids it; off by default).
+    pub allow_des: bool,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// How a platform's challenge password is checked. New kinds are new variants; the schema
+/// stores the kind name, JSON settings and an optional secret hash, so it need not change.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChallengeConfig {
+    /// One shared secret; the store keeps its SHA-256 (computed by the caller).
+    Static {
+        /// SHA-256 of the secret, exactly 32 bytes.
+        secret_hash: Vec<u8>,
+    },
+}
+
+impl ChallengeConfig {
+    /// The kind name stored in `challenge_kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Static { .. } => "static",
+        }
+    }
+}
+
+impl fmt::Debug for ChallengeConfig {
+    /// Never prints hash bytes: a hash of a weak secret can be brute-forced from logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Static { secret_hash } => f
+                .debug_struct("Static")
+                .field(
+                    "secret_hash",
+                    &format_args!("<{} bytes>", secret_hash.len()),
+                )
+                .finish(),
+        }
+    }
+}
+
+/// What a CA certificate is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CaRole {
+    /// Self-signed trust anchor.
+    Root,
+    /// Issues device certificates.
+    Intermediate,
+    /// Registration authority: signs and decrypts SCEP messages.
+    Ra,
+}
+
+impl CaRole {
+    /// Name used in the database and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Root => "root",
+            Self::Intermediate => "intermediate",
+            Self::Ra => "ra",
+        }
+    }
+
+    /// Inverse of [`CaRole::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Root, Self::Intermediate, Self::Ra]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// Lifecycle of a CA certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CaState {
+    /// In use. At most one active authority per role.
+    Active,
+    /// Prepared for rollover, published but not yet used to sign.
+    Next,
+    /// No longer signs; kept for chains, CRLs and lookups.
+    Retired,
+}
+
+impl CaState {
+    /// Name used in the database and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Next => "next",
+            Self::Retired => "retired",
+        }
+    }
+
+    /// Inverse of [`CaState::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Active, Self::Next, Self::Retired]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// A CA, intermediate or RA certificate with a reference to its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaRecord {
+    /// Stable identifier chosen by the caller.
+    pub id: String,
+    /// Root, intermediate or RA.
+    pub role: CaRole,
+    /// Active, next or retired.
+    pub state: CaState,
+    /// Subject DN for display.
+    pub subject: String,
+    /// The certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// Keystore file name; opaque to the store.
+    pub key_ref: String,
+    /// Id of the issuing authority; `None` for a self-signed root.
+    pub issuer_id: Option<String>,
+    /// Validity start.
+    pub not_before: i64,
+    /// Validity end.
+    pub not_after: i64,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// Revocation status of an issued certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CertStatus {
+    /// Not revoked (it may still have expired: compare `not_after`).
+    Valid,
+    /// Revoked.
+    Revoked,
+}
+
+impl CertStatus {
+    /// Name used in the database and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    /// Inverse of [`CertStatus::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Valid, Self::Revoked]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// A certificate to record, as produced by issuance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCertificate {
+    /// Serial, big-endian unsigned magnitude; leading zero octets are ignored. Must be positive
+    /// and fit a DER INTEGER of at most 20 octets (RFC 5280 §4.1.2.2).
+    pub serial: Vec<u8>,
+    /// Id of the issuing authority.
+    pub issuer_id: String,
+    /// Platform the request came through.
+    pub platform_id: String,
+    /// SCEP transactionID.
+    pub transaction_id: String,
+    /// SHA-256 of the subject public key info, 32 bytes.
+    pub public_key_sha256: Vec<u8>,
+    /// Subject DN for display.
+    pub subject: String,
+    /// Subject alternative names for display.
+    pub sans: Vec<String>,
+    /// Device the certificate belongs to, if known.
+    pub device_id: Option<String>,
+    /// Validity start.
+    pub not_before: i64,
+    /// Validity end.
+    pub not_after: i64,
+    /// The certificate, DER.
+    pub der: Vec<u8>,
+    /// When the request was received.
+    pub requested_at: i64,
+}
+
+/// A recorded certificate with its revocation status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedCertificate {
+    /// Serial, big-endian without leading zero octets (normalised on recording).
+    pub serial: Vec<u8>,
+    /// Id of the issuing authority.
+    pub issuer_id: String,
+    /// Platform the request came through.
+    pub platform_id: String,
+    /// SCEP transactionID.
+    pub transaction_id: String,
+    /// SHA-256 of the subject public key info.
+    pub public_key_sha256: Vec<u8>,
+    /// Subject DN for display.
+    pub subject: String,
+    /// Subject alternative names for display.
+    pub sans: Vec<String>,
+    /// Device the certificate belongs to, if known.
+    pub device_id: Option<String>,
+    /// Validity start.
+    pub not_before: i64,
+    /// Validity end.
+    pub not_after: i64,
+    /// The certificate, DER.
+    pub der: Vec<u8>,
+    /// When the request was received.
+    pub requested_at: i64,
+    /// Valid or revoked.
+    pub status: CertStatus,
+    /// Revocation time, when revoked.
+    pub revoked_at: Option<i64>,
+    /// Revocation reason as given by the caller, when revoked.
+    pub revocation_reason: Option<String>,
+}
+
+impl IssuedCertificate {
+    /// The serial in the store's display format (lowercase hex).
+    pub fn serial_hex(&self) -> String {
+        format_serial(&self.serial)
+    }
+}
+
+/// Outcome of [`Store::record_issuance`](super::Store::record_issuance).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned once per enrollment; the contract names the variant unboxed"
+)]
+pub enum Issuance {
+    /// The certificate was stored; the caller should send it.
+    Recorded,
+    /// The transaction was already answered for the same key: send this certificate instead.
+    Replayed(IssuedCertificate),
+}
+
+/// Which certificates [`Store::list_certificates`](super::Store::list_certificates) returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertificateFilter {
+    /// Only this platform.
+    pub platform_id: Option<String>,
+    /// Only this status.
+    pub status: Option<CertStatus>,
+    /// At most this many (newest first).
+    pub limit: Option<u32>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, reason = "tests fail loudly")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_names_round_trip() {
+        for r in [CaRole::Root, CaRole::Intermediate, CaRole::Ra] {
+            assert_eq!(CaRole::parse(r.as_str()), Some(r));
+        }
+        for s in [CaState::Active, CaState::Next, CaState::Retired] {
+            assert_eq!(CaState::parse(s.as_str()), Some(s));
+        }
+        for s in [CertStatus::Valid, CertStatus::Revoked] {
+            assert_eq!(CertStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(CaRole::parse("Root"), None);
+    }
+
+    #[test]
+    fn challenge_debug_hides_the_hash() {
+        let c = ChallengeConfig::Static {
+            secret_hash: vec![0xab; 32],
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("171"), "{shown}");
+        assert!(shown.contains("32 bytes"), "{shown}");
+    }
+}
