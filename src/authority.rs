@@ -1,0 +1,383 @@
+//! Orchestration of SCEP operations (design.md §1). No crypto or SQL of its own: it calls the
+//! pki crate for protocol and issuance, the challenge verifiers, and the store's verbs.
+
+use std::sync::Arc;
+
+use scepd_pki::algorithms::DigestAlg;
+use scepd_pki::cms::{CmsError, certs_only};
+use scepd_pki::der::{Reader, tag};
+use scepd_pki::issue::{DeviceProfile, issue_device_certificate};
+use scepd_pki::pkcs10::CertificationRequest;
+use scepd_pki::random::SystemRandom;
+use scepd_pki::scep::caps::Capabilities;
+use scepd_pki::scep::request::{DecodeError, Header};
+use scepd_pki::scep::{CertRepSigner, MessageType, PkiMessage};
+use scepd_pki::x509::Certificate;
+
+use crate::ca::CaSet;
+use crate::challenge::static_secret::StaticSecret;
+use crate::challenge::{ChallengeRequest, ChallengeVerifier};
+use crate::config::Config;
+use crate::device_identity;
+use crate::error::{HttpFailure, ScepFailure};
+use crate::store::{ChallengeConfig, Issuance, NewCertificate, Platform, Store};
+
+/// A successful issuance or lookup to return.
+struct Granted {
+    der: Vec<u8>,
+}
+
+/// Runs SCEP operations for all platforms.
+pub struct Authority {
+    store: Arc<Store>,
+    ca: Arc<CaSet>,
+    profile: DeviceProfile,
+    max_clock_skew: i64,
+    ca_cert_body: Vec<u8>,
+    rng: SystemRandom,
+}
+
+impl Authority {
+    /// Builds the authority from loaded CA material.
+    pub fn new(config: &Config, store: Arc<Store>, ca: Arc<CaSet>) -> Self {
+        let base = &config.public_url;
+        let profile = DeviceProfile {
+            validity_secs: i64::from(config.validity_days) * 86_400,
+            min_rsa_bits: config.min_rsa_bits as usize,
+            crl_url: Some(format!("{base}/crl/{}.crl", ca.intermediate.id)),
+            ocsp_url: Some(format!("{base}/ocsp")),
+            ca_issuers_url: Some(format!("{base}/ca/{}.crt", ca.intermediate.id)),
+            ..DeviceProfile::default()
+        };
+        // GetCACert: RA first, then the intermediate, then (optionally) the root.
+        let mut chain: Vec<&[u8]> = vec![&ca.ra.cert_der, &ca.intermediate.cert_der];
+        if config.include_root {
+            chain.push(&ca.root.cert_der);
+        }
+        let ca_cert_body = certs_only::build(&chain, &[]);
+        Self {
+            store,
+            ca,
+            profile,
+            max_clock_skew: i64::from(config.max_clock_skew_secs),
+            ca_cert_body,
+            rng: SystemRandom,
+        }
+    }
+
+    /// The store (for handlers that list or look up platforms).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// GetCACaps body.
+    pub fn ca_caps(&self) -> String {
+        Capabilities {
+            renewal: true,
+            get_next_ca_cert: false,
+        }
+        .body()
+    }
+
+    /// GetCACert body (`application/x-x509-ca-ra-cert`).
+    pub fn ca_cert(&self) -> &[u8] {
+        &self.ca_cert_body
+    }
+
+    /// The platform, or 404.
+    pub fn platform(&self, platform_id: &str) -> Result<Platform, HttpFailure> {
+        self.store
+            .platform(platform_id)
+            .map_err(|e| HttpFailure::Internal(e.to_string()))?
+            .ok_or_else(|| HttpFailure::NotFound("unknown SCEP platform".into()))
+    }
+
+    /// Handles one PKIOperation; returns the CertRep DER. Blocking (crypto + store).
+    pub fn pki_operation(
+        &self,
+        platform: &Platform,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Vec<u8>, HttpFailure> {
+        let internal = |e: CmsError| HttpFailure::Internal(e.to_string());
+        let ra_cert = Certificate::parse(&self.ca.ra.cert_der)
+            .map_err(|e| HttpFailure::Internal(e.to_string()))?;
+        let ra_key = self
+            .ca
+            .ra
+            .key
+            .as_ref()
+            .ok_or_else(|| HttpFailure::Internal("RA key not loaded".into()))?;
+        let signer = CertRepSigner {
+            ra_cert: &ra_cert,
+            ra_key,
+            rng: &self.rng,
+            now,
+        };
+        let msg = match PkiMessage::decode(body) {
+            Ok(m) => m,
+            Err(DecodeError::BadSignature { header, reason }) => {
+                let f = ScepFailure::Signature(reason);
+                log_failure(platform, &header, &f);
+                return signer.failure(&header, &f.reply()).map_err(internal);
+            }
+            Err(DecodeError::Malformed(reason)) => {
+                tracing::info!(platform = %platform.id, %reason, "unparsable PKIOperation");
+                return Err(HttpFailure::BadRequest(format!(
+                    "not a SCEP pkiMessage: {reason}"
+                )));
+            }
+            Err(e) => return Err(HttpFailure::BadRequest(e.to_string())),
+        };
+        let header = &msg.header;
+        match self.process(platform, &msg, &ra_cert, now) {
+            Ok((granted, opened)) => {
+                let reply = signer
+                    .success(
+                        header,
+                        &msg.signer_cert,
+                        opened.cipher,
+                        opened.transport,
+                        &[&granted.der],
+                        &[],
+                    )
+                    .map_err(internal)?;
+                Ok(reply)
+            }
+            Err(Outcome::Fail(f)) => {
+                log_failure(platform, header, &f);
+                signer.failure(header, &f.reply()).map_err(internal)
+            }
+            Err(Outcome::Internal(e)) => Err(HttpFailure::Internal(e)),
+        }
+    }
+
+    fn process(
+        &self,
+        platform: &Platform,
+        msg: &PkiMessage<'_>,
+        ra_cert: &Certificate<'_>,
+        now: i64,
+    ) -> Result<(Granted, scepd_pki::scep::OpenedRequest), Outcome> {
+        let header = &msg.header;
+        if let Some(t) = header.signing_time {
+            if (t - now).abs() > self.max_clock_skew {
+                return Err(Outcome::Fail(ScepFailure::Time(t - now)));
+            }
+        }
+        let ra_key = self
+            .ca
+            .ra
+            .key
+            .as_ref()
+            .ok_or_else(|| Outcome::Internal("RA key not loaded".into()))?;
+        let opened = msg
+            .open(ra_cert, ra_key, platform.allow_des, &self.rng)
+            .map_err(|e| match e {
+                CmsError::Algorithm(a) => Outcome::Fail(ScepFailure::Algorithm(a.to_string())),
+                CmsError::Crypto(c) => Outcome::Internal(c.to_owned()),
+                other => Outcome::Fail(ScepFailure::Envelope(other.to_string())),
+            })?;
+        let granted = match header.message_type {
+            MessageType::PkcsReq | MessageType::RenewalReq => {
+                self.enroll(platform, msg, &opened.message_data, now)?
+            }
+            MessageType::CertPoll => self.cert_poll(platform, header)?,
+            MessageType::GetCert => self.get_cert(&opened.message_data)?,
+            MessageType::GetCrl => {
+                return Err(Outcome::Fail(ScepFailure::Unsupported(
+                    "GetCRL is not available on this CA yet".into(),
+                )));
+            }
+            MessageType::CertRep => {
+                return Err(Outcome::Fail(ScepFailure::Unsupported(
+                    "CertRep is a response, not a request".into(),
+                )));
+            }
+        };
+        Ok((granted, opened))
+    }
+
+    fn enroll(
+        &self,
+        platform: &Platform,
+        msg: &PkiMessage<'_>,
+        data: &[u8],
+        now: i64,
+    ) -> Result<Granted, Outcome> {
+        let header = &msg.header;
+        // A CSR that does not parse is reported like a decryption failure (design.md gotcha 5).
+        let csr = CertificationRequest::parse_and_verify(data)
+            .map_err(|e| Outcome::Fail(ScepFailure::Envelope(e.to_string())))?;
+        let key_hash = DigestAlg::Sha256.digest(csr.spki).as_ref().to_vec();
+        // RFC 8894 §3.3.1: a repeated request for an issued certificate gets the same certificate.
+        if let Some(existing) = self
+            .store
+            .certificate_by_transaction(&platform.id, header.transaction_id.as_str())
+            .map_err(store_err)?
+        {
+            if existing.public_key_sha256 == key_hash {
+                tracing::info!(platform = %platform.id, txid = header.transaction_id.as_str(), serial = %existing.serial_hex(), "replayed request: returning the issued certificate");
+                return Ok(Granted { der: existing.der });
+            }
+            return Err(Outcome::Fail(ScepFailure::TransactionReuse));
+        }
+        match header.message_type {
+            MessageType::RenewalReq => self.authorize_renewal(platform, msg, &csr, now)?,
+            _ => self.authorize_challenge(platform, &csr, header)?,
+        }
+        let intermediate = Certificate::parse(&self.ca.intermediate.cert_der)
+            .map_err(|e| Outcome::Internal(e.to_string()))?;
+        let key = self
+            .ca
+            .intermediate
+            .key
+            .as_ref()
+            .ok_or_else(|| Outcome::Internal("intermediate key not loaded".into()))?;
+        let issued =
+            issue_device_certificate(&csr, &self.profile, &intermediate, key, now, &self.rng)
+                .map_err(|e| match e {
+                    scepd_pki::issue::IssueError::Signing
+                    | scepd_pki::issue::IssueError::IssuerExpired => {
+                        Outcome::Internal(e.to_string())
+                    }
+                    other => Outcome::Fail(ScepFailure::Policy(other.to_string())),
+                })?;
+        let sans: Vec<String> = issued.sans.iter().map(ToString::to_string).collect();
+        let record = NewCertificate {
+            serial: issued.serial.clone(),
+            issuer_id: self.ca.intermediate.id.clone(),
+            platform_id: platform.id.clone(),
+            transaction_id: header.transaction_id.as_str().to_owned(),
+            public_key_sha256: key_hash,
+            device_id: device_identity::extract(csr.subject, &issued.sans),
+            subject: issued.subject.clone(),
+            sans,
+            not_before: issued.not_before,
+            not_after: issued.not_after,
+            der: issued.der.clone(),
+            requested_at: now,
+        };
+        // Committed before the CertRep leaves: a certificate we hand out is always on record.
+        match self.store.record_issuance(&record).map_err(store_err)? {
+            Issuance::Recorded => {
+                tracing::info!(platform = %platform.id, txid = header.transaction_id.as_str(), serial = %scepd_pki::hex(&issued.serial),
+                    subject = %issued.subject, kind = header.message_type.name(), "issued certificate");
+                Ok(Granted { der: issued.der })
+            }
+            Issuance::Replayed(existing) => Ok(Granted { der: existing.der }),
+        }
+    }
+
+    fn authorize_challenge(
+        &self,
+        platform: &Platform,
+        csr: &CertificationRequest<'_>,
+        header: &Header,
+    ) -> Result<(), Outcome> {
+        let verifier = match &platform.challenge {
+            ChallengeConfig::Static { secret_hash } => StaticSecret {
+                platform_id: platform.id.clone(),
+                secret_hash: secret_hash.clone(),
+            },
+        };
+        verifier
+            .verify(&ChallengeRequest {
+                challenge: csr.challenge_password.as_ref(),
+                transaction_id: header.transaction_id.as_str(),
+            })
+            .map(|_| ())
+            .map_err(|e| Outcome::Fail(ScepFailure::Challenge(e.to_string())))
+    }
+
+    /// Authenticated renewal: the signer certificate must be one we issued on this platform,
+    /// currently valid and unrevoked, for the same subject as the new request.
+    fn authorize_renewal(
+        &self,
+        platform: &Platform,
+        msg: &PkiMessage<'_>,
+        csr: &CertificationRequest<'_>,
+        now: i64,
+    ) -> Result<(), Outcome> {
+        let fail = |s: &str| Outcome::Fail(ScepFailure::Renewal(s.to_owned()));
+        let signer = &msg.signer_cert;
+        let intermediate = Certificate::parse(&self.ca.intermediate.cert_der)
+            .map_err(|e| Outcome::Internal(e.to_string()))?;
+        if signer.issuer != intermediate.subject
+            || signer.verify_signed_by(intermediate.spki).is_err()
+        {
+            return Err(fail("signer certificate was not issued by this CA"));
+        }
+        if !signer.is_valid_at(now) {
+            return Err(fail("signer certificate is expired or not yet valid"));
+        }
+        let rec = self
+            .store
+            .certificate_by_serial(&self.ca.intermediate.id, signer.serial_magnitude())
+            .map_err(store_err)?
+            .ok_or_else(|| fail("signer certificate is not on record"))?;
+        if rec.status != crate::store::CertStatus::Valid {
+            return Err(fail("signer certificate is revoked"));
+        }
+        if rec.platform_id != platform.id {
+            return Err(fail("signer certificate belongs to another platform"));
+        }
+        if csr.subject != signer.subject {
+            return Err(fail("subject differs from the certificate being renewed"));
+        }
+        Ok(())
+    }
+
+    fn cert_poll(&self, platform: &Platform, header: &Header) -> Result<Granted, Outcome> {
+        // RFC 8894 §3.3.3: identify by transactionID; unknown transactions are rejected.
+        match self
+            .store
+            .certificate_by_transaction(&platform.id, header.transaction_id.as_str())
+            .map_err(store_err)?
+        {
+            Some(c) => Ok(Granted { der: c.der }),
+            None => Err(Outcome::Fail(ScepFailure::NotFound(
+                "no certificate for this transaction".into(),
+            ))),
+        }
+    }
+
+    fn get_cert(&self, data: &[u8]) -> Result<Granted, Outcome> {
+        let bad = |s: &str| Outcome::Fail(ScepFailure::Envelope(s.to_owned()));
+        let seq = Reader::new(data)
+            .expect(tag::SEQUENCE)
+            .map_err(|_| bad("IssuerAndSerialNumber"))?;
+        let mut r = seq.reader();
+        let issuer = r.expect(tag::SEQUENCE).map_err(|_| bad("issuer"))?.raw;
+        let serial = r
+            .expect(tag::INTEGER)
+            .and_then(|t| t.unsigned_integer())
+            .map_err(|_| bad("serial"))?;
+        let intermediate = Certificate::parse(&self.ca.intermediate.cert_der)
+            .map_err(|e| Outcome::Internal(e.to_string()))?;
+        let not_found = || Outcome::Fail(ScepFailure::NotFound("no such certificate".into()));
+        if issuer != intermediate.subject {
+            return Err(not_found());
+        }
+        let rec = self
+            .store
+            .certificate_by_serial(&self.ca.intermediate.id, serial)
+            .map_err(store_err)?;
+        rec.map(|c| Granted { der: c.der }).ok_or_else(not_found)
+    }
+}
+
+enum Outcome {
+    Fail(ScepFailure),
+    Internal(String),
+}
+
+fn store_err(e: crate::store::StoreError) -> Outcome {
+    Outcome::Internal(e.to_string())
+}
+
+fn log_failure(platform: &Platform, header: &Header, f: &ScepFailure) {
+    let reply = f.reply();
+    tracing::warn!(platform = %platform.id, txid = header.transaction_id.as_str(), kind = header.message_type.name(),
+        fail_info = reply.fail_info.name(), detail = %f, "PKIOperation refused");
+}

@@ -1,0 +1,269 @@
+//! Command line: parse, dispatch, map errors to exit codes. Thin by design.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::bootstrap::{self, InitError};
+use crate::config::Config;
+use crate::http::scep::unix_now;
+use crate::platforms;
+use crate::store::{CertStatus, CertificateFilter, Store};
+
+/// scepd: a SCEP certificate authority for device trust.
+#[derive(Debug, Parser)]
+#[command(name = "scepd", version, about)]
+pub struct Cli {
+    /// Data directory (SQLite database and keys).
+    #[arg(long, global = true, env = "SCEPD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "SCEPD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the data dir, CA hierarchy and the `default` platform.
+    Init(InitArgs),
+    /// Run the SCEP server (initializing the data dir first if needed).
+    Serve(ServeArgs),
+    /// Manage platforms (enrollment profiles, each with its own SCEP URL).
+    #[command(subcommand)]
+    Platform(PlatformCommand),
+    /// Inspect issued certificates.
+    #[command(subcommand)]
+    Cert(CertCommand),
+}
+
+/// `init` options.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Print the default platform as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the public SCEP listener.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Print the first-start output (default platform) as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Challenge modes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ChallengeMode {
+    /// One shared secret per platform.
+    Static,
+}
+
+/// `platform` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PlatformCommand {
+    /// Create a platform; its secret is shown once.
+    Add {
+        /// Unique name.
+        #[arg(long)]
+        name: String,
+        /// Challenge mode.
+        #[arg(long, value_enum)]
+        challenge: ChallengeMode,
+        /// Accept single-DES requests (forbidden by RFC 8894; only for legacy clients).
+        #[arg(long)]
+        allow_des: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List platforms.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `cert` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// List issued certificates, newest first.
+    List {
+        /// Only this platform.
+        #[arg(long)]
+        platform: Option<String>,
+        /// Only this status (valid, revoked).
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A command failure with its exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CliError {
+    /// Exit code (1 runtime, 2 usage/config).
+    pub code: u8,
+    /// Message for stderr.
+    pub message: String,
+}
+
+fn fail(code: u8, e: impl std::fmt::Display) -> CliError {
+    CliError {
+        code,
+        message: e.to_string(),
+    }
+}
+
+fn open_initialized(config: &Config) -> Result<Store, CliError> {
+    let store = bootstrap::open_store(config).map_err(|e| fail(1, e))?;
+    if !store.is_initialized().map_err(|e| fail(1, e))? {
+        return Err(fail(
+            1,
+            format!(
+                "data dir {} is not initialized; run `scepd init` first",
+                config.data_dir.display()
+            ),
+        ));
+    }
+    Ok(store)
+}
+
+fn print_created(created: &platforms::CreatedPlatform, json: bool) {
+    if json {
+        println!(
+            "{}",
+            json!({"platform_id": created.platform_id, "scep_path": created.scep_path, "challenge": created.challenge})
+        );
+    } else {
+        println!("platform id: {}", created.platform_id);
+        println!("SCEP URL path: {}", created.scep_path);
+        println!(
+            "challenge (shown once, store it in your MDM now): {}",
+            created.challenge
+        );
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let listen = match &cli.command {
+        Command::Serve(a) => a.listen,
+        _ => None,
+    };
+    let config = Config::load(cli.config.as_deref(), cli.data_dir.clone(), listen)
+        .map_err(|e| fail(2, e))?;
+    match cli.command {
+        Command::Init(a) => {
+            let store = bootstrap::open_store(&config).map_err(|e| fail(1, e))?;
+            let created =
+                bootstrap::initialize(&config, &store, unix_now()).map_err(|e| match e {
+                    InitError::AlreadyInitialized(_) => fail(1, e),
+                    other => fail(1, other),
+                })?;
+            print_created(&created, a.json);
+            Ok(())
+        }
+        Command::Serve(a) => crate::server::run(config, a.json),
+        Command::Platform(PlatformCommand::Add {
+            name,
+            challenge: ChallengeMode::Static,
+            allow_des,
+            json,
+        }) => {
+            let store = open_initialized(&config)?;
+            let created = platforms::create_static(&store, &name, allow_des, unix_now())
+                .map_err(|e| fail(1, e))?;
+            print_created(&created, json);
+            Ok(())
+        }
+        Command::Platform(PlatformCommand::List { json }) => {
+            let store = open_initialized(&config)?;
+            let list = store.list_platforms().map_err(|e| fail(1, e))?;
+            if json {
+                let v: Vec<_> = list
+                    .iter()
+                    .map(|p| json!({"platform_id": p.id, "name": p.name, "challenge": p.challenge.kind(), "scep_path": platforms::scep_path(&p.id), "allow_des": p.allow_des, "created_at": scepd_pki::der::time::rfc3339(p.created_at)}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(v));
+            } else {
+                println!("{:<22} {:<24} {:<8} SCEP PATH", "ID", "NAME", "MODE");
+                for p in list {
+                    println!(
+                        "{:<22} {:<24} {:<8} {}",
+                        p.id,
+                        p.name,
+                        p.challenge.kind(),
+                        platforms::scep_path(&p.id)
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Cert(CertCommand::List {
+            platform,
+            status,
+            limit,
+            json,
+        }) => {
+            let store = open_initialized(&config)?;
+            let status = match status.as_deref() {
+                None => None,
+                Some(s) => Some(
+                    CertStatus::parse(s)
+                        .ok_or_else(|| fail(2, "--status must be valid or revoked"))?,
+                ),
+            };
+            let list = store
+                .list_certificates(&CertificateFilter {
+                    platform_id: platform,
+                    status,
+                    limit,
+                })
+                .map_err(|e| fail(1, e))?;
+            if json {
+                let v: Vec<_> = list
+                    .iter()
+                    .map(|c| json!({"serial": c.serial_hex(), "subject": c.subject, "sans": c.sans, "device": c.device_id, "platform_id": c.platform_id, "status": c.status.as_str(), "not_before": scepd_pki::der::time::rfc3339(c.not_before), "not_after": scepd_pki::der::time::rfc3339(c.not_after), "transaction_id": c.transaction_id}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(v));
+            } else {
+                println!(
+                    "{:<34} {:<8} {:<21} {:<22} SUBJECT",
+                    "SERIAL", "STATUS", "NOT AFTER", "PLATFORM"
+                );
+                for c in list {
+                    println!(
+                        "{:<34} {:<8} {:<21} {:<22} {}",
+                        c.serial_hex(),
+                        c.status.as_str(),
+                        scepd_pki::der::time::rfc3339(c.not_after),
+                        c.platform_id,
+                        c.subject
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Keeps the store type reachable for the server module.
+pub type SharedStore = Arc<Store>;

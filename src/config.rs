@@ -1,0 +1,223 @@
+//! Runtime configuration: an optional TOML file (unknown keys refused) over built-in defaults,
+//! then command-line overrides. Validated once at start-up.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use scepd_pki::keys::KeyAlgorithm;
+use serde::Deserialize;
+
+/// Errors loading or validating configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for our schema.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The path.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The TOML file (every key optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Schema version of the file (1).
+    pub version: Option<u32>,
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Public SCEP listener address.
+    pub listen: Option<SocketAddr>,
+    /// Externally visible base URL (e.g. `https://ca.example.com`) used for CDP/AIA URLs.
+    pub public_url: Option<String>,
+    /// PKI settings.
+    #[serde(default)]
+    pub pki: PkiSection,
+    /// Limits.
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// `[pki]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PkiSection {
+    /// Organisation name in CA subjects created by `init`.
+    pub organization: Option<String>,
+    /// Root key algorithm for `init`.
+    pub root_key: Option<String>,
+    /// Intermediate key algorithm for `init`.
+    pub intermediate_key: Option<String>,
+    /// RA key algorithm for `init` (RSA only).
+    pub ra_key: Option<String>,
+    /// Device certificate validity in days.
+    pub validity_days: Option<u32>,
+    /// Smallest RSA key accepted in requests.
+    pub min_rsa_bits: Option<u32>,
+    /// Include the root in GetCACert.
+    pub include_root: Option<bool>,
+    /// Tolerated difference between a request's signingTime and our clock, seconds.
+    pub max_clock_skew_secs: Option<u32>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Largest request body in bytes.
+    pub max_body_bytes: Option<usize>,
+    /// Seconds a client may take to send its request headers.
+    pub header_timeout_secs: Option<u64>,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data directory (SQLite database, keys).
+    pub data_dir: PathBuf,
+    /// Public listener.
+    pub listen: SocketAddr,
+    /// Base URL for CDP/AIA; defaults to `http://<listen>`.
+    pub public_url: String,
+    /// Organisation for `init`.
+    pub organization: String,
+    /// Root key algorithm for `init`.
+    pub root_key: KeyAlgorithm,
+    /// Intermediate key algorithm for `init`.
+    pub intermediate_key: KeyAlgorithm,
+    /// RA key algorithm for `init`.
+    pub ra_key: KeyAlgorithm,
+    /// Device certificate validity in days.
+    pub validity_days: u32,
+    /// Minimum RSA bits in requests.
+    pub min_rsa_bits: u32,
+    /// Include the root in GetCACert.
+    pub include_root: bool,
+    /// Tolerated signingTime skew.
+    pub max_clock_skew_secs: u32,
+    /// Request body cap.
+    pub max_body_bytes: usize,
+    /// Header read timeout.
+    pub header_timeout_secs: u64,
+}
+
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./scepd-data";
+/// Default public listener.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+fn key_alg(
+    v: Option<&str>,
+    default: KeyAlgorithm,
+    what: &str,
+) -> Result<KeyAlgorithm, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(s) => s
+            .parse()
+            .map_err(|e| ConfigError::Invalid(format!("{what}: {e}"))),
+    }
+}
+
+impl Config {
+    /// Reads the optional file and applies overrides.
+    pub fn load(
+        file: Option<&Path>,
+        data_dir: Option<PathBuf>,
+        listen: Option<SocketAddr>,
+    ) -> Result<Self, ConfigError> {
+        let fc = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse {
+                    path: p.to_owned(),
+                    message: e.to_string(),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        Self::from_file(fc, data_dir, listen)
+    }
+
+    /// Validates a parsed file plus overrides.
+    pub fn from_file(
+        fc: FileConfig,
+        data_dir: Option<PathBuf>,
+        listen: Option<SocketAddr>,
+    ) -> Result<Self, ConfigError> {
+        if let Some(v) = fc.version {
+            if v != 1 {
+                return Err(ConfigError::Invalid(format!(
+                    "unsupported config version {v} (this build reads 1)"
+                )));
+            }
+        }
+        let default_listen: SocketAddr = DEFAULT_LISTEN
+            .parse()
+            .map_err(|_| ConfigError::Invalid("listen".into()))?;
+        let listen = listen.or(fc.listen).unwrap_or(default_listen);
+        let p = fc.pki;
+        let ra_key = key_alg(p.ra_key.as_deref(), KeyAlgorithm::Rsa2048, "pki.ra_key")?;
+        if !ra_key.is_rsa() {
+            return Err(ConfigError::Invalid(
+                "pki.ra_key must be RSA (Apple devices refuse other SCEP recipients)".into(),
+            ));
+        }
+        let validity_days = p.validity_days.unwrap_or(365);
+        if !(1..=3650).contains(&validity_days) {
+            return Err(ConfigError::Invalid(
+                "pki.validity_days must be 1..=3650".into(),
+            ));
+        }
+        let min_rsa_bits = p.min_rsa_bits.unwrap_or(2048);
+        if ![1024, 2048, 3072, 4096].contains(&min_rsa_bits) {
+            return Err(ConfigError::Invalid(
+                "pki.min_rsa_bits must be 1024, 2048, 3072 or 4096".into(),
+            ));
+        }
+        let public_url = fc.public_url.unwrap_or_else(|| format!("http://{listen}"));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid(
+                "public_url must start with http:// or https://".into(),
+            ));
+        }
+        Ok(Self {
+            data_dir: data_dir
+                .or(fc.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            listen,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            organization: p.organization.unwrap_or_else(|| "scepd".into()),
+            root_key: key_alg(p.root_key.as_deref(), KeyAlgorithm::EcP384, "pki.root_key")?,
+            intermediate_key: key_alg(
+                p.intermediate_key.as_deref(),
+                KeyAlgorithm::EcP256,
+                "pki.intermediate_key",
+            )?,
+            ra_key,
+            validity_days,
+            min_rsa_bits,
+            include_root: p.include_root.unwrap_or(true),
+            max_clock_skew_secs: p.max_clock_skew_secs.unwrap_or(86_400),
+            max_body_bytes: fc.limits.max_body_bytes.unwrap_or(256 * 1024),
+            header_timeout_secs: fc.limits.header_timeout_secs.unwrap_or(10),
+        })
+    }
+}

@@ -1,0 +1,104 @@
+//! The one place where failures become SCEP failInfo or HTTP status. Clients get a short
+//! generic reason; the detail goes to the log.
+
+use scepd_pki::scep::{FailInfo, FailureReply};
+
+/// A failure inside a PKIOperation that is answered with a signed CertRep FAILURE.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScepFailure {
+    /// Content cipher or digest refused.
+    #[error("algorithm refused: {0}")]
+    Algorithm(String),
+    /// The request signature did not verify.
+    #[error("signature: {0}")]
+    Signature(String),
+    /// Envelope not for us, undecryptable, or its content unparsable (deliberately one case).
+    #[error("envelope: {0}")]
+    Envelope(String),
+    /// signingTime too far from our clock.
+    #[error("signingTime off by {0} s")]
+    Time(i64),
+    /// The challenge was missing or wrong.
+    #[error("challenge: {0}")]
+    Challenge(String),
+    /// A RenewalReq not signed by a current certificate of ours for the same subject.
+    #[error("renewal: {0}")]
+    Renewal(String),
+    /// Policy refused the request (key size, subject...).
+    #[error("policy: {0}")]
+    Policy(String),
+    /// The transactionID was already used with another key.
+    #[error("transactionID reused with a different key")]
+    TransactionReuse,
+    /// CertPoll/GetCert for something we do not have.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A message type we do not serve.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+}
+
+impl ScepFailure {
+    /// failInfo and the short client-facing text.
+    pub fn reply(&self) -> FailureReply {
+        let (fail_info, text) = match self {
+            Self::Algorithm(t) => (FailInfo::BadAlg, t.clone()),
+            Self::Signature(_) => (FailInfo::BadMessageCheck, "message signature did not verify".to_owned()),
+            Self::Envelope(_) => (FailInfo::BadMessageCheck, "could not decrypt or parse the request".to_owned()),
+            Self::Time(_) => (FailInfo::BadTime, "signingTime is too far from the CA's clock".to_owned()),
+            Self::Challenge(_) => (FailInfo::BadRequest, "challenge password rejected".to_owned()),
+            Self::Renewal(_) => (
+                FailInfo::BadRequest,
+                "renewal must be signed by a current, unrevoked certificate issued to the same subject".to_owned(),
+            ),
+            Self::Policy(t) => (FailInfo::BadRequest, t.clone()),
+            Self::TransactionReuse => (FailInfo::BadRequest, "transactionID already used with a different key".to_owned()),
+            Self::NotFound(t) => (FailInfo::BadCertId, t.clone()),
+            Self::Unsupported(t) => (FailInfo::BadRequest, t.clone()),
+        };
+        FailureReply { fail_info, text }
+    }
+}
+
+/// A failure answered at the HTTP level.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpFailure {
+    /// Client sent something we cannot parse (400, one-line reason).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Unknown platform or path (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Body too large (413).
+    #[error("request body too large")]
+    TooLarge,
+    /// Method not allowed (405).
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// Our own failure (500/503): store down, key failure. Never caused by client input.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl HttpFailure {
+    /// The HTTP status code.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) => 400,
+            Self::NotFound(_) => 404,
+            Self::TooLarge => 413,
+            Self::MethodNotAllowed => 405,
+            Self::Internal(_) => 500,
+        }
+    }
+
+    /// The one-line body sent to the client.
+    pub fn client_text(&self) -> String {
+        match self {
+            Self::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        }
+    }
+}

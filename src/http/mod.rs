@@ -1,0 +1,106 @@
+//! The public HTTP listener: connection handling, limits, graceful shutdown, one response
+//! shape for errors. SCEP routing lives in [`scep`].
+
+pub mod scep;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+use crate::authority::Authority;
+use crate::error::HttpFailure;
+
+/// Shared state of the public listener.
+pub struct App {
+    /// SCEP operations.
+    pub authority: Authority,
+    /// Request body cap in bytes.
+    pub max_body_bytes: usize,
+    /// Header read timeout.
+    pub header_timeout: Duration,
+}
+
+/// A response with a body.
+pub type HttpResponse = Response<Full<Bytes>>;
+
+/// Builds a response; header values here are static and valid.
+pub fn response(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> HttpResponse {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    r
+}
+
+/// The response for an HTTP-level failure: plain text, one line.
+pub fn failure_response(f: &HttpFailure) -> HttpResponse {
+    if let HttpFailure::Internal(detail) = f {
+        tracing::error!(%detail, "internal error");
+    }
+    response(
+        f.status(),
+        "text/plain; charset=utf-8",
+        format!("{}\n", f.client_text()),
+    )
+}
+
+/// Serves connections until `shutdown` resolves, then waits (bounded) for in-flight requests.
+pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and similar: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let header_timeout = app.header_timeout;
+                let conn_app = app.clone();
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let app = conn_app.clone();
+                    async move { Ok::<_, Infallible>(scep::route(app, req, peer).await) }
+                });
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with error");
+                    }
+                });
+            }
+            () = &mut shutdown => {
+                tracing::info!("shutting down: no new connections");
+                break;
+            }
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish within 10 s");
+    }
+}

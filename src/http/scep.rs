@@ -1,0 +1,130 @@
+//! SCEP over HTTP (RFC 8894 §4): `/scep/<platform_id>` (optionally followed by
+//! `/pkiclient.exe` or `/cgi-bin/pkiclient.exe`), GET and POST.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request};
+use scepd_pki::scep::http::{Operation, decode_get_message, query_param};
+
+use super::{App, HttpResponse, failure_response, response};
+use crate::error::HttpFailure;
+
+/// Splits `/scep/<id>[/pkiclient.exe|/cgi-bin/pkiclient.exe][/]` into the platform id.
+pub fn platform_from_path(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/scep/")?;
+    let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let ok_tail = matches!(tail, "" | "pkiclient.exe" | "cgi-bin/pkiclient.exe");
+    (ok_tail && !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric()))
+        .then_some(id)
+}
+
+/// Routes one request.
+pub async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+    let path = req.uri().path().to_owned();
+    if path == "/healthz" {
+        return response(200, "text/plain; charset=utf-8", "ok\n");
+    }
+    let Some(platform_id) = platform_from_path(&path).map(str::to_owned) else {
+        return failure_response(&HttpFailure::NotFound("not found".into()));
+    };
+    match handle(app, req, platform_id).await {
+        Ok(r) => r,
+        Err(f) => {
+            tracing::debug!(%peer, %path, status = f.status(), "request failed: {f}");
+            failure_response(&f)
+        }
+    }
+}
+
+async fn handle(
+    app: Arc<App>,
+    req: Request<Incoming>,
+    platform_id: String,
+) -> Result<HttpResponse, HttpFailure> {
+    let method = req.method().clone();
+    if method != Method::GET && method != Method::POST && method != Method::HEAD {
+        return Err(HttpFailure::MethodNotAllowed);
+    }
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let op_text = query_param(&query, "operation")
+        .ok_or_else(|| HttpFailure::BadRequest("missing operation parameter".into()))?;
+    let op = Operation::parse(op_text)
+        .ok_or_else(|| HttpFailure::BadRequest("unknown operation".into()))?;
+    let platform = {
+        let app = app.clone();
+        let id = platform_id.clone();
+        blocking(move || app.authority.platform(&id)).await?
+    };
+    match op {
+        Operation::GetCaCaps => Ok(response(200, "text/plain", app.authority.ca_caps())),
+        Operation::GetCaCert => Ok(response(
+            200,
+            "application/x-x509-ca-ra-cert",
+            Bytes::copy_from_slice(app.authority.ca_cert()),
+        )),
+        Operation::GetNextCaCert => Err(HttpFailure::NotFound(
+            "no next CA certificate is staged".into(),
+        )),
+        Operation::PkiOperation => {
+            let body = if method == Method::POST {
+                read_body(&app, req).await?
+            } else {
+                let raw = query_param(&query, "message")
+                    .ok_or_else(|| HttpFailure::BadRequest("missing message parameter".into()))?;
+                if raw.len() > app.max_body_bytes * 2 {
+                    return Err(HttpFailure::TooLarge);
+                }
+                Bytes::from(
+                    decode_get_message(raw)
+                        .ok_or_else(|| HttpFailure::BadRequest("message is not base64".into()))?,
+                )
+            };
+            let now = unix_now();
+            let reply =
+                blocking(move || app.authority.pki_operation(&platform, &body, now)).await?;
+            Ok(response(200, "application/x-pki-message", reply))
+        }
+    }
+}
+
+async fn read_body(app: &App, req: Request<Incoming>) -> Result<Bytes, HttpFailure> {
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > app.max_body_bytes as u64) {
+        return Err(HttpFailure::TooLarge);
+    }
+    match Limited::new(req.into_body(), app.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(HttpFailure::TooLarge),
+        Err(e) => Err(HttpFailure::BadRequest(format!(
+            "could not read request body: {e}"
+        ))),
+    }
+}
+
+/// Runs blocking work (crypto, SQLite) off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, HttpFailure> + Send + 'static,
+) -> Result<T, HttpFailure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| HttpFailure::Internal(format!("worker failed: {e}")))?
+}
+
+/// Seconds since the epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,17 @@
+//! scepd: a SCEP (RFC 8894) certificate authority for device trust. The binary is a thin
+//! wrapper; everything lives in this library so tests and tools can use it.
+#![forbid(unsafe_code)]
+
+pub mod authority;
+pub mod bootstrap;
+pub mod ca;
+pub mod challenge;
+pub mod cli;
+pub mod config;
+pub mod device_identity;
+pub mod error;
+pub mod http;
+pub mod keystore;
+pub mod platforms;
+pub mod server;
+pub mod store;
