@@ -415,12 +415,21 @@ pub fn certmonger_enroll(
     );
     let script_path = dir.join("enroll.sh");
     fs::write(&script_path, script).map_err(|e| format!("write {script_path:?}: {e}"))?;
+    // D-Bus socket addresses cannot hold spaces and sun_path is short: keep the socket in a
+    // short directory of its own.
+    let tmp = std::env::temp_dir();
+    let sock_root = if tmp.to_string_lossy().contains(char::is_whitespace) {
+        PathBuf::from("/tmp")
+    } else {
+        tmp
+    };
+    let sock_dir = fresh_dir(&sock_root, "scepd-cm")?;
     let mut cmd = Command::new(CERTMONGER);
     cmd.current_dir(&dir)
         .args(["-n", "-L", "-P"])
-        .arg(dir.join("sock"))
+        .arg(sock_dir.join("sock"))
         .args(["-d", "1", "-c"])
-        .arg(format!("/bin/sh {}", script_path.to_string_lossy()))
+        .arg(format!("/bin/sh \"{}\"", script_path.to_string_lossy()))
         .env("HOME", &dir)
         .env("CERTMONGER_CONFIG_DIR", dir.join("cfg"))
         .env("CERTMONGER_REQUESTS_DIR", dir.join("requests"))
@@ -428,7 +437,9 @@ pub fn certmonger_enroll(
         .env("CERTMONGER_TMPDIR", dir.join("tmp"))
         .env("CERTMONGER_LOCAL_CA_DIR", dir.join("local"))
         .env("CERTMONGER_SYSTEM_LOCK_FILE", dir.join("lock"));
-    let out = run_bounded(cmd, &dir, CLIENT_TIMEOUT)?;
+    let out = run_bounded(cmd, &dir, CLIENT_TIMEOUT);
+    let _ = fs::remove_dir_all(&sock_dir);
+    let out = out?;
     // certmonger exits 0 whatever its -c command returned: judge by the certificate file.
     if !cert.is_file() {
         return Err(format!(

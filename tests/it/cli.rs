@@ -1,0 +1,114 @@
+//! The command line's public contract: JSON shapes, refusals, config validation, shutdown.
+
+use std::process::Command;
+
+use super::testkit::*;
+
+fn scepd(args: &[&str]) -> std::process::Output {
+    Command::new(scepd_bin())
+        .args(args)
+        .env("SCEPD_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn init_prints_json_once_and_refuses_a_second_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let d = data.to_str().unwrap();
+    let out = scepd(&["init", "--data-dir", d, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = v["platform_id"].as_str().unwrap();
+    assert_eq!(v["scep_path"], format!("/scep/{id}"));
+    let ch = v["challenge"].as_str().unwrap();
+    assert!(
+        ch.len() >= 26 && scepd_pki::der::writer::is_printable(ch) && !ch.contains('_'),
+        "{ch}"
+    );
+    let again = scepd(&["init", "--data-dir", d, "--json"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already initialized"));
+    // Keys are private.
+    use std::os::unix::fs::PermissionsExt;
+    for e in std::fs::read_dir(data.join("keys")).unwrap() {
+        let mode = e.unwrap().metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    // The secret is not stored in clear anywhere in the data dir.
+    for e in std::fs::read_dir(&data).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            let bytes = std::fs::read(&p).unwrap();
+            assert!(
+                !bytes.windows(ch.len()).any(|w| w == ch.as_bytes()),
+                "challenge found in {p:?}"
+            );
+        }
+    }
+    let list = scepd(&["platform", "list", "--json", "--data-dir", d]);
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(v[0]["name"], "default");
+    assert_eq!(v[0]["challenge"], "static");
+    let add = scepd(&[
+        "platform",
+        "add",
+        "--name",
+        "default",
+        "--challenge",
+        "static",
+        "--data-dir",
+        d,
+    ]);
+    assert!(!add.status.success(), "duplicate names are refused");
+}
+
+#[test]
+fn config_rejects_unknown_keys_and_bad_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    for (body, needle) in [
+        ("lisen = \"127.0.0.1:1\"\n", "unknown field"),
+        ("[pki]\nra_key = \"ecdsa-p256\"\n", "must be RSA"),
+        ("[pki]\nvalidity_days = 0\n", "validity_days"),
+    ] {
+        std::fs::write(&cfg, body).unwrap();
+        let out = scepd(&[
+            "init",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--data-dir",
+            dir.path().join("x").to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn rsa_hierarchy_is_configurable_and_sigterm_stops_cleanly() {
+    let mut server = Server::start_with_config(
+        "[pki]\nroot_key = \"rsa-3072\"\nintermediate_key = \"rsa-2048\"\n",
+    );
+    let ca = server.ca_certs();
+    let dir = tempfile::tempdir().unwrap();
+    let text = openssl_text(dir.path(), &ca.intermediate);
+    assert!(text.contains("Public-Key: (2048 bit)"), "{text}");
+    let d = Device::new("rsa managementAttestation X");
+    openssl_verify(
+        dir.path(),
+        &ca,
+        &issued(&d.enroll(&server, &ca, Some(&server.challenge), DEFAULT_PROTECTION)),
+    );
+    assert!(server.alive());
+    assert_eq!(server.terminate(), Some(0));
+}

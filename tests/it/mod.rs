@@ -1,0 +1,5 @@
+pub mod testkit;
+
+mod cli;
+mod enroll;
+mod lifecycle;

@@ -1,0 +1,421 @@
+//! Test kit: a `scepd serve` child process on a free loopback port with a temp data dir, a tiny
+//! HTTP/1.1 client, a SCEP device built on the pki crate's client side, and OpenSSL helpers.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use scepd_pki::algorithms::{ContentCipher, DigestAlg, KeyTransport};
+use scepd_pki::cms::certs_only;
+use scepd_pki::der::oid;
+use scepd_pki::keys::{KeyAlgorithm, Signer, SoftwareKey};
+use scepd_pki::pkcs10;
+use scepd_pki::random::SystemRandom;
+use scepd_pki::scep::MessageType;
+use scepd_pki::scep::client::{
+    CertRepOutcome, ClientRequest, Protection, RequestBuilder, decode_cert_rep, self_signed_signer,
+    transaction_id_for_key,
+};
+use scepd_pki::x509::{Certificate, name};
+
+/// A running server, killed by PID on drop.
+pub struct Server {
+    child: Child,
+    pub addr: String,
+    pub data_dir: tempfile::TempDir,
+    pub platform_id: String,
+    pub challenge: String,
+}
+
+pub fn scepd_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_scepd")
+}
+
+impl Server {
+    pub fn start() -> Self {
+        Self::start_with_config("")
+    }
+
+    /// Starts with a TOML config file body (empty for defaults).
+    pub fn start_with_config(toml: &str) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let cfg = data_dir.path().join("scepd.toml");
+        std::fs::write(&cfg, toml).unwrap();
+        let mut child = Command::new(scepd_bin())
+            .args(["serve", "--json", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir.path().join("data"))
+            .arg("--config")
+            .arg(&cfg)
+            .env("SCEPD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut platform = None;
+        let addr = loop {
+            let line = match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(l) => l,
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("scepd did not start within 60 s");
+                }
+            };
+            if let Some(a) = line.strip_prefix("scepd listening on http://") {
+                break a.to_owned();
+            }
+            if line.starts_with('{') {
+                platform = Some(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+            }
+        };
+        let p = platform.expect("first start prints the default platform");
+        Self {
+            child,
+            addr,
+            platform_id: p["platform_id"].as_str().unwrap().to_owned(),
+            challenge: p["challenge"].as_str().unwrap().to_owned(),
+            data_dir,
+        }
+    }
+
+    pub fn data_path(&self) -> PathBuf {
+        self.data_dir.path().join("data")
+    }
+
+    pub fn scep_path(&self) -> String {
+        format!("/scep/{}", self.platform_id)
+    }
+
+    pub fn scep_url(&self) -> String {
+        format!("http://{}{}", self.addr, self.scep_path())
+    }
+
+    /// Runs the CLI against this server's data dir.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(scepd_bin())
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.data_path())
+            .env("SCEPD_LOG", "warn")
+            .output()
+            .unwrap()
+    }
+
+    pub fn get(&self, path_and_query: &str) -> HttpReply {
+        http(&self.addr, "GET", path_and_query, &[], None)
+    }
+
+    pub fn post(&self, path_and_query: &str, body: &[u8]) -> HttpReply {
+        http(
+            &self.addr,
+            "POST",
+            path_and_query,
+            body,
+            Some("application/x-pki-message"),
+        )
+    }
+
+    pub fn pki_operation(&self, body: &[u8]) -> HttpReply {
+        self.post(
+            &format!("{}?operation=PKIOperation", self.scep_path()),
+            body,
+        )
+    }
+
+    /// RA, intermediate, root from GetCACert.
+    pub fn ca_certs(&self) -> CaCerts {
+        let r = self.get(&format!("{}?operation=GetCACert", self.scep_path()));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.content_type, "application/x-x509-ca-ra-cert");
+        let (certs, _) = certs_only::parse(&r.body).unwrap();
+        assert_eq!(certs.len(), 3, "RA, intermediate and root");
+        CaCerts {
+            ra: certs[0].to_vec(),
+            intermediate: certs[1].to_vec(),
+            root: certs[2].to_vec(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// True while the process is alive.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGTERM and waits (bounded) for a clean exit; returns the exit status code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s.code();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct CaCerts {
+    pub ra: Vec<u8>,
+    pub intermediate: Vec<u8>,
+    pub root: Vec<u8>,
+}
+
+pub struct HttpReply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+/// Minimal HTTP/1.1 request with `Connection: close` and 30 s timeouts.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    content_type: Option<&str>,
+) -> HttpReply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(ct) = content_type {
+        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP response head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type:")
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_default();
+    HttpReply {
+        status,
+        content_type,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+/// A device: key, throwaway signer certificate and subject.
+pub struct Device {
+    pub key: SoftwareKey,
+    pub pkcs8: Vec<u8>,
+    pub signer_der: Vec<u8>,
+    pub subject: Vec<u8>,
+}
+
+pub const DEFAULT_PROTECTION: Protection = Protection {
+    cipher: ContentCipher::Aes128Cbc,
+    transport: KeyTransport::RsaPkcs1v15,
+    digest: DigestAlg::Sha256,
+};
+
+impl Device {
+    pub fn new(cn: &str) -> Self {
+        Self::with_key(cn, KeyAlgorithm::Rsa2048)
+    }
+
+    pub fn with_key(cn: &str, alg: KeyAlgorithm) -> Self {
+        let (key, pkcs8) = SoftwareKey::generate(alg).unwrap();
+        let subject = name::build(&[
+            (oid::AT_ORGANIZATION, "Example Corp"),
+            (oid::AT_COMMON_NAME, cn),
+        ]);
+        let signer_der = self_signed_signer(&key, &subject, unix_now(), &SystemRandom).unwrap();
+        Self {
+            key,
+            pkcs8: pkcs8.to_vec(),
+            signer_der,
+            subject,
+        }
+    }
+
+    pub fn csr(&self, challenge: Option<&str>, extensions: &[Vec<u8>]) -> Vec<u8> {
+        pkcs10::build(
+            &self.subject,
+            &self.key,
+            DigestAlg::Sha256,
+            challenge,
+            extensions,
+        )
+        .unwrap()
+    }
+
+    /// Builds a request of `kind` carrying `data`, signed with `signer` (default: own self-signed cert).
+    pub fn request(
+        &self,
+        ca: &CaCerts,
+        kind: MessageType,
+        data: &[u8],
+        p: Protection,
+        signer: Option<(&[u8], &SoftwareKey)>,
+    ) -> ClientRequest {
+        let ra = Certificate::parse(&ca.ra).unwrap();
+        let (signer_der, signer_key) = signer.unwrap_or((&self.signer_der, &self.key));
+        let signer_cert = Certificate::parse(signer_der).unwrap();
+        RequestBuilder {
+            message_type: kind,
+            transaction_id: transaction_id_for_key(self.key.public_key_der()).unwrap(),
+            signer_cert: &signer_cert,
+            signer_key,
+            recipient: &ra,
+            protection: p,
+            rng: &SystemRandom,
+            signing_time: Some(unix_now()),
+        }
+        .build(data)
+        .unwrap()
+    }
+
+    /// Decodes a CertRep addressed to this device (or to the renewal signer).
+    pub fn decode(
+        &self,
+        ca: &CaCerts,
+        req: &ClientRequest,
+        reply: &[u8],
+        signer: Option<(&[u8], &SoftwareKey)>,
+    ) -> CertRepOutcome {
+        let ra = Certificate::parse(&ca.ra).unwrap();
+        let (signer_der, signer_key) = signer.unwrap_or((&self.signer_der, &self.key));
+        let signer_cert = Certificate::parse(signer_der).unwrap();
+        decode_cert_rep(reply, &ra, req, &signer_cert, signer_key, &SystemRandom).unwrap()
+    }
+
+    /// Full PKCSReq enrollment; returns the outcome.
+    pub fn enroll(
+        &self,
+        server: &Server,
+        ca: &CaCerts,
+        challenge: Option<&str>,
+        p: Protection,
+    ) -> CertRepOutcome {
+        let req = self.request(ca, MessageType::PkcsReq, &self.csr(challenge, &[]), p, None);
+        let r = server.pki_operation(&req.der);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.content_type, "application/x-pki-message");
+        self.decode(ca, &req, &r.body, None)
+    }
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The issued certificate of a SUCCESS outcome.
+pub fn issued(outcome: &CertRepOutcome) -> Vec<u8> {
+    match outcome {
+        CertRepOutcome::Success { certificates, .. } => {
+            assert_eq!(
+                certificates.len(),
+                1,
+                "the issued certificate is the only one in the reply"
+            );
+            certificates[0].clone()
+        }
+        other => panic!("expected SUCCESS, got {other:?}"),
+    }
+}
+
+/// Writes DER as PEM of `label` with `openssl`-compatible wrapping.
+pub fn write_pem(path: &Path, label: &str, der: &[u8]) {
+    let b64 = scepd_pki::scep::http::encode_base64(der);
+    let body: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    std::fs::write(
+        path,
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            body.join("\n")
+        ),
+    )
+    .unwrap();
+}
+
+/// Runs openssl; returns (success, stdout+stderr).
+pub fn openssl(args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed (scripts/test installs it)");
+    let mut text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// `openssl verify` of `leaf` against root + intermediate; panics with OpenSSL's words if not OK.
+pub fn openssl_verify(dir: &Path, ca: &CaCerts, leaf: &[u8]) {
+    let (root, int, leaf_p) = (
+        dir.join("root.pem"),
+        dir.join("int.pem"),
+        dir.join("leaf.pem"),
+    );
+    write_pem(&root, "CERTIFICATE", &ca.root);
+    write_pem(&int, "CERTIFICATE", &ca.intermediate);
+    write_pem(&leaf_p, "CERTIFICATE", leaf);
+    let (ok, text) = openssl(&[
+        "verify",
+        "-x509_strict",
+        "-purpose",
+        "sslclient",
+        "-CAfile",
+        root.to_str().unwrap(),
+        "-untrusted",
+        int.to_str().unwrap(),
+        leaf_p.to_str().unwrap(),
+    ]);
+    assert!(ok && text.contains(": OK"), "openssl verify failed: {text}");
+}
+
+/// The certificate as `openssl x509 -text` prints it.
+pub fn openssl_text(dir: &Path, der: &[u8]) -> String {
+    let p = dir.join("text.pem");
+    write_pem(&p, "CERTIFICATE", der);
+    let (ok, text) = openssl(&["x509", "-noout", "-text", "-in", p.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    text
+}
