@@ -205,10 +205,10 @@ impl Config {
             listen,
             public_url: public_url.trim_end_matches('/').to_owned(),
             organization: p.organization.unwrap_or_else(|| "scepd".into()),
-            root_key: key_alg(p.root_key.as_deref(), KeyAlgorithm::EcP384, "pki.root_key")?,
+            root_key: key_alg(p.root_key.as_deref(), KeyAlgorithm::Rsa4096, "pki.root_key")?,
             intermediate_key: key_alg(
                 p.intermediate_key.as_deref(),
-                KeyAlgorithm::EcP256,
+                KeyAlgorithm::Rsa2048,
                 "pki.intermediate_key",
             )?,
             ra_key,

@@ -375,9 +375,10 @@ fn sh_quote(s: &str) -> String {
 
 /// Enrolls once with certmonger (RSA 2048 key, subject `CN=cn`).
 ///
-/// Starts a private `certmonger -n -L` (no D-Bus; own socket, state and lock file in a fresh
-/// directory under `workdir`) whose `-c` command runs `getcert add-scep-ca` and
-/// `getcert request -w`; certmonger exits when that command does. `ca_cert` is passed to
+/// Starts a private `certmonger -n -L` (no bus: its own listening socket in a short temp
+/// directory; state, lock file and a generated `enroll.sh` in a fresh directory under
+/// `workdir`) whose `-c` command runs `getcert add-scep-ca` and `getcert request -w`;
+/// certmonger exits (always with status 0) when that command does. `ca_cert` is passed to
 /// `add-scep-ca -N` and is needed when GetCACert returns a single self-signed certificate:
 /// certmonger only trusts a root it can tell apart from the RA (CertRep signer), so without it
 /// it fails with "certificate verify error". With an RA + CA chain `None` is fine.

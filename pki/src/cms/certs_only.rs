@@ -26,8 +26,11 @@ pub fn build(certificates: &[&[u8]], crls: &[&[u8]]) -> Vec<u8> {
     writer::sequence(&[&writer::oid(oid::SIGNED_DATA), &writer::context(0, &[&sd])])
 }
 
+/// Raw DER certificates and CRLs carried in a SignedData.
+pub type CertsAndCrls<'a> = (Vec<&'a [u8]>, Vec<&'a [u8]>);
+
 /// The certificates and CRLs of a (degenerate or not) SignedData, as raw DER slices.
-pub fn parse(content_info: &[u8]) -> Result<(Vec<&[u8]>, Vec<&[u8]>), CmsError> {
+pub fn parse(content_info: &[u8]) -> Result<CertsAndCrls<'_>, CmsError> {
     let sd = super::signed_data::unwrap_content_info(content_info, oid::SIGNED_DATA)?;
     let mut r = Reader::new(sd).expect(tag::SEQUENCE)?.reader();
     r.expect(tag::INTEGER)?;

@@ -190,7 +190,7 @@ impl SignerInfo<'_> {
             .ok_or(CmsError::Signature("messageDigest attribute missing"))?;
         let digest = self.digest.digest(content);
         if md.tag != tag::OCTET_STRING
-            || !aws_lc_rs::constant_time::verify_slices_are_equal(md.value, digest.as_ref()).is_ok()
+            || aws_lc_rs::constant_time::verify_slices_are_equal(md.value, digest.as_ref()).is_err()
         {
             return Err(CmsError::Signature("messageDigest mismatch"));
         }

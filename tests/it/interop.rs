@@ -1,0 +1,97 @@
+//! Real, independent SCEP clients against a running `scepd serve`, each result checked by
+//! `openssl verify`: micromdm `scepclient` (Debian `scep`; signs SHA-1, encrypts single DES, so
+//! it needs a platform with `--allow-des`) and certmonger's `scep-submit` (GET, AES-256, SHA-256).
+
+use super::interop_clients::{
+    certmonger_available, certmonger_enroll, key_matches_cert, scepclient_available,
+    scepclient_enroll,
+};
+use super::testkit::*;
+
+fn require(available: bool, what: &str) {
+    // scripts/test installs the clients; in CI a missing client is a failure, not a skip.
+    if !available {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{what} is not installed: run scripts/test"
+        );
+        eprintln!("skipping: {what} is not installed (scripts/test installs it)");
+    }
+}
+
+#[test]
+fn micromdm_scepclient_enrolls() {
+    require(scepclient_available(), "scepclient");
+    if !scepclient_available() {
+        return;
+    }
+    let server = Server::start();
+    let out = server.cli(&[
+        "platform",
+        "add",
+        "--name",
+        "scepclient",
+        "--challenge",
+        "static",
+        "--allow-des",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let url = format!("http://{}{}", server.addr, p["scep_path"].as_str().unwrap());
+    let work = tempfile::tempdir().unwrap();
+    let enrolled = scepclient_enroll(
+        &url,
+        p["challenge"].as_str().unwrap(),
+        "laptop managementAttestation SC-1",
+        work.path(),
+    )
+    .unwrap_or_else(|e| panic!("scepclient failed: {e}"));
+    let der = pem_to_der(&enrolled.cert_pem);
+    openssl_verify(work.path(), &server.ca_certs(), &der);
+    key_matches_cert(&enrolled.key_pem, &enrolled.cert_pem).unwrap();
+    // With the default platform (no DES), the same client is refused with badAlg.
+    let refused = scepclient_enroll(
+        &server.scep_url(),
+        &server.challenge,
+        "laptop2",
+        work.path(),
+    );
+    assert!(
+        refused.is_err(),
+        "DES must be refused on a default platform"
+    );
+}
+
+#[test]
+fn certmonger_scep_submit_enrolls() {
+    require(certmonger_available(), "certmonger");
+    if !certmonger_available() {
+        return;
+    }
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let ca = server.ca_certs();
+    let root = work.path().join("root.pem");
+    write_pem(&root, "CERTIFICATE", &ca.root);
+    let enrolled = certmonger_enroll(
+        &server.scep_url(),
+        &server.challenge,
+        "desktop managementAttestation CM-1",
+        Some(&root),
+        work.path(),
+    )
+    .unwrap_or_else(|e| panic!("certmonger failed: {e}"));
+    openssl_verify(work.path(), &ca, &pem_to_der(&enrolled.cert_pem));
+    key_matches_cert(&enrolled.key_pem, &enrolled.cert_pem).unwrap();
+}
+
+fn pem_to_der(pem: &std::path::Path) -> Vec<u8> {
+    let text = std::fs::read_to_string(pem).unwrap();
+    let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    scepd_pki::scep::http::decode_base64_lenient(b64.as_bytes()).unwrap()
+}
