@@ -1,0 +1,175 @@
+//! The CSR-processing hot path as the server runs it (decode → verify signer → decrypt → parse
+//! and verify CSR → authorize (static) → issue → store → CertRep), its stages, and GetCACert.
+//! Run: `cargo bench --bench pki_operation`. Figures and machine go to BENCHMARKS.md.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::sync::Arc;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use scepd::authority::Authority;
+use scepd::bootstrap;
+use scepd::ca::CaSet;
+use scepd::config::{Config, FileConfig};
+use scepd::keystore::Keystore;
+use scepd_pki::algorithms::{ContentCipher, DigestAlg, KeyTransport};
+use scepd_pki::der::oid;
+use scepd_pki::keys::{KeyAlgorithm, Signer, SoftwareKey};
+use scepd_pki::pkcs10;
+use scepd_pki::random::SystemRandom;
+use scepd_pki::scep::client::{Protection, RequestBuilder, self_signed_signer};
+use scepd_pki::scep::{MessageType, PkiMessage, TransactionId};
+use scepd_pki::x509::{Certificate, name};
+
+struct Fixture {
+    authority: Authority,
+    platform: scepd::store::Platform,
+    ra_der: Vec<u8>,
+    challenge: String,
+    device: SoftwareKey,
+    signer_der: Vec<u8>,
+    subject: Vec<u8>,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture(intermediate: KeyAlgorithm) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fc = FileConfig::default();
+    fc.pki.intermediate_key = Some(intermediate.as_str().to_owned());
+    fc.pki.root_key = Some("ecdsa-p256".into());
+    let config = Config::from_file(fc, Some(dir.path().join("d")), None).unwrap();
+    let store = bootstrap::open_store(&config).unwrap();
+    let created = bootstrap::initialize(&config, &store, now()).unwrap();
+    let store = Arc::new(store);
+    let ca = CaSet::load(&store, &Keystore::new(&config.data_dir)).unwrap();
+    let ra_der = ca.ra.cert_der.clone();
+    let authority = Authority::new(&config, store.clone(), ca);
+    let platform = store.platform(&created.platform_id).unwrap().unwrap();
+    let (device, _) = SoftwareKey::generate(KeyAlgorithm::Rsa2048).unwrap();
+    let subject = name::build(&[(oid::AT_COMMON_NAME, "bench managementAttestation B-1")]);
+    let signer_der = self_signed_signer(&device, &subject, now(), &SystemRandom).unwrap();
+    Fixture {
+        authority,
+        platform,
+        ra_der,
+        challenge: created.challenge.clone(),
+        device,
+        signer_der,
+        subject,
+        _dir: dir,
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A fresh PKCSReq (new transactionID, so the server issues rather than replays).
+fn request(f: &Fixture, p: Protection) -> Vec<u8> {
+    let ra = Certificate::parse(&f.ra_der).unwrap();
+    let signer = Certificate::parse(&f.signer_der).unwrap();
+    let mut tid = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut tid).unwrap();
+    let csr = pkcs10::build(
+        &f.subject,
+        &f.device,
+        DigestAlg::Sha256,
+        Some(&f.challenge),
+        &[],
+    )
+    .unwrap();
+    RequestBuilder {
+        message_type: MessageType::PkcsReq,
+        transaction_id: TransactionId::new(&scepd_pki::hex(&tid)).unwrap(),
+        signer_cert: &signer,
+        signer_key: &f.device,
+        recipient: &ra,
+        protection: p,
+        rng: &SystemRandom,
+        signing_time: Some(now()),
+    }
+    .build(&csr)
+    .unwrap()
+    .der
+}
+
+fn bench(c: &mut Criterion) {
+    let protections = [
+        (
+            "aes128-v15-sha256",
+            Protection {
+                cipher: ContentCipher::Aes128Cbc,
+                transport: KeyTransport::RsaPkcs1v15,
+                digest: DigestAlg::Sha256,
+            },
+        ),
+        (
+            "aes256-oaep-sha256",
+            Protection {
+                cipher: ContentCipher::Aes256Cbc,
+                transport: KeyTransport::RsaOaep(DigestAlg::Sha1),
+                digest: DigestAlg::Sha256,
+            },
+        ),
+        (
+            "3des-v15-sha256",
+            Protection {
+                cipher: ContentCipher::DesEde3Cbc,
+                transport: KeyTransport::RsaPkcs1v15,
+                digest: DigestAlg::Sha256,
+            },
+        ),
+    ];
+    for (int_name, int_alg) in [
+        ("rsa2048-ca", KeyAlgorithm::Rsa2048),
+        ("p256-ca", KeyAlgorithm::EcP256),
+    ] {
+        let f = fixture(int_alg);
+        let mut g = c.benchmark_group(format!("pki_operation/{int_name}"));
+        g.sample_size(30);
+        for (pname, p) in protections {
+            g.bench_function(pname, |b| {
+                b.iter_batched(
+                    || request(&f, p),
+                    |req| f.authority.pki_operation(&f.platform, &req, now()).unwrap(),
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+        g.finish();
+    }
+    let f = fixture(KeyAlgorithm::Rsa2048);
+    let p = protections[0].1;
+    let ra = Certificate::parse(&f.ra_der).unwrap();
+    let ra_key = SoftwareKey::from_pkcs8(&std::fs::read(keyfile(&f)).unwrap()).unwrap();
+    let req = request(&f, p);
+    let mut g = c.benchmark_group("stage");
+    g.bench_function("decode_verify", |b| {
+        b.iter(|| PkiMessage::decode(&req).unwrap())
+    });
+    let msg = PkiMessage::decode(&req).unwrap();
+    g.bench_function("open_envelope_rsa2048", |b| {
+        b.iter(|| msg.open(&ra, &ra_key, false, &SystemRandom).unwrap())
+    });
+    let opened = msg.open(&ra, &ra_key, false, &SystemRandom).unwrap();
+    g.bench_function("parse_verify_csr", |b| {
+        b.iter(|| pkcs10::CertificationRequest::parse_and_verify(&opened.message_data).unwrap())
+    });
+    g.finish();
+    c.bench_function("get_ca_cert", |b| b.iter(|| f.authority.ca_cert().len()));
+    let _ = f.device.public_key_der();
+}
+
+fn keyfile(f: &Fixture) -> std::path::PathBuf {
+    let dir = f._dir.path().join("d").join("keys");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("ra-"))
+        .unwrap()
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
