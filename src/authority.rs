@@ -39,8 +39,8 @@ pub struct Authority {
 
 impl Authority {
     /// Builds the authority from loaded CA material.
-    pub fn new(config: &Config, store: Arc<Store>, ca: Arc<CaSet>) -> Self {
-        let base = &config.public_url;
+    /// `base` is the public URL prefix for CRL, OCSP and caIssuers locations.
+    pub fn new(config: &Config, base: &str, store: Arc<Store>, ca: Arc<CaSet>) -> Self {
         let profile = DeviceProfile {
             validity_secs: i64::from(config.validity_days) * 86_400,
             min_rsa_bits: config.min_rsa_bits as usize,
@@ -82,6 +82,14 @@ impl Authority {
     /// GetCACert body (`application/x-x509-ca-ra-cert`).
     pub fn ca_cert(&self) -> &[u8] {
         &self.ca_cert_body
+    }
+
+    /// A CA certificate by store id (the AIA caIssuers URL), DER.
+    pub fn ca_certificate(&self, id: &str) -> Option<&[u8]> {
+        [&self.ca.root, &self.ca.intermediate]
+            .into_iter()
+            .find(|a| a.id == id)
+            .map(|a| a.cert_der.as_slice())
     }
 
     /// The platform, or 404.

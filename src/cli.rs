@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
@@ -264,6 +263,3 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
     }
 }
-
-/// Keeps the store type reachable for the server module.
-pub type SharedStore = Arc<Store>;

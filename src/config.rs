@@ -91,8 +91,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Public listener.
     pub listen: SocketAddr,
-    /// Base URL for CDP/AIA; defaults to `http://<listen>`.
-    pub public_url: String,
+    /// Base URL for CDP/AIA; when unset, `http://<bound listen address>`.
+    pub public_url: Option<String>,
     /// Organisation for `init`.
     pub organization: String,
     /// Root key algorithm for `init`.
@@ -134,6 +134,13 @@ fn key_alg(
 }
 
 impl Config {
+    /// The base URL put in certificates, given the address actually bound.
+    pub fn public_base(&self, bound: SocketAddr) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+    }
+
     /// Reads the optional file and applies overrides.
     pub fn load(
         file: Option<&Path>,
@@ -192,18 +199,19 @@ impl Config {
                 "pki.min_rsa_bits must be 1024, 2048, 3072 or 4096".into(),
             ));
         }
-        let public_url = fc.public_url.unwrap_or_else(|| format!("http://{listen}"));
-        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-            return Err(ConfigError::Invalid(
-                "public_url must start with http:// or https://".into(),
-            ));
+        if let Some(u) = &fc.public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(ConfigError::Invalid(
+                    "public_url must start with http:// or https://".into(),
+                ));
+            }
         }
         Ok(Self {
             data_dir: data_dir
                 .or(fc.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen,
-            public_url: public_url.trim_end_matches('/').to_owned(),
+            public_url: fc.public_url.map(|u| u.trim_end_matches('/').to_owned()),
             organization: p.organization.unwrap_or_else(|| "scepd".into()),
             root_key: key_alg(p.root_key.as_deref(), KeyAlgorithm::Rsa4096, "pki.root_key")?,
             intermediate_key: key_alg(

@@ -35,17 +35,12 @@ pub fn run(config: Config, json: bool) -> Result<(), CliError> {
                 "initialized {} with platform \"default\"",
                 config.data_dir.display()
             );
-            println!("SCEP URL: {}{}", config.public_url, created.scep_path);
+            println!("SCEP URL path: {}", created.scep_path);
             println!("challenge (shown once): {}", created.challenge);
         }
     }
     let store = Arc::new(store);
     let ca = CaSet::load(&store, &Keystore::new(&config.data_dir)).map_err(fail)?;
-    let app = Arc::new(App {
-        authority: Authority::new(&config, store, ca),
-        max_body_bytes: config.max_body_bytes,
-        header_timeout: Duration::from_secs(config.header_timeout_secs),
-    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -55,6 +50,14 @@ pub fn run(config: Config, json: bool) -> Result<(), CliError> {
             .await
             .map_err(|e| fail(format!("cannot listen on {}: {e}", config.listen)))?;
         let addr = listener.local_addr().map_err(fail)?;
+        if config.public_url.is_none() && addr.ip().is_unspecified() {
+            tracing::warn!("public_url is not set: certificates will name http://{addr} for CRL/OCSP; set public_url");
+        }
+        let app = Arc::new(App {
+            authority: Authority::new(&config, &config.public_base(addr), store, ca),
+            max_body_bytes: config.max_body_bytes,
+            header_timeout: Duration::from_secs(config.header_timeout_secs),
+        });
         // One plain line on stdout so scripts and tests learn the bound port.
         println!("scepd listening on http://{addr}");
         tracing::info!(%addr, "SCEP listener up");

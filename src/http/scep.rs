@@ -28,6 +28,16 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> H
     if path == "/healthz" {
         return response(200, "text/plain; charset=utf-8", "ok\n");
     }
+    if let Some(id) = path
+        .strip_prefix("/ca/")
+        .and_then(|r| r.strip_suffix(".crt"))
+    {
+        // AIA caIssuers (RFC 5280 §4.2.2.1): the issuing CA certificate, DER.
+        return match app.authority.ca_certificate(id) {
+            Some(der) => response(200, "application/pkix-cert", Bytes::copy_from_slice(der)),
+            None => failure_response(&HttpFailure::NotFound("not found".into())),
+        };
+    }
     let Some(platform_id) = platform_from_path(&path).map(str::to_owned) else {
         return failure_response(&HttpFailure::NotFound("not found".into()));
     };

@@ -124,6 +124,22 @@ fn issued_certificate_has_the_device_trust_profile() {
         text.contains("Subject: O = Example Corp, CN = bob managementAttestation 5A1B-22"),
         "{text}"
     );
+    // The caIssuers URL serves the issuing CA.
+    let ca_url = text
+        .split("CA Issuers - URI:")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim();
+    let path = ca_url.split_once(&server.addr).unwrap().1;
+    let r = server.get(path);
+    assert_eq!(
+        (r.status, r.content_type.as_str()),
+        (200, "application/pkix-cert")
+    );
+    assert_eq!(r.body, ca.intermediate);
     let c = scepd_pki::x509::Certificate::parse(&cert).unwrap();
     assert!(c.serial.len() <= 20 && c.serial[0] & 0x80 == 0);
     let validity = c.not_after - c.not_before;
