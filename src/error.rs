@@ -74,6 +74,9 @@ pub enum HttpFailure {
     /// Body too large (413).
     #[error("request body too large")]
     TooLarge,
+    /// GET message longer than the body cap allows (414).
+    #[error("request URI too long: send large requests with POST")]
+    UriTooLong,
     /// Method not allowed (405).
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -89,6 +92,7 @@ impl HttpFailure {
             Self::BadRequest(_) => 400,
             Self::NotFound(_) => 404,
             Self::TooLarge => 413,
+            Self::UriTooLong => 414,
             Self::MethodNotAllowed => 405,
             Self::Internal(_) => 500,
         }

@@ -69,7 +69,8 @@ impl<'a> CertificationRequest<'a> {
             _ => return Err(CsrError::Malformed("signature bit string".into())),
         };
         let mut i = info.reader();
-        if i.expect(tag::INTEGER)?.small_uint()? != 0 {
+        // RFC 2986 says v1(0), but Apple devices send 2; OpenSSL accepts both, so do we.
+        if i.expect(tag::INTEGER)?.small_uint()? > 2 {
             return Err(CsrError::Malformed("version".into()));
         }
         let subject = i.expect(tag::SEQUENCE)?.raw;

@@ -85,8 +85,10 @@ async fn handle(
             } else {
                 let raw = query_param(&query, "message")
                     .ok_or_else(|| HttpFailure::BadRequest("missing message parameter".into()))?;
-                if raw.len() > app.max_body_bytes * 2 {
-                    return Err(HttpFailure::TooLarge);
+                // base64 of the body cap, plus room for percent-escapes; hyper itself answers
+                // 414 for URIs over 64 KiB, so POST is the way for large requests.
+                if raw.len() > app.max_body_bytes / 3 * 4 * 3 {
+                    return Err(HttpFailure::UriTooLong);
                 }
                 Bytes::from(
                     decode_get_message(raw)

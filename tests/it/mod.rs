@@ -2,6 +2,8 @@ pub mod testkit;
 
 mod cli;
 mod enroll;
+mod hostile;
 mod interop;
 pub mod interop_clients;
 mod lifecycle;
+mod vectors;
