@@ -174,13 +174,7 @@ fn openssl_cms_verifies_and_decrypts_the_cert_rep() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let device = Device::new("carol managementAttestation C-1");
-    let req = device.request(
-        &ca,
-        MessageType::PkcsReq,
-        &device.csr(Some(&server.challenge), &[]),
-        DEFAULT_PROTECTION,
-        None,
-    );
+    let req = device.pkcs_req(&ca, Some(&server.challenge));
     let r = server.pki_operation(&req.der);
     std::fs::write(d.join("rep.der"), &r.body).unwrap();
     write_pem(&d.join("ra.pem"), "CERTIFICATE", &ca.ra);
@@ -247,13 +241,7 @@ fn openssl_cms_verifies_and_decrypts_the_cert_rep() {
         "{text}"
     );
     // A FAILURE CertRep verifies too.
-    let bad = device.request(
-        &ca,
-        MessageType::PkcsReq,
-        &device.csr(Some("WRONG"), &[]),
-        DEFAULT_PROTECTION,
-        None,
-    );
+    let bad = device.pkcs_req(&ca, Some("WRONG"));
     let r = server.pki_operation(&bad.der);
     std::fs::write(d.join("fail.der"), &r.body).unwrap();
     let (ok, text) = openssl(&[
@@ -280,13 +268,7 @@ fn get_and_quirky_base64_pki_operations_work() {
     let ca = server.ca_certs();
     for (i, style) in ["raw", "spaces", "escaped", "wrapped"].iter().enumerate() {
         let device = Device::new(&format!("get managementAttestation G-{i}"));
-        let req = device.request(
-            &ca,
-            MessageType::PkcsReq,
-            &device.csr(Some(&server.challenge), &[]),
-            DEFAULT_PROTECTION,
-            None,
-        );
+        let req = device.pkcs_req(&ca, Some(&server.challenge));
         let b64 = scepd_pki::scep::http::encode_base64(&req.der);
         let msg = match *style {
             "raw" => b64.clone(),

@@ -198,13 +198,7 @@ fn signed_refusals_carry_the_documented_fail_info() {
     let good_csr = device.csr(Some(&server.challenge), &[]);
 
     // Wrong challenge.
-    let req = device.request(
-        &ca,
-        MessageType::PkcsReq,
-        &device.csr(Some("not-the-secret"), &[]),
-        DEFAULT_PROTECTION,
-        None,
-    );
+    let req = device.pkcs_req(&ca, Some("not-the-secret"));
     let (fi, text) = failure(&server, &ca, &device, &req, "wrong challenge");
     assert_eq!(fi, FailInfo::BadRequest);
     assert_eq!(text, "challenge password rejected");
@@ -313,13 +307,7 @@ fn unparsable_requests_get_a_one_line_400() {
     let mut server = Server::start();
     let ca = server.ca_certs();
     let device = Device::new("truncator");
-    let req = device.request(
-        &ca,
-        MessageType::PkcsReq,
-        &device.csr(Some(&server.challenge), &[]),
-        DEFAULT_PROTECTION,
-        None,
-    );
+    let req = device.pkcs_req(&ca, Some(&server.challenge));
     for cut in [1, 2, 10, req.der.len() / 2, req.der.len() - 1] {
         let r = server.pki_operation(&req.der[..cut]);
         assert_one_line(&r, 400, &format!("truncated to {cut} octets"));
@@ -467,13 +455,7 @@ fn routing_refusals_are_one_line_4xx() {
     }
     // Unknown platform with a perfectly valid request: still 404, nothing signed.
     let device = Device::new("lost");
-    let req = device.request(
-        &ca,
-        MessageType::PkcsReq,
-        &device.csr(Some(&server.challenge), &[]),
-        DEFAULT_PROTECTION,
-        None,
-    );
+    let req = device.pkcs_req(&ca, Some(&server.challenge));
     let r = server.post("/scep/nosuchplatform?operation=PKIOperation", &req.der);
     assert_one_line(&r, 404, "PKIOperation to an unknown platform");
 

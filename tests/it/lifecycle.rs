@@ -13,13 +13,7 @@ fn replayed_pkcsreq_returns_the_same_certificate() {
     let server = Server::start();
     let ca = server.ca_certs();
     let device = Device::new("replay managementAttestation R-1");
-    let req = device.request(
-        &ca,
-        MessageType::PkcsReq,
-        &device.csr(Some(&server.challenge), &[]),
-        DEFAULT_PROTECTION,
-        None,
-    );
+    let req = device.pkcs_req(&ca, Some(&server.challenge));
     let first = issued(&device.decode(&ca, &req, &server.pki_operation(&req.der).body, None));
     let second = issued(&device.decode(&ca, &req, &server.pki_operation(&req.der).body, None));
     assert_eq!(first, second, "a replay must not mint a second certificate");
@@ -212,13 +206,7 @@ fn single_des_needs_an_opted_in_platform() {
     assert!(!cert.is_empty());
     // The default platform's secret does not work on the new platform.
     let other = Device::new("cross");
-    let req = other.request(
-        &ca,
-        MessageType::PkcsReq,
-        &other.csr(Some(&server.challenge), &[]),
-        DEFAULT_PROTECTION,
-        None,
-    );
+    let req = other.pkcs_req(&ca, Some(&server.challenge));
     let r = server.post(&format!("{path}?operation=PKIOperation"), &req.der);
     assert!(matches!(
         other.decode(&ca, &req, &r.body, None),

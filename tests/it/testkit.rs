@@ -316,6 +316,17 @@ impl Device {
         decode_cert_rep(reply, &ra, req, &signer_cert, signer_key, &SystemRandom).unwrap()
     }
 
+    /// A PKCSReq with this device's CSR and the default protection.
+    pub fn pkcs_req(&self, ca: &CaCerts, challenge: Option<&str>) -> ClientRequest {
+        self.request(
+            ca,
+            MessageType::PkcsReq,
+            &self.csr(challenge, &[]),
+            DEFAULT_PROTECTION,
+            None,
+        )
+    }
+
     /// Full PKCSReq enrollment; returns the outcome.
     pub fn enroll(
         &self,
