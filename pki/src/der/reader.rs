@@ -254,7 +254,7 @@ mod tests {
             Reader::new(&[0x04, 0x05, 1]).read(),
             Err(DerError::Truncated)
         );
-        assert_eq!(Reader::new(&[0x30, 0x80, 0x02]).read().is_err(), true);
+        assert!(Reader::new(&[0x30, 0x80, 0x02]).read().is_err());
         let deep: Vec<u8> = std::iter::repeat_n([0x30u8, 0x80], 100).flatten().collect();
         assert!(Reader::new(&deep).read().is_err());
         assert!(Reader::new(&[0x04, 0x80, 0, 0]).read().is_err());
