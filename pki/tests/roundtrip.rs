@@ -148,3 +148,55 @@ fn device_key_spki(k: &SoftwareKey) -> &[u8] {
     use scepd_pki::keys::Signer;
     k.public_key_der()
 }
+
+/// A KeyTransRecipientInfo that names the RA by subjectKeyIdentifier (RFC 5652 §6.2.1 `[0]`)
+/// decrypts like one naming it by issuer and serial.
+#[test]
+fn recipient_by_subject_key_identifier() {
+    use scepd_pki::cms::enveloped_data::{EnvelopedData, RecipientIdKind, build_for};
+    let rng = SystemRandom;
+    let (ra_key, _) = SoftwareKey::generate(KeyAlgorithm::Rsa2048).unwrap();
+    let subject = name::build(&[(oid::AT_COMMON_NAME, "RA")]);
+    let ski_ext = scepd_pki::issue::extensions::subject_key_identifier(&[7u8; 20]);
+    let ra_der = scepd_pki::ca::hierarchy::certify(
+        &subject,
+        &ra_key,
+        None,
+        KeyAlgorithm::Rsa2048,
+        NOW - 10,
+        NOW + 1000,
+        vec![ski_ext],
+        &rng,
+    )
+    .unwrap();
+    let ra = Certificate::parse(&ra_der).unwrap();
+    let env = build_for(
+        b"hello",
+        &ra,
+        RecipientIdKind::SubjectKeyId,
+        KeyTransport::RsaOaep(DigestAlg::Sha1),
+        ContentCipher::Aes128Cbc,
+        &rng,
+    )
+    .unwrap();
+    let parsed = EnvelopedData::parse(&env).unwrap();
+    assert!(
+        matches!(parsed.recipients[0].rid, scepd_pki::cms::signed_data::SignerId::KeyId(k) if k == [7u8; 20])
+    );
+    let (_, _, plain) = parsed.decrypt(&ra, &ra_key, false, &rng).unwrap();
+    assert_eq!(&plain[..], b"hello");
+    // A certificate without that key identifier is not the recipient.
+    let other_der = scepd_pki::ca::hierarchy::certify(
+        &subject,
+        &ra_key,
+        None,
+        KeyAlgorithm::Rsa2048,
+        NOW - 10,
+        NOW + 1000,
+        vec![],
+        &rng,
+    )
+    .unwrap();
+    let other = Certificate::parse(&other_der).unwrap();
+    assert!(parsed.decrypt(&other, &ra_key, false, &rng).is_err());
+}

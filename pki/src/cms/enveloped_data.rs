@@ -165,10 +165,39 @@ fn parse_ktri(t: Tlv<'_>) -> Result<KeyTransRecipient<'_>, CmsError> {
     })
 }
 
-/// Encrypts `content` for the holder of `recipient`'s key; returns ContentInfo(envelopedData).
+/// How a built KeyTransRecipientInfo names the recipient certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientIdKind {
+    /// IssuerAndSerialNumber (version 0; what SCEP clients expect in a CertRep).
+    IssuerAndSerial,
+    /// `[0]` subjectKeyIdentifier (version 2); the certificate must carry the extension.
+    SubjectKeyId,
+}
+
+/// Encrypts `content` for the holder of `recipient`'s key, naming it by issuer and serial;
+/// returns ContentInfo(envelopedData).
 pub fn build(
     content: &[u8],
     recipient: &Certificate<'_>,
+    transport: KeyTransport,
+    cipher: ContentCipher,
+    rng: &dyn Random,
+) -> Result<Vec<u8>, CmsError> {
+    build_for(
+        content,
+        recipient,
+        RecipientIdKind::IssuerAndSerial,
+        transport,
+        cipher,
+        rng,
+    )
+}
+
+/// Like [`build`], choosing how the recipient is identified.
+pub fn build_for(
+    content: &[u8],
+    recipient: &Certificate<'_>,
+    rid: RecipientIdKind,
     transport: KeyTransport,
     cipher: ContentCipher,
     rng: &dyn Random,
@@ -181,10 +210,20 @@ pub fn build(
     let ciphertext = cipher
         .encrypt(&cek, &iv, content)
         .map_err(|_| CmsError::Crypto("encrypt"))?;
-    // RFC 5652 §6.1: version 0 when all recipients are v0 KeyTransRecipientInfo (issuerAndSerial).
+    // RFC 5652 §6.2.1: ktri version 0 with issuerAndSerialNumber, 2 with subjectKeyIdentifier;
+    // §6.1: EnvelopedData version 0 only when every recipient is version 0.
+    let (ktri_version, rid_der, ed_version) = match rid {
+        RecipientIdKind::IssuerAndSerial => (0, issuer_and_serial(recipient), 0),
+        RecipientIdKind::SubjectKeyId => {
+            let kid = subject_key_id(recipient).ok_or(CmsError::Crypto(
+                "recipient certificate has no subjectKeyIdentifier",
+            ))?;
+            (2, writer::tlv(tag::context_primitive(0), &[kid]), 2)
+        }
+    };
     let ktri = writer::sequence(&[
-        &writer::small_integer(0),
-        &issuer_and_serial(recipient),
+        &writer::small_integer(ktri_version),
+        &rid_der,
         &transport.algorithm_identifier(),
         &writer::octet_string(&encrypted_key),
     ]);
@@ -193,7 +232,11 @@ pub fn build(
         &writer::algorithm(cipher.oid(), Some(&writer::octet_string(&iv))),
         &writer::tlv(tag::context_primitive(0), &[&ciphertext]),
     ]);
-    let ed = writer::sequence(&[&writer::small_integer(0), &writer::set_of(&[&ktri]), &eci]);
+    let ed = writer::sequence(&[
+        &writer::small_integer(ed_version),
+        &writer::set_of(&[&ktri]),
+        &eci,
+    ]);
     Ok(writer::sequence(&[
         &writer::oid(oid::ENVELOPED_DATA),
         &writer::context(0, &[&ed]),
