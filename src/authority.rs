@@ -15,12 +15,11 @@ use scepd_pki::scep::{CertRepSigner, MessageType, PkiMessage};
 use scepd_pki::x509::Certificate;
 
 use crate::ca::CaSet;
-use crate::challenge::static_secret::StaticSecret;
-use crate::challenge::{ChallengeRequest, ChallengeVerifier};
+use crate::challenge::ChallengeRequest;
 use crate::config::Config;
 use crate::device_identity;
 use crate::error::{HttpFailure, ScepFailure};
-use crate::store::{ChallengeConfig, Issuance, NewCertificate, Platform, Store};
+use crate::store::{Issuance, NewCertificate, Platform, Store};
 
 /// A successful issuance or lookup to return.
 struct Granted {
@@ -283,12 +282,7 @@ impl Authority {
         csr: &CertificationRequest<'_>,
         header: &Header,
     ) -> Result<(), Outcome> {
-        let verifier = match &platform.challenge {
-            ChallengeConfig::Static { secret_hash } => StaticSecret {
-                platform_id: platform.id.clone(),
-                secret_hash: secret_hash.clone(),
-            },
-        };
+        let verifier = crate::challenge::verifier_for(platform);
         verifier
             .verify(&ChallengeRequest {
                 challenge: csr.challenge_password.as_ref(),

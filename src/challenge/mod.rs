@@ -40,3 +40,15 @@ pub trait ChallengeVerifier: Send + Sync {
     /// Verifies the request's challenge.
     fn verify(&self, req: &ChallengeRequest<'_>) -> Result<Authorization, ChallengeError>;
 }
+
+/// The verifier for a platform's challenge mode.
+pub fn verifier_for(platform: &crate::store::Platform) -> Box<dyn ChallengeVerifier> {
+    match &platform.challenge {
+        crate::store::ChallengeConfig::Static { secret_hash } => {
+            Box::new(static_secret::StaticSecret {
+                platform_id: platform.id.clone(),
+                secret_hash: secret_hash.clone(),
+            })
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! The public HTTP listener: connection handling, limits, graceful shutdown, one response
 //! shape for errors. SCEP routing lives in [`scep`].
 
+pub mod router;
 pub mod scep;
 
 use std::convert::Infallible;
@@ -77,7 +78,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
                 let conn_app = app.clone();
                 let service = service_fn(move |req: Request<Incoming>| {
                     let app = conn_app.clone();
-                    async move { Ok::<_, Infallible>(scep::route(app, req, peer).await) }
+                    async move { Ok::<_, Infallible>(router::route(app, req, peer).await) }
                 });
                 let conn = http1::Builder::new()
                     .timer(TokioTimer::new())

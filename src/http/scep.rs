@@ -1,7 +1,6 @@
 //! SCEP over HTTP (RFC 8894 §4): `/scep/<platform_id>` (optionally followed by
 //! `/pkiclient.exe` or `/cgi-bin/pkiclient.exe`), GET and POST.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -10,7 +9,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request};
 use scepd_pki::scep::http::{Operation, decode_get_message, query_param};
 
-use super::{App, HttpResponse, failure_response, response};
+use super::{App, HttpResponse, response};
 use crate::error::HttpFailure;
 
 /// Splits `/scep/<id>[/pkiclient.exe|/cgi-bin/pkiclient.exe][/]` into the platform id.
@@ -22,35 +21,8 @@ pub fn platform_from_path(path: &str) -> Option<&str> {
         .then_some(id)
 }
 
-/// Routes one request.
-pub async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
-    let path = req.uri().path().to_owned();
-    if path == "/healthz" {
-        return response(200, "text/plain; charset=utf-8", "ok\n");
-    }
-    if let Some(id) = path
-        .strip_prefix("/ca/")
-        .and_then(|r| r.strip_suffix(".crt"))
-    {
-        // AIA caIssuers (RFC 5280 §4.2.2.1): the issuing CA certificate, DER.
-        return match app.authority.ca_certificate(id) {
-            Some(der) => response(200, "application/pkix-cert", Bytes::copy_from_slice(der)),
-            None => failure_response(&HttpFailure::NotFound("not found".into())),
-        };
-    }
-    let Some(platform_id) = platform_from_path(&path).map(str::to_owned) else {
-        return failure_response(&HttpFailure::NotFound("not found".into()));
-    };
-    match handle(app, req, platform_id).await {
-        Ok(r) => r,
-        Err(f) => {
-            tracing::debug!(%peer, %path, status = f.status(), "request failed: {f}");
-            failure_response(&f)
-        }
-    }
-}
-
-async fn handle(
+/// Handles a SCEP request for a platform.
+pub async fn handle(
     app: Arc<App>,
     req: Request<Incoming>,
     platform_id: String,

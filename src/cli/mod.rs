@@ -6,11 +6,14 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
+mod cert;
+mod platform;
+
 use crate::bootstrap::{self, InitError};
 use crate::config::Config;
 use crate::http::scep::unix_now;
 use crate::platforms;
-use crate::store::{CertStatus, CertificateFilter, Store};
+use crate::store::Store;
 
 /// scepd: a SCEP certificate authority for device trust.
 #[derive(Debug, Parser)]
@@ -124,14 +127,14 @@ pub struct CliError {
     pub message: String,
 }
 
-fn fail(code: u8, e: impl std::fmt::Display) -> CliError {
+pub(crate) fn fail(code: u8, e: impl std::fmt::Display) -> CliError {
     CliError {
         code,
         message: e.to_string(),
     }
 }
 
-fn open_initialized(config: &Config) -> Result<Store, CliError> {
+pub(crate) fn open_initialized(config: &Config) -> Result<Store, CliError> {
     let store = bootstrap::open_store(config).map_err(|e| fail(1, e))?;
     if !store.is_initialized().map_err(|e| fail(1, e))? {
         return Err(fail(
@@ -145,7 +148,7 @@ fn open_initialized(config: &Config) -> Result<Store, CliError> {
     Ok(store)
 }
 
-fn print_created(created: &platforms::CreatedPlatform, json: bool) {
+pub(crate) fn print_created(created: &platforms::CreatedPlatform, json: bool) {
     if json {
         println!(
             "{}",
@@ -181,85 +184,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Serve(a) => crate::server::run(config, a.json),
-        Command::Platform(PlatformCommand::Add {
-            name,
-            challenge: ChallengeMode::Static,
-            allow_des,
-            json,
-        }) => {
-            let store = open_initialized(&config)?;
-            let created = platforms::create_static(&store, &name, allow_des, unix_now())
-                .map_err(|e| fail(1, e))?;
-            print_created(&created, json);
-            Ok(())
-        }
-        Command::Platform(PlatformCommand::List { json }) => {
-            let store = open_initialized(&config)?;
-            let list = store.list_platforms().map_err(|e| fail(1, e))?;
-            if json {
-                let v: Vec<_> = list
-                    .iter()
-                    .map(|p| json!({"platform_id": p.id, "name": p.name, "challenge": p.challenge.kind(), "scep_path": platforms::scep_path(&p.id), "allow_des": p.allow_des, "created_at": scepd_pki::der::time::rfc3339(p.created_at)}))
-                    .collect();
-                println!("{}", serde_json::Value::Array(v));
-            } else {
-                println!("{:<22} {:<24} {:<8} SCEP PATH", "ID", "NAME", "MODE");
-                for p in list {
-                    println!(
-                        "{:<22} {:<24} {:<8} {}",
-                        p.id,
-                        p.name,
-                        p.challenge.kind(),
-                        platforms::scep_path(&p.id)
-                    );
-                }
-            }
-            Ok(())
-        }
-        Command::Cert(CertCommand::List {
-            platform,
-            status,
-            limit,
-            json,
-        }) => {
-            let store = open_initialized(&config)?;
-            let status = match status.as_deref() {
-                None => None,
-                Some(s) => Some(
-                    CertStatus::parse(s)
-                        .ok_or_else(|| fail(2, "--status must be valid or revoked"))?,
-                ),
-            };
-            let list = store
-                .list_certificates(&CertificateFilter {
-                    platform_id: platform,
-                    status,
-                    limit,
-                })
-                .map_err(|e| fail(1, e))?;
-            if json {
-                let v: Vec<_> = list
-                    .iter()
-                    .map(|c| json!({"serial": c.serial_hex(), "subject": c.subject, "sans": c.sans, "device": c.device_id, "platform_id": c.platform_id, "status": c.status.as_str(), "not_before": scepd_pki::der::time::rfc3339(c.not_before), "not_after": scepd_pki::der::time::rfc3339(c.not_after), "transaction_id": c.transaction_id}))
-                    .collect();
-                println!("{}", serde_json::Value::Array(v));
-            } else {
-                println!(
-                    "{:<34} {:<8} {:<21} {:<22} SUBJECT",
-                    "SERIAL", "STATUS", "NOT AFTER", "PLATFORM"
-                );
-                for c in list {
-                    println!(
-                        "{:<34} {:<8} {:<21} {:<22} {}",
-                        c.serial_hex(),
-                        c.status.as_str(),
-                        scepd_pki::der::time::rfc3339(c.not_after),
-                        c.platform_id,
-                        c.subject
-                    );
-                }
-            }
-            Ok(())
-        }
+        Command::Platform(cmd) => platform::run(&config, cmd),
+        Command::Cert(cmd) => cert::run(&config, cmd),
     }
 }

@@ -1,0 +1,40 @@
+//! Top-level routing of the public listener: each path family goes to its own module.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::Request;
+use hyper::body::Incoming;
+
+use super::scep::{handle, platform_from_path};
+use super::{App, HttpResponse, failure_response, response};
+use crate::error::HttpFailure;
+
+/// Routes one request.
+pub async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+    let path = req.uri().path().to_owned();
+    if path == "/healthz" {
+        return response(200, "text/plain; charset=utf-8", "ok\n");
+    }
+    if let Some(id) = path
+        .strip_prefix("/ca/")
+        .and_then(|r| r.strip_suffix(".crt"))
+    {
+        // AIA caIssuers (RFC 5280 §4.2.2.1): the issuing CA certificate, DER.
+        return match app.authority.ca_certificate(id) {
+            Some(der) => response(200, "application/pkix-cert", Bytes::copy_from_slice(der)),
+            None => failure_response(&HttpFailure::NotFound("not found".into())),
+        };
+    }
+    let Some(platform_id) = platform_from_path(&path).map(str::to_owned) else {
+        return failure_response(&HttpFailure::NotFound("not found".into()));
+    };
+    match handle(app, req, platform_id).await {
+        Ok(r) => r,
+        Err(f) => {
+            tracing::debug!(%peer, %path, status = f.status(), "request failed: {f}");
+            failure_response(&f)
+        }
+    }
+}
