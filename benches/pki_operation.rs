@@ -42,7 +42,19 @@ fn fixture(intermediate: KeyAlgorithm) -> Fixture {
     let store = Arc::new(store);
     let ca = CaSet::load(&store, &Keystore::new(&config.data_dir)).unwrap();
     let ra_der = ca.ra.cert_der.clone();
-    let authority = Authority::new(&config, "http://127.0.0.1:8080", store.clone(), ca);
+    let timing = scepd::revocation::RevocationTiming {
+        crl_validity_secs: 86_400,
+        ocsp_validity_secs: 3600,
+    };
+    let revocation =
+        Arc::new(scepd::revocation::Revocation::new(store.clone(), ca.clone(), timing).unwrap());
+    let authority = Authority::new(
+        &config,
+        "http://127.0.0.1:8080",
+        store.clone(),
+        ca,
+        revocation,
+    );
     let platform = store.platform(&created.platform_id).unwrap().unwrap();
     let (device, _) = SoftwareKey::generate(KeyAlgorithm::Rsa2048).unwrap();
     let subject = name::build(&[(oid::AT_COMMON_NAME, "bench managementAttestation B-1")]);

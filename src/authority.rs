@@ -17,13 +17,33 @@ use scepd_pki::x509::Certificate;
 use crate::ca::CaSet;
 use crate::challenge::ChallengeRequest;
 use crate::config::Config;
-use crate::device_identity;
+use crate::devices::identity::{self, DevicePattern};
 use crate::error::{HttpFailure, ScepFailure};
+use crate::revocation::Revocation;
 use crate::store::{Issuance, NewCertificate, Platform, Store};
 
-/// A successful issuance or lookup to return.
+/// A successful issuance or lookup to return: a certificate, or a CRL for GetCRL.
 struct Granted {
     der: Vec<u8>,
+    crl: Option<Arc<Vec<u8>>>,
+}
+
+impl Granted {
+    fn certs(&self) -> Vec<&[u8]> {
+        if self.crl.is_some() {
+            Vec::new()
+        } else {
+            vec![self.der.as_slice()]
+        }
+    }
+
+    fn crls(&self) -> Vec<&[u8]> {
+        self.crl.iter().map(|c| c.as_slice()).collect()
+    }
+
+    fn cert(der: Vec<u8>) -> Self {
+        Self { der, crl: None }
+    }
 }
 
 /// Runs SCEP operations for all platforms.
@@ -34,12 +54,19 @@ pub struct Authority {
     max_clock_skew: i64,
     ca_cert_body: Vec<u8>,
     rng: SystemRandom,
+    revocation: Arc<Revocation>,
 }
 
 impl Authority {
     /// Builds the authority from loaded CA material.
     /// `base` is the public URL prefix for CRL, OCSP and caIssuers locations.
-    pub fn new(config: &Config, base: &str, store: Arc<Store>, ca: Arc<CaSet>) -> Self {
+    pub fn new(
+        config: &Config,
+        base: &str,
+        store: Arc<Store>,
+        ca: Arc<CaSet>,
+        revocation: Arc<Revocation>,
+    ) -> Self {
         let profile = DeviceProfile {
             validity_secs: i64::from(config.validity_days) * 86_400,
             min_rsa_bits: config.min_rsa_bits as usize,
@@ -61,6 +88,7 @@ impl Authority {
             max_clock_skew: i64::from(config.max_clock_skew_secs),
             ca_cert_body,
             rng: SystemRandom,
+            revocation,
         }
     }
 
@@ -145,8 +173,8 @@ impl Authority {
                         &msg.signer_cert,
                         opened.cipher,
                         opened.transport,
-                        &[&granted.der],
-                        &[],
+                        &granted.certs(),
+                        &granted.crls(),
                     )
                     .map_err(internal)?;
                 Ok(reply)
@@ -191,11 +219,7 @@ impl Authority {
             }
             MessageType::CertPoll => self.cert_poll(platform, header)?,
             MessageType::GetCert => self.get_cert(&opened.message_data)?,
-            MessageType::GetCrl => {
-                return Err(Outcome::Fail(ScepFailure::Unsupported(
-                    "GetCRL is not available on this CA yet".into(),
-                )));
-            }
+            MessageType::GetCrl => self.get_crl(&opened.message_data, now)?,
             MessageType::CertRep => {
                 return Err(Outcome::Fail(ScepFailure::Unsupported(
                     "CertRep is a response, not a request".into(),
@@ -225,7 +249,7 @@ impl Authority {
         {
             if existing.public_key_sha256 == key_hash {
                 tracing::info!(platform = %platform.id, txid = header.transaction_id.as_str(), serial = %existing.serial_hex(), "replayed request: returning the issued certificate");
-                return Ok(Granted { der: existing.der });
+                return Ok(Granted::cert(existing.der));
             }
             return Err(Outcome::Fail(ScepFailure::TransactionReuse));
         }
@@ -233,6 +257,7 @@ impl Authority {
             MessageType::RenewalReq => self.authorize_renewal(platform, msg, &csr, now)?,
             _ => self.authorize_challenge(platform, &csr, header)?,
         }
+        let who = self.identify(platform, &csr)?;
         let intermediate = Certificate::parse(&self.ca.intermediate.cert_der)
             .map_err(|e| Outcome::Internal(e.to_string()))?;
         let key = self
@@ -257,7 +282,8 @@ impl Authority {
             platform_id: platform.id.clone(),
             transaction_id: header.transaction_id.as_str().to_owned(),
             public_key_sha256: key_hash,
-            device_id: device_identity::extract(csr.subject, &issued.sans),
+            device_id: who.device_id.clone(),
+            user: who.user.clone(),
             subject: issued.subject.clone(),
             sans,
             not_before: issued.not_before,
@@ -266,14 +292,55 @@ impl Authority {
             requested_at: now,
         };
         // Committed before the CertRep leaves: a certificate we hand out is always on record.
-        match self.store.record_issuance(&record).map_err(store_err)? {
+        let recorded = self.store.record_issuance(&record).map_err(|e| match e {
+            crate::store::StoreError::DeviceNotActive { state } => {
+                Outcome::Fail(ScepFailure::Device(state))
+            }
+            other => store_err(other),
+        })?;
+        match recorded {
             Issuance::Recorded => {
                 tracing::info!(platform = %platform.id, txid = header.transaction_id.as_str(), serial = %scepd_pki::hex(&issued.serial),
                     subject = %issued.subject, kind = header.message_type.name(), "issued certificate");
-                Ok(Granted { der: issued.der })
+                Ok(Granted::cert(issued.der))
             }
-            Issuance::Replayed(existing) => Ok(Granted { der: existing.der }),
+            Issuance::Replayed(existing) => Ok(Granted::cert(existing.der)),
         }
+    }
+
+    /// The device and user of a request; refuses early when the device is not active (the
+    /// store checks again atomically when recording).
+    fn identify(
+        &self,
+        platform: &Platform,
+        csr: &CertificationRequest<'_>,
+    ) -> Result<identity::Identity, Outcome> {
+        let pattern = match self
+            .store
+            .device_id_pattern(&platform.id)
+            .map_err(store_err)?
+        {
+            Some(p) => Some(DevicePattern::new(&p).map_err(|e| Outcome::Internal(e.to_string()))?),
+            None => None,
+        };
+        let sans = csr
+            .extension(scepd_pki::der::oid::SUBJECT_ALT_NAME)
+            .and_then(|ext| scepd_pki::x509::general_names::filter_requested(ext.value).ok())
+            .map(|(_, names)| names)
+            .unwrap_or_default();
+        let who = identity::extract(csr.subject, &sans, pattern.as_ref());
+        if let Some(device_id) = &who.device_id {
+            if let Some(d) = self
+                .store
+                .device(&platform.id, device_id)
+                .map_err(store_err)?
+            {
+                if d.state != crate::store::DeviceState::Active {
+                    return Err(Outcome::Fail(ScepFailure::Device(d.state.as_str())));
+                }
+            }
+        }
+        Ok(who)
     }
 
     fn authorize_challenge(
@@ -337,24 +404,42 @@ impl Authority {
             .certificate_by_transaction(&platform.id, header.transaction_id.as_str())
             .map_err(store_err)?
         {
-            Some(c) => Ok(Granted { der: c.der }),
+            Some(c) => Ok(Granted::cert(c.der)),
             None => Err(Outcome::Fail(ScepFailure::NotFound(
                 "no certificate for this transaction".into(),
             ))),
         }
     }
 
+    /// GetCRL (RFC 8894 §3.3.4): IssuerAndSerialNumber names a certificate; reply with the
+    /// current CRL of its issuer.
+    fn get_crl(&self, data: &[u8], now: i64) -> Result<Granted, Outcome> {
+        let (issuer, _) = issuer_and_serial(data)?;
+        let intermediate = Certificate::parse(&self.ca.intermediate.cert_der)
+            .map_err(|e| Outcome::Internal(e.to_string()))?;
+        if issuer != intermediate.subject {
+            return Err(Outcome::Fail(ScepFailure::NotFound(
+                "no CRL for that issuer".into(),
+            )));
+        }
+        let crl = self
+            .revocation
+            .crl(&self.ca.intermediate.id, now)
+            .map_err(|e| Outcome::Internal(e.to_string()))?
+            .ok_or_else(|| Outcome::Internal("CRL unavailable".into()))?;
+        Ok(Granted {
+            der: Vec::new(),
+            crl: Some(crl.der),
+        })
+    }
+
+    /// The revocation service (CRL, OCSP).
+    pub fn revocation(&self) -> &Arc<Revocation> {
+        &self.revocation
+    }
+
     fn get_cert(&self, data: &[u8]) -> Result<Granted, Outcome> {
-        let bad = |s: &str| Outcome::Fail(ScepFailure::Envelope(s.to_owned()));
-        let seq = Reader::new(data)
-            .expect(tag::SEQUENCE)
-            .map_err(|_| bad("IssuerAndSerialNumber"))?;
-        let mut r = seq.reader();
-        let issuer = r.expect(tag::SEQUENCE).map_err(|_| bad("issuer"))?.raw;
-        let serial = r
-            .expect(tag::INTEGER)
-            .and_then(|t| t.unsigned_integer())
-            .map_err(|_| bad("serial"))?;
+        let (issuer, serial) = issuer_and_serial(data)?;
         let intermediate = Certificate::parse(&self.ca.intermediate.cert_der)
             .map_err(|e| Outcome::Internal(e.to_string()))?;
         let not_found = || Outcome::Fail(ScepFailure::NotFound("no such certificate".into()));
@@ -365,7 +450,7 @@ impl Authority {
             .store
             .certificate_by_serial(&self.ca.intermediate.id, serial)
             .map_err(store_err)?;
-        rec.map(|c| Granted { der: c.der }).ok_or_else(not_found)
+        rec.map(|c| Granted::cert(c.der)).ok_or_else(not_found)
     }
 }
 
@@ -382,4 +467,19 @@ fn log_failure(platform: &Platform, header: &Header, f: &ScepFailure) {
     let reply = f.reply();
     tracing::warn!(platform = %platform.id, txid = header.transaction_id.as_str(), kind = header.message_type.name(),
         fail_info = reply.fail_info.name(), detail = %f, "PKIOperation refused");
+}
+
+/// Parses `IssuerAndSerialNumber ::= SEQUENCE { issuer Name, serialNumber INTEGER }`.
+fn issuer_and_serial(data: &[u8]) -> Result<(&[u8], &[u8]), Outcome> {
+    let bad = |s: &str| Outcome::Fail(ScepFailure::Envelope(s.to_owned()));
+    let seq = Reader::new(data)
+        .expect(tag::SEQUENCE)
+        .map_err(|_| bad("IssuerAndSerialNumber"))?;
+    let mut r = seq.reader();
+    let issuer = r.expect(tag::SEQUENCE).map_err(|_| bad("issuer"))?.raw;
+    let serial = r
+        .expect(tag::INTEGER)
+        .and_then(|t| t.unsigned_integer())
+        .map_err(|_| bad("serial"))?;
+    Ok((issuer, serial))
 }

@@ -50,6 +50,19 @@ pub struct FileConfig {
     /// Limits.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// CRL and OCSP timing.
+    #[serde(default)]
+    pub revocation: RevocationSection,
+}
+
+/// `[revocation]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationSection {
+    /// CRL nextUpdate − thisUpdate, hours (re-signed after half of it, or on any revocation).
+    pub crl_validity_hours: Option<u32>,
+    /// OCSP response validity (nextUpdate − thisUpdate), seconds.
+    pub ocsp_validity_secs: Option<u32>,
 }
 
 /// `[pki]`.
@@ -113,6 +126,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Header read timeout.
     pub header_timeout_secs: u64,
+    /// CRL validity.
+    pub crl_validity_secs: i64,
+    /// OCSP response validity.
+    pub ocsp_validity_secs: i64,
 }
 
 /// Default data directory.
@@ -206,6 +223,12 @@ impl Config {
                 ));
             }
         }
+        let crl_hours = fc.revocation.crl_validity_hours.unwrap_or(24);
+        if !(1..=24 * 31).contains(&crl_hours) {
+            return Err(ConfigError::Invalid(
+                "revocation.crl_validity_hours must be 1..=744".into(),
+            ));
+        }
         Ok(Self {
             data_dir: data_dir
                 .or(fc.data_dir)
@@ -226,6 +249,8 @@ impl Config {
             max_clock_skew_secs: p.max_clock_skew_secs.unwrap_or(86_400),
             max_body_bytes: fc.limits.max_body_bytes.unwrap_or(256 * 1024),
             header_timeout_secs: fc.limits.header_timeout_secs.unwrap_or(10),
+            crl_validity_secs: i64::from(crl_hours) * 3600,
+            ocsp_validity_secs: i64::from(fc.revocation.ocsp_validity_secs.unwrap_or(3600)),
         })
     }
 }

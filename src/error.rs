@@ -28,6 +28,9 @@ pub enum ScepFailure {
     /// Policy refused the request (key size, subject...).
     #[error("policy: {0}")]
     Policy(String),
+    /// The device is suspended, deactivated or deleted.
+    #[error("device is {0}")]
+    Device(&'static str),
     /// The transactionID was already used with another key.
     #[error("transactionID reused with a different key")]
     TransactionReuse,
@@ -53,6 +56,10 @@ impl ScepFailure {
                 "renewal must be signed by a current, unrevoked certificate issued to the same subject".to_owned(),
             ),
             Self::Policy(t) => (FailInfo::BadRequest, t.clone()),
+            Self::Device(state) => (
+                FailInfo::BadRequest,
+                format!("device is {state}: enrollment refused"),
+            ),
             Self::TransactionReuse => (FailInfo::BadRequest, "transactionID already used with a different key".to_owned()),
             Self::NotFound(t) => (FailInfo::BadCertId, t.clone()),
             Self::Unsupported(t) => (FailInfo::BadRequest, t.clone()),

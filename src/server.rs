@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::http::scep::unix_now;
 use crate::http::{self, App};
 use crate::keystore::Keystore;
+use crate::revocation::{Revocation, RevocationTiming};
 
 fn fail(e: impl std::fmt::Display) -> CliError {
     CliError {
@@ -53,8 +54,20 @@ pub fn run(config: Config, json: bool) -> Result<(), CliError> {
         if config.public_url.is_none() && addr.ip().is_unspecified() {
             tracing::warn!("public_url is not set: certificates will name http://{addr} for CRL/OCSP; set public_url");
         }
+        let timing = RevocationTiming {
+            crl_validity_secs: config.crl_validity_secs,
+            ocsp_validity_secs: config.ocsp_validity_secs,
+        };
+        let revocation = Arc::new(Revocation::new(store.clone(), ca.clone(), timing).map_err(fail)?);
+        let first = revocation.clone();
+        tokio::task::spawn_blocking(move || first.refresh(unix_now()))
+            .await
+            .map_err(fail)?
+            .map_err(fail)?;
+        tokio::spawn(refresh_loop(revocation.clone()));
         let app = Arc::new(App {
-            authority: Authority::new(&config, &config.public_base(addr), store, ca),
+            trust: crate::trust::TrustCheck::new(store.clone(), ca.clone()),
+            authority: Authority::new(&config, &config.public_base(addr), store, ca, revocation),
             max_body_bytes: config.max_body_bytes,
             header_timeout: Duration::from_secs(config.header_timeout_secs),
         });
@@ -78,5 +91,21 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}
+
+/// Re-publishes the CRL when revocations change (also from the CLI) or it ages; polls twice a
+/// second so operator changes reach relying parties within a second.
+async fn refresh_loop(revocation: Arc<Revocation>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let r = revocation.clone();
+        match tokio::task::spawn_blocking(move || r.refresh(unix_now())).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "CRL refresh failed; retrying"),
+            Err(e) => tracing::error!(error = %e, "CRL refresh task failed"),
+        }
     }
 }

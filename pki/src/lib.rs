@@ -26,4 +26,5 @@ pub mod cms;
 pub mod issue;
 pub mod pkcs10;
 pub mod random;
+pub mod revocation;
 pub mod scep;

@@ -4,6 +4,9 @@ use serde_json::json;
 
 use super::{CertCommand, CliError, fail, open_initialized};
 use crate::config::Config;
+use scepd_pki::revocation::RevocationReason;
+
+use crate::http::scep::unix_now;
 use crate::store::{CertStatus, CertificateFilter};
 
 /// Runs a `cert` subcommand.
@@ -51,6 +54,45 @@ pub fn run(config: &Config, cmd: CertCommand) -> Result<(), CliError> {
                         c.subject
                     );
                 }
+            }
+            Ok(())
+        }
+        CertCommand::Revoke {
+            serial,
+            reason,
+            json,
+        } => {
+            let store = open_initialized(config)?;
+            let reason = RevocationReason::parse(&reason).ok_or_else(|| {
+                fail(2, "--reason must be one of unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn")
+            })?;
+            let hex: String = serial.chars().filter(|c| *c != ':').collect();
+            if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(fail(2, "SERIAL must be hexadecimal"));
+            }
+            let found = store.find_serial(&hex).map_err(|e| fail(1, e))?;
+            let [(issuer, serial_bytes)] = found.as_slice() else {
+                return Err(fail(
+                    1,
+                    if found.is_empty() {
+                        "no certificate with that serial"
+                    } else {
+                        "serial is ambiguous across CAs"
+                    },
+                ));
+            };
+            let changed = store
+                .revoke_one(issuer, serial_bytes, reason.as_str(), "cli", unix_now())
+                .map_err(|e| fail(1, e))?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"serial": scepd_pki::hex(serial_bytes), "status": "revoked", "reason": reason.as_str(), "changed": changed})
+                );
+            } else if changed {
+                println!("revoked {} ({reason})", scepd_pki::hex(serial_bytes));
+            } else {
+                println!("{} was already revoked", scepd_pki::hex(serial_bytes));
             }
             Ok(())
         }

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 mod cert;
+pub mod device;
 mod platform;
 
 use crate::bootstrap::{self, InitError};
@@ -40,9 +41,12 @@ pub enum Command {
     /// Manage platforms (enrollment profiles, each with its own SCEP URL).
     #[command(subcommand)]
     Platform(PlatformCommand),
-    /// Inspect issued certificates.
+    /// Inspect and revoke issued certificates.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// The device registry and lifecycle.
+    #[command(subcommand)]
+    Device(device::DeviceCommand),
 }
 
 /// `init` options.
@@ -85,6 +89,10 @@ pub enum PlatformCommand {
         /// Accept single-DES requests (forbidden by RFC 8894; only for legacy clients).
         #[arg(long)]
         allow_des: bool,
+        /// Regular expression with one capture group that extracts the device id from the
+        /// subject CN (then each SAN); default: the token after `managementAttestation`.
+        #[arg(long)]
+        device_id_pattern: Option<String>,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -111,6 +119,18 @@ pub enum CertCommand {
         /// At most this many.
         #[arg(long)]
         limit: Option<u32>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one certificate.
+    Revoke {
+        /// Serial, hex (as `cert list` prints it; colons allowed).
+        serial: String,
+        /// Reason: unspecified, keyCompromise, affiliationChanged, superseded,
+        /// cessationOfOperation, privilegeWithdrawn.
+        #[arg(long)]
+        reason: String,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -186,5 +206,6 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(a) => crate::server::run(config, a.json),
         Command::Platform(cmd) => platform::run(&config, cmd),
         Command::Cert(cmd) => cert::run(&config, cmd),
+        Command::Device(cmd) => device::run(&config, cmd),
     }
 }

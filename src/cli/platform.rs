@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::{ChallengeMode, CliError, PlatformCommand, fail, open_initialized, print_created};
 use crate::config::Config;
+use crate::devices::identity::DevicePattern;
 use crate::http::scep::unix_now;
 use crate::platforms;
 
@@ -14,11 +15,20 @@ pub fn run(config: &Config, cmd: PlatformCommand) -> Result<(), CliError> {
             name,
             challenge: ChallengeMode::Static,
             allow_des,
+            device_id_pattern,
             json,
         } => {
             let store = open_initialized(config)?;
+            if let Some(p) = &device_id_pattern {
+                DevicePattern::new(p).map_err(|e| fail(2, e))?;
+            }
             let created = platforms::create_static(&store, &name, allow_des, unix_now())
                 .map_err(|e| fail(1, e))?;
+            if let Some(p) = &device_id_pattern {
+                store
+                    .set_device_id_pattern(&created.platform_id, Some(p))
+                    .map_err(|e| fail(1, e))?;
+            }
             print_created(&created, json);
             Ok(())
         }

@@ -1,8 +1,10 @@
 //! The public HTTP listener: connection handling, limits, graceful shutdown, one response
 //! shape for errors. SCEP routing lives in [`scep`].
 
+pub mod revocation;
 pub mod router;
 pub mod scep;
+pub mod trust;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -25,6 +27,8 @@ use crate::error::HttpFailure;
 pub struct App {
     /// SCEP operations.
     pub authority: Authority,
+    /// Device-trust checks.
+    pub trust: crate::trust::TrustCheck,
     /// Request body cap in bytes.
     pub max_body_bytes: usize,
     /// Header read timeout.

@@ -7,6 +7,18 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// The device exists and is not active (suspended, deactivated or deleted).
+    #[error("device is {state}")]
+    DeviceNotActive {
+        /// The device's state.
+        state: &'static str,
+    },
+    /// A device state change was asked from a state that does not allow it.
+    #[error("device is {state}")]
+    WrongDeviceState {
+        /// The device's current state.
+        state: &'static str,
+    },
     /// SQLite failed; `context` says what the store was doing.
     #[error("database error while {context}")]
     Database {

@@ -62,6 +62,17 @@ impl Store {
                 });
             }
             require(tx, "platforms", "platform", &cert.platform_id)?;
+            if let Some(device_id) = &cert.device_id {
+                // The device must be active at the moment the certificate is recorded, in the
+                // same transaction, so a concurrent deactivation cannot slip a certificate past.
+                super::devices::enroll_device(
+                    tx,
+                    &cert.platform_id,
+                    device_id,
+                    cert.user.as_deref(),
+                    cert.requested_at,
+                )?;
+            }
             require(tx, "authorities", "issuing authority", &cert.issuer_id)?;
             if by_serial(tx, &cert.issuer_id, &serial_hex)?.is_some() {
                 let issuer_id = cert.issuer_id.clone();

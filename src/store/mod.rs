@@ -18,9 +18,11 @@
 
 mod authorities;
 mod certificates;
+mod devices;
 mod error;
 mod issuance;
 mod platforms;
+pub mod revocation;
 mod serial;
 #[cfg(test)]
 mod testutil;
@@ -29,8 +31,9 @@ mod types;
 pub use error::StoreError;
 pub use serial::{MAX_SERIAL_OCTETS, format_serial};
 pub use types::{
-    CaRecord, CaRole, CaState, CertStatus, CertificateFilter, ChallengeConfig, Issuance,
-    IssuedCertificate, NewCertificate, Platform, SHA256_LEN,
+    CaRecord, CaRole, CaState, CertStatus, CertificateFilter, ChallengeConfig, Device, DeviceState,
+    DeviceTransition, Issuance, IssuedCertificate, NewCertificate, Platform, RevokedCertificate,
+    SHA256_LEN,
 };
 
 use error::Context;
@@ -40,10 +43,13 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Migrations in order; migration `n` (1-based) is `MIGRATIONS[n - 1]`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_devices_revocation.sql"),
+];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 

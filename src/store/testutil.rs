@@ -60,6 +60,7 @@ pub fn new_cert(serial: &[u8], transaction_id: &str, key: u8) -> NewCertificate 
         subject: "CN=device".into(),
         sans: vec!["DNS:device.example".into(), "URI:urn:x".into()],
         device_id: Some("dev-1".into()),
+        user: None,
         not_before: 100,
         not_after: 200,
         der: vec![0x30, 0x00, key],

@@ -194,6 +194,8 @@ pub struct NewCertificate {
     pub der: Vec<u8>,
     /// When the request was received.
     pub requested_at: i64,
+    /// The device's user, when known (kept on the device record).
+    pub user: Option<String>,
 }
 
 /// A recorded certificate with its revocation status.
@@ -290,4 +292,87 @@ mod tests {
         assert!(!shown.contains("171"), "{shown}");
         assert!(shown.contains("32 bytes"), "{shown}");
     }
+}
+
+/// Lifecycle state of a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeviceState {
+    /// Enrolls; its certificates are good.
+    Active,
+    /// Temporarily barred from enrolling; certificates unaffected.
+    Suspended,
+    /// Lost or compromised: certificates revoked, no enrollment until reactivated.
+    Deactivated,
+    /// Removed for good: certificates revoked, never enrolls again.
+    Deleted,
+}
+
+impl DeviceState {
+    /// Stored and displayed form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Deactivated => "deactivated",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "active" => Self::Active,
+            "suspended" => Self::Suspended,
+            "deactivated" => Self::Deactivated,
+            "deleted" => Self::Deleted,
+            _ => return None,
+        })
+    }
+}
+
+/// A device of a platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Platform id.
+    pub platform_id: String,
+    /// Device id (from the certificate subject or SANs).
+    pub device_id: String,
+    /// User, when known.
+    pub user: Option<String>,
+    /// Lifecycle state.
+    pub state: DeviceState,
+    /// First enrollment.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+/// A state change to apply atomically.
+#[derive(Debug, Clone)]
+pub struct DeviceTransition<'a> {
+    /// Platform id.
+    pub platform_id: &'a str,
+    /// Device id.
+    pub device_id: &'a str,
+    /// States the change is allowed from (compare-and-set).
+    pub from: &'a [DeviceState],
+    /// The new state.
+    pub to: DeviceState,
+    /// Revoke every unexpired valid certificate of the device with this reason.
+    pub revoke_reason: Option<&'a str>,
+    /// Who asked (for the audit trail).
+    pub actor: &'a str,
+    /// When.
+    pub now: i64,
+}
+
+/// One revoked certificate, for CRLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedCertificate {
+    /// Serial magnitude.
+    pub serial: Vec<u8>,
+    /// Revocation time.
+    pub revoked_at: i64,
+    /// Reason as stored.
+    pub reason: Option<String>,
 }

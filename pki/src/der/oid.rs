@@ -114,6 +114,15 @@ pub const AT_ORGANIZATION: &[u8] = &[0x55, 0x04, 0x0a];
 /// id-at-organizationalUnitName: `2.5.4.11`
 pub const AT_ORGANIZATIONAL_UNIT: &[u8] = &[0x55, 0x04, 0x0b];
 
+/// id-ce-cRLReasons: `2.5.29.21`
+pub const CRL_REASON: &[u8] = &[0x55, 0x1d, 0x15];
+/// id-pkix-ocsp-basic: `1.3.6.1.5.5.7.48.1.1`
+pub const OCSP_BASIC: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01];
+/// id-pkix-ocsp-nonce: `1.3.6.1.5.5.7.48.1.2`
+pub const OCSP_NONCE: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x02];
+/// id-kp-OCSPSigning: `1.3.6.1.5.5.7.3.9`
+pub const KP_OCSP_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x09];
+
 /// Dotted-decimal text of an OID's content octets (for logs and errors).
 pub fn dotted(content: &[u8]) -> String {
     let mut parts: Vec<u64> = Vec::new();
@@ -199,5 +208,9 @@ mod tests {
         assert_eq!(dotted(AT_COUNTRY), "2.5.4.6");
         assert_eq!(dotted(AT_ORGANIZATION), "2.5.4.10");
         assert_eq!(dotted(AT_ORGANIZATIONAL_UNIT), "2.5.4.11");
+        assert_eq!(dotted(CRL_REASON), "2.5.29.21");
+        assert_eq!(dotted(OCSP_BASIC), "1.3.6.1.5.5.7.48.1.1");
+        assert_eq!(dotted(OCSP_NONCE), "1.3.6.1.5.5.7.48.1.2");
+        assert_eq!(dotted(KP_OCSP_SIGNING), "1.3.6.1.5.5.7.3.9");
     }
 }

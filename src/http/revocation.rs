@@ -1,0 +1,92 @@
+//! `/crl/<ca-id>.crl` (RFC 5280 CDP, DER) and `/ocsp` (RFC 6960 POST, and GET per Appendix A.1).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request};
+
+use super::{App, HttpResponse, failure_response, response};
+use crate::error::HttpFailure;
+use crate::http::scep::unix_now;
+
+/// Largest OCSP request accepted.
+const MAX_OCSP_REQUEST: usize = 16 * 1024;
+
+/// Serves the current CRL with cache headers that expire at nextUpdate.
+pub async fn crl(app: Arc<App>, ca_id: String) -> HttpResponse {
+    let now = unix_now();
+    let rev = app.authority.revocation().clone();
+    let result = tokio::task::spawn_blocking(move || rev.crl(&ca_id, now)).await;
+    match result {
+        Ok(Ok(Some(c))) => {
+            let mut r = response(
+                200,
+                "application/pkix-crl",
+                Bytes::from(c.der.as_ref().clone()),
+            );
+            let max_age = (c.next_update - now).clamp(0, 3600);
+            let h = r.headers_mut();
+            if let Ok(v) =
+                hyper::header::HeaderValue::from_str(&format!("public, max-age={max_age}"))
+            {
+                h.insert(hyper::header::CACHE_CONTROL, v);
+            }
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&httpdate(c.next_update)) {
+                h.insert(hyper::header::EXPIRES, v);
+            }
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("\"crl-{}\"", c.number)) {
+                h.insert(hyper::header::ETAG, v);
+            }
+            r
+        }
+        Ok(Ok(None)) => failure_response(&HttpFailure::NotFound("no such CA".into())),
+        Ok(Err(e)) => failure_response(&HttpFailure::Internal(e.to_string())),
+        Err(e) => failure_response(&HttpFailure::Internal(e.to_string())),
+    }
+}
+
+/// Answers OCSP over POST (`application/ocsp-request`) or GET (`/ocsp/<base64 DER>`).
+pub async fn ocsp(app: Arc<App>, req: Request<Incoming>) -> HttpResponse {
+    let der = if req.method() == Method::POST {
+        match Limited::new(req.into_body(), MAX_OCSP_REQUEST)
+            .collect()
+            .await
+        {
+            Ok(c) => c.to_bytes().to_vec(),
+            Err(_) => return failure_response(&HttpFailure::TooLarge),
+        }
+    } else if req.method() == Method::GET {
+        let path = req.uri().path();
+        let encoded = path.strip_prefix("/ocsp/").unwrap_or("");
+        match scepd_pki::scep::http::decode_get_message(encoded) {
+            Some(d) if !d.is_empty() && d.len() <= MAX_OCSP_REQUEST => d,
+            _ => {
+                return failure_response(&HttpFailure::BadRequest(
+                    "OCSP GET needs /ocsp/<base64 DER request>".into(),
+                ));
+            }
+        }
+    } else {
+        return failure_response(&HttpFailure::MethodNotAllowed);
+    };
+    let rev = app.authority.revocation().clone();
+    let now = unix_now();
+    match tokio::task::spawn_blocking(move || rev.ocsp(&der, now)).await {
+        Ok(body) => response(200, "application/ocsp-response", body),
+        Err(e) => failure_response(&HttpFailure::Internal(e.to_string())),
+    }
+}
+
+/// RFC 9110 IMF-fixdate.
+fn httpdate(unix: i64) -> String {
+    let t = scepd_pki::der::time::rfc3339(unix); // YYYY-MM-DDTHH:MM:SSZ
+    let (y, m, d) = (&t[0..4], &t[5..7], &t[8..10]);
+    let days = unix.div_euclid(86_400);
+    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
+    let mon = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][m.parse::<usize>().unwrap_or(1).clamp(1, 12) - 1];
+    format!("{wd}, {d} {mon} {y} {} GMT", &t[11..19])
+}

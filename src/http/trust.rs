@@ -1,0 +1,61 @@
+//! `/trust/v1/challenge` and `/trust/v1/verify`: the device-trust check for relying parties.
+
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request};
+use serde_json::json;
+
+use super::{App, HttpResponse, failure_response, response};
+use crate::error::HttpFailure;
+use crate::http::scep::unix_now;
+use crate::trust::VerifyRequest;
+
+const MAX_BODY: usize = 64 * 1024;
+
+fn json_response(status: u16, v: &serde_json::Value) -> HttpResponse {
+    response(status, "application/json", v.to_string())
+}
+
+/// Routes `/trust/v1/*`.
+pub async fn handle(app: Arc<App>, req: Request<Incoming>, op: &str) -> HttpResponse {
+    if req.method() != Method::POST {
+        return failure_response(&HttpFailure::MethodNotAllowed);
+    }
+    match op {
+        "challenge" => match app.trust.challenge(unix_now()) {
+            Some((nonce, exp)) => json_response(
+                200,
+                &json!({"nonce": nonce, "expires_at": scepd_pki::der::time::rfc3339(exp)}),
+            ),
+            None => json_response(
+                503,
+                &json!({"error": "busy", "message": "too many outstanding nonces"}),
+            ),
+        },
+        "verify" => {
+            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+                Ok(c) => c.to_bytes(),
+                Err(_) => return failure_response(&HttpFailure::TooLarge),
+            };
+            let parsed: VerifyRequest = match serde_json::from_slice(&body) {
+                Ok(p) => p,
+                Err(e) => {
+                    return json_response(
+                        400,
+                        &json!({"error": "bad_request", "message": e.to_string()}),
+                    );
+                }
+            };
+            let now = unix_now();
+            let app2 = app.clone();
+            match tokio::task::spawn_blocking(move || app2.trust.verify(&parsed, now)).await {
+                Ok(Ok(v)) => json_response(200, &json!(v)),
+                Ok(Err(e)) => failure_response(&HttpFailure::Internal(e.to_string())),
+                Err(e) => failure_response(&HttpFailure::Internal(e.to_string())),
+            }
+        }
+        _ => failure_response(&HttpFailure::NotFound("not found".into())),
+    }
+}

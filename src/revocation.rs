@@ -1,0 +1,249 @@
+//! CRL publishing and the OCSP responder. The CRL is rebuilt when the store's revocation
+//! generation moves (any process: server or CLI) and well before nextUpdate; OCSP reads the
+//! store on every request, so a revocation is visible there at once.
+
+use std::sync::{Arc, RwLock};
+
+use scepd_pki::issue::extensions::key_identifier;
+use scepd_pki::revocation::RevocationReason;
+use scepd_pki::revocation::crl::{self, CrlParams, RevokedEntry};
+use scepd_pki::revocation::ocsp::{
+    self, CertStatus, ErrorStatus, IssuerHashes, Responder, SingleResponse,
+};
+use scepd_pki::x509::Certificate;
+
+use crate::ca::CaSet;
+use crate::store::{CertStatus as StoredStatus, Store, StoreError};
+
+/// Errors building revocation data (ours, never the client's).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RevocationError {
+    /// Store failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Signing or parsing our own material failed.
+    #[error("revocation signing: {0}")]
+    Pki(String),
+}
+
+/// A published CRL.
+#[derive(Debug, Clone)]
+pub struct PublishedCrl {
+    /// DER.
+    pub der: Arc<Vec<u8>>,
+    /// CRL number.
+    pub number: u64,
+    /// thisUpdate.
+    pub this_update: i64,
+    /// nextUpdate.
+    pub next_update: i64,
+    /// Store generation it reflects.
+    pub generation: i64,
+}
+
+/// Timing of revocation data.
+#[derive(Debug, Clone, Copy)]
+pub struct RevocationTiming {
+    /// nextUpdate − thisUpdate of CRLs.
+    pub crl_validity_secs: i64,
+    /// OCSP nextUpdate − thisUpdate.
+    pub ocsp_validity_secs: i64,
+}
+
+/// CRL and OCSP for the issuing CA.
+pub struct Revocation {
+    store: Arc<Store>,
+    ca: Arc<CaSet>,
+    hashes: IssuerHashes,
+    key_id: Vec<u8>,
+    timing: RevocationTiming,
+    crl: RwLock<Option<PublishedCrl>>,
+}
+
+impl Revocation {
+    /// Prepares the issuer hashes; call [`Revocation::refresh`] to publish the first CRL.
+    pub fn new(
+        store: Arc<Store>,
+        ca: Arc<CaSet>,
+        timing: RevocationTiming,
+    ) -> Result<Self, RevocationError> {
+        let cert = Certificate::parse(&ca.intermediate.cert_der)
+            .map_err(|e| RevocationError::Pki(e.to_string()))?;
+        let hashes = IssuerHashes::new(&cert).map_err(|e| RevocationError::Pki(e.to_string()))?;
+        let key_id = scepd_pki::x509::certificate::subject_key_id(&cert)
+            .map(<[u8]>::to_vec)
+            .map_or_else(|| key_identifier(cert.spki), Ok)
+            .map_err(|e| RevocationError::Pki(e.to_string()))?;
+        Ok(Self {
+            store,
+            ca,
+            hashes,
+            key_id,
+            timing,
+            crl: RwLock::new(None),
+        })
+    }
+
+    /// The issuing CA's store id (the CRL path segment).
+    pub fn ca_id(&self) -> &str {
+        &self.ca.intermediate.id
+    }
+
+    /// Rebuilds the CRL if revocations changed or half its validity has passed. Blocking.
+    pub fn refresh(&self, now: i64) -> Result<bool, RevocationError> {
+        let generation = self.store.revocation_generation()?;
+        let current = self
+            .crl
+            .read()
+            .map_err(|_| RevocationError::Pki("lock".into()))?
+            .clone();
+        let stale = match &current {
+            None => true,
+            Some(c) => {
+                c.generation != generation
+                    || now >= c.this_update + (c.next_update - c.this_update) / 2
+            }
+        };
+        if !stale {
+            return Ok(false);
+        }
+        let published = self.build_crl(now, generation)?;
+        tracing::info!(number = published.number, generation, "published CRL");
+        *self
+            .crl
+            .write()
+            .map_err(|_| RevocationError::Pki("lock".into()))? = Some(published);
+        Ok(true)
+    }
+
+    fn build_crl(&self, now: i64, generation: i64) -> Result<PublishedCrl, RevocationError> {
+        let revoked = self
+            .store
+            .revoked_certificates(&self.ca.intermediate.id, now)?;
+        let entries: Vec<RevokedEntry> = revoked
+            .into_iter()
+            .map(|r| RevokedEntry {
+                serial: r.serial,
+                revoked_at: r.revoked_at,
+                reason: r
+                    .reason
+                    .as_deref()
+                    .and_then(RevocationReason::parse)
+                    .unwrap_or(RevocationReason::Unspecified),
+            })
+            .collect();
+        let cert = Certificate::parse(&self.ca.intermediate.cert_der)
+            .map_err(|e| RevocationError::Pki(e.to_string()))?;
+        let key = self
+            .ca
+            .intermediate
+            .key
+            .as_ref()
+            .ok_or_else(|| RevocationError::Pki("intermediate key not loaded".into()))?;
+        let number = self.store.next_crl_number(&self.ca.intermediate.id)?;
+        let next_update = now + self.timing.crl_validity_secs;
+        let der = crl::build(
+            &CrlParams {
+                issuer: cert.subject,
+                issuer_key_id: &self.key_id,
+                number,
+                this_update: now,
+                next_update,
+                entries: &entries,
+            },
+            key,
+        )
+        .map_err(|e| RevocationError::Pki(e.to_string()))?;
+        Ok(PublishedCrl {
+            der: Arc::new(der),
+            number,
+            this_update: now,
+            next_update,
+            generation,
+        })
+    }
+
+    /// The current CRL for a CA id, building it first if none exists yet. Blocking.
+    pub fn crl(&self, ca_id: &str, now: i64) -> Result<Option<PublishedCrl>, RevocationError> {
+        if ca_id != self.ca.intermediate.id {
+            return Ok(None);
+        }
+        self.refresh(now)?;
+        Ok(self
+            .crl
+            .read()
+            .map_err(|_| RevocationError::Pki("lock".into()))?
+            .clone())
+    }
+
+    /// Answers a DER OCSP request. Blocking (store reads, one signature).
+    pub fn ocsp(&self, request: &[u8], now: i64) -> Vec<u8> {
+        let req = match ocsp::parse_request(request) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(error = %e, "malformed OCSP request");
+                return ocsp::error_response(ErrorStatus::MalformedRequest);
+            }
+        };
+        match self.answer(&req, now) {
+            Ok(Some(der)) => der,
+            Ok(None) => ocsp::error_response(ErrorStatus::Unauthorized),
+            Err(e) => {
+                tracing::error!(error = %e, "OCSP responder failure");
+                ocsp::error_response(ErrorStatus::InternalError)
+            }
+        }
+    }
+
+    fn answer(
+        &self,
+        req: &ocsp::OcspRequest,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>, RevocationError> {
+        let mut answers = Vec::with_capacity(req.cert_ids.len());
+        for id in &req.cert_ids {
+            if !self.hashes.matches(id) {
+                continue;
+            }
+            let status = match self
+                .store
+                .certificate_state(&self.ca.intermediate.id, &id.serial)?
+            {
+                None => CertStatus::Unknown,
+                Some(s) if s.status == StoredStatus::Revoked => CertStatus::Revoked {
+                    at: s.revoked_at.unwrap_or(0),
+                    reason: s
+                        .reason
+                        .as_deref()
+                        .and_then(RevocationReason::parse)
+                        .filter(|r| *r != RevocationReason::Unspecified),
+                },
+                Some(_) => CertStatus::Good,
+            };
+            answers.push(SingleResponse {
+                cert_id: id,
+                status,
+                this_update: now,
+                next_update: Some(now + self.timing.ocsp_validity_secs),
+            });
+        }
+        if answers.is_empty() {
+            return Ok(None);
+        }
+        let key = self
+            .ca
+            .intermediate
+            .key
+            .as_ref()
+            .ok_or_else(|| RevocationError::Pki("intermediate key not loaded".into()))?;
+        let responder = Responder {
+            key_hash: &self.hashes.key_sha1,
+            key,
+            certs: &[],
+        };
+        ocsp::build_response(&responder, &answers, now, req.nonce.as_deref())
+            .map(Some)
+            .map_err(|e| RevocationError::Pki(e.to_string()))
+    }
+}
