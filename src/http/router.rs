@@ -18,6 +18,19 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> H
         return response(200, "text/plain; charset=utf-8", "ok\n");
     }
     if let Some(id) = path
+        .strip_prefix("/crl/")
+        .and_then(|r| r.strip_suffix(".crl"))
+    {
+        return super::revocation::crl(app, id.to_owned()).await;
+    }
+    if path == "/ocsp" || path.starts_with("/ocsp/") {
+        return super::revocation::ocsp(app, req).await;
+    }
+    if let Some(op) = path.strip_prefix("/trust/v1/") {
+        let op = op.to_owned();
+        return super::trust::handle(app, req, &op).await;
+    }
+    if let Some(id) = path
         .strip_prefix("/ca/")
         .and_then(|r| r.strip_suffix(".crt"))
     {

@@ -6,4 +6,5 @@ mod hostile;
 mod interop;
 pub mod interop_clients;
 mod lifecycle;
+mod revocation;
 mod vectors;
