@@ -241,3 +241,58 @@ fn requests_below_the_minimum_rsa_size_are_refused() {
     issued(&ok.enroll(&server, &ca2, Some(&server.challenge), DEFAULT_PROTECTION));
     let _ = ca;
 }
+
+/// A platform's own `--device-id-pattern` decides the device id; invalid patterns are refused.
+#[test]
+fn device_id_pattern_per_platform() {
+    let server = Server::start();
+    let ca = server.ca_certs();
+    let bad = server.cli(&[
+        "platform",
+        "add",
+        "--name",
+        "x",
+        "--challenge",
+        "static",
+        "--device-id-pattern",
+        "(a)(b)",
+    ]);
+    assert_eq!(bad.status.code(), Some(2), "two capture groups are refused");
+    let out = server.cli(&[
+        "platform",
+        "add",
+        "--name",
+        "fleet",
+        "--challenge",
+        "static",
+        "--device-id-pattern",
+        r"serial=(\w+)",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = Device::new("host serial=C02XYZ");
+    let req = d.pkcs_req(&ca, p["challenge"].as_str());
+    let r = server.post(
+        &format!(
+            "{}?operation=PKIOperation",
+            p["scep_path"].as_str().unwrap()
+        ),
+        &req.der,
+    );
+    issued(&d.decode(&ca, &req, &r.body, None));
+    let list = server.cli(&[
+        "device",
+        "list",
+        "--platform",
+        p["platform_id"].as_str().unwrap(),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(v[0]["device_id"], "C02XYZ");
+    assert_eq!(v[0]["state"], "active");
+}
