@@ -40,7 +40,7 @@ fn fixture(intermediate: KeyAlgorithm) -> Fixture {
     let store = bootstrap::open_store(&config).unwrap();
     let created = bootstrap::initialize(&config, &store, now()).unwrap();
     let store = Arc::new(store);
-    let ca = CaSet::load(&store, &Keystore::new(&config.data_dir)).unwrap();
+    let ca = CaSet::load(&store, &Keystore::from_config(&config).unwrap()).unwrap();
     let ra_der = ca.ra.cert_der.clone();
     let timing = scepd::revocation::RevocationTiming {
         crl_validity_secs: 86_400,

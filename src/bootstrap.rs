@@ -78,7 +78,7 @@ pub fn initialize(config: &Config, store: &Store, now: i64) -> Result<CreatedPla
         now,
     };
     let h = bootstrap(&spec, &SystemRandom).map_err(|e| InitError::Pki(e.to_string()))?;
-    let keystore = Keystore::new(&config.data_dir);
+    let keystore = Keystore::from_config(config)?;
     let suffix =
         &crate::challenge::secret::generate().map_err(|_| InitError::Pki("random".into()))?[..8];
     let suffix = suffix.to_ascii_lowercase();

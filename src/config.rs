@@ -53,6 +53,9 @@ pub struct FileConfig {
     /// CRL and OCSP timing.
     #[serde(default)]
     pub revocation: RevocationSection,
+    /// Key protection.
+    #[serde(default)]
+    pub keys: KeysSection,
 }
 
 /// `[revocation]`.
@@ -85,6 +88,16 @@ pub struct PkiSection {
     pub include_root: Option<bool>,
     /// Tolerated difference between a request's signingTime and our clock, seconds.
     pub max_clock_skew_secs: Option<u32>,
+}
+
+/// `[keys]`: how private keys are protected at rest.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSection {
+    /// File holding the key-encryption passphrase (first line). `SCEPD_KEY_PASSPHRASE` wins.
+    pub passphrase_file: Option<PathBuf>,
+    /// Store keys unencrypted (explicit opt-in; never the default).
+    pub plaintext: Option<bool>,
 }
 
 /// `[limits]`.
@@ -130,6 +143,10 @@ pub struct Config {
     pub crl_validity_secs: i64,
     /// OCSP response validity.
     pub ocsp_validity_secs: i64,
+    /// Key passphrase file, if configured.
+    pub key_passphrase_file: Option<PathBuf>,
+    /// Keys stored unencrypted (explicit opt-in).
+    pub plaintext_keys: bool,
 }
 
 /// Default data directory.
@@ -251,6 +268,8 @@ impl Config {
             header_timeout_secs: fc.limits.header_timeout_secs.unwrap_or(10),
             crl_validity_secs: i64::from(crl_hours) * 3600,
             ocsp_validity_secs: i64::from(fc.revocation.ocsp_validity_secs.unwrap_or(3600)),
+            key_passphrase_file: fc.keys.passphrase_file,
+            plaintext_keys: fc.keys.plaintext.unwrap_or(false),
         })
     }
 }

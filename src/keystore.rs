@@ -1,5 +1,11 @@
 //! The only module that touches key files. Keys are PKCS#8 DER files of mode 0600 under
-//! `<data_dir>/keys/`, read once at start-up into memory; buffers are zeroized.
+//! `<data_dir>/keys/`, encrypted with PBES2 (PBKDF2-HMAC-SHA-256, AES-256-CBC) under the
+//! operator's passphrase, read once at start-up into memory; buffers are zeroized.
+//!
+//! Passphrase sources, in order: `SCEPD_KEY_PASSPHRASE`, `[keys] passphrase_file`, and for
+//! development a random passphrase generated once into `<data_dir>/key-passphrase` (0600) —
+//! which protects copies of `keys/` alone but not a copy of the whole data dir; production
+//! deployments set one of the first two. `[keys] plaintext = true` stores keys unencrypted.
 
 use std::fs;
 use std::io::Write;
@@ -7,7 +13,11 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use scepd_pki::keys::SoftwareKey;
+use scepd_pki::keys::encrypted_pkcs8;
+use scepd_pki::random::SystemRandom;
 use zeroize::Zeroizing;
+
+use crate::config::Config;
 
 /// Key file errors.
 #[derive(Debug, thiserror::Error)]
@@ -37,18 +47,132 @@ pub enum KeystoreError {
     BadRef(String),
 }
 
+/// Env var holding the key passphrase.
+pub const PASSPHRASE_ENV: &str = "SCEPD_KEY_PASSPHRASE";
+
+/// How keys are protected at rest.
+#[derive(Clone)]
+pub enum Protection {
+    /// PBES2 under this passphrase.
+    Passphrase(Zeroizing<Vec<u8>>),
+    /// Unencrypted (explicit operator opt-in).
+    Plaintext,
+}
+
+impl std::fmt::Debug for Protection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Passphrase(_) => "Passphrase(..)",
+            Self::Plaintext => "Plaintext",
+        })
+    }
+}
+
 /// Key files in one directory.
 #[derive(Debug, Clone)]
 pub struct Keystore {
     dir: PathBuf,
+    protection: Protection,
 }
 
 impl Keystore {
-    /// The keystore of a data directory.
-    pub fn new(data_dir: &Path) -> Self {
+    /// A keystore of a data directory with explicit protection.
+    pub fn new(data_dir: &Path, protection: Protection) -> Self {
         Self {
             dir: data_dir.join("keys"),
+            protection,
         }
+    }
+
+    /// The keystore as configured (see the module docs for the passphrase sources).
+    pub fn from_config(config: &Config) -> Result<Self, KeystoreError> {
+        if config.plaintext_keys {
+            return Ok(Self::new(&config.data_dir, Protection::Plaintext));
+        }
+        if let Some(p) = std::env::var_os(PASSPHRASE_ENV) {
+            let bytes = Zeroizing::new(p.into_encoded_bytes());
+            if bytes.is_empty() {
+                return Err(KeystoreError::BadRef(format!("{PASSPHRASE_ENV} is empty")));
+            }
+            return Ok(Self::new(&config.data_dir, Protection::Passphrase(bytes)));
+        }
+        let (path, generate) = match &config.key_passphrase_file {
+            Some(p) => (p.clone(), false),
+            None => (config.data_dir.join("key-passphrase"), true),
+        };
+        let io = |source| KeystoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        if generate && !path.exists() {
+            let secret = crate::challenge::secret::generate()
+                .map_err(|_| KeystoreError::BadRef("random".into()))?;
+            fs::create_dir_all(&config.data_dir).map_err(io)?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io)?;
+            f.write_all(secret.as_bytes()).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        let meta = fs::metadata(&path).map_err(io)?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(KeystoreError::Permissions(path));
+        }
+        let text = Zeroizing::new(fs::read(&path).map_err(io)?);
+        let first: Vec<u8> = text
+            .split(|b| *b == b'\n')
+            .next()
+            .unwrap_or(&[])
+            .iter()
+            .copied()
+            .filter(|b| *b != b'\r')
+            .collect();
+        if first.is_empty() {
+            return Err(KeystoreError::Invalid {
+                path,
+                reason: "passphrase file is empty".into(),
+            });
+        }
+        if generate {
+            tracing::warn!(file = %path.display(), "keys are encrypted with a passphrase kept in the data dir (development default); set [keys] passphrase_file or SCEPD_KEY_PASSPHRASE for production");
+        }
+        Ok(Self::new(
+            &config.data_dir,
+            Protection::Passphrase(Zeroizing::new(first)),
+        ))
+    }
+
+    /// Refuses when any file in the key directory (loaded or not, e.g. an offline-style root
+    /// key) is accessible by group or others.
+    pub fn check_permissions(&self) -> Result<(), KeystoreError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(KeystoreError::Io {
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
+        };
+        for entry in entries {
+            let entry = entry.map_err(|source| KeystoreError::Io {
+                path: self.dir.clone(),
+                source,
+            })?;
+            let path = entry.path();
+            let meta = entry.metadata().map_err(|source| KeystoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                return Err(KeystoreError::Permissions(path));
+            }
+        }
+        Ok(())
     }
 
     fn path(&self, key_ref: &str) -> Result<PathBuf, KeystoreError> {
@@ -77,7 +201,22 @@ impl Keystore {
             .mode(0o600)
             .open(&path)
             .map_err(io(&path))?;
-        f.write_all(pkcs8).map_err(io(&path))?;
+        let bytes = match &self.protection {
+            Protection::Passphrase(p) => Zeroizing::new(
+                encrypted_pkcs8::encrypt(
+                    pkcs8,
+                    p,
+                    encrypted_pkcs8::DEFAULT_ITERATIONS,
+                    &SystemRandom,
+                )
+                .map_err(|e| KeystoreError::Invalid {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?,
+            ),
+            Protection::Plaintext => pkcs8.clone(),
+        };
+        f.write_all(&bytes).map_err(io(&path))?;
         f.sync_all().map_err(io(&path))?;
         Ok(())
     }
@@ -96,7 +235,26 @@ impl Keystore {
             path: path.clone(),
             source,
         })?);
-        SoftwareKey::from_pkcs8(&bytes).map_err(|e| KeystoreError::Invalid {
+        let plain = match (&self.protection, encrypted_pkcs8::is_encrypted(&bytes)) {
+            (Protection::Passphrase(p), true) => {
+                encrypted_pkcs8::decrypt(&bytes, p).map_err(|e| KeystoreError::Invalid {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?
+            }
+            (Protection::Plaintext, true) => {
+                return Err(KeystoreError::Invalid {
+                    path,
+                    reason: "key is encrypted but [keys] plaintext = true".into(),
+                });
+            }
+            (Protection::Passphrase(_), false) => {
+                tracing::warn!(file = %path.display(), "key file is not encrypted");
+                bytes
+            }
+            (Protection::Plaintext, false) => bytes,
+        };
+        SoftwareKey::from_pkcs8(&plain).map_err(|e| KeystoreError::Invalid {
             path,
             reason: e.to_string(),
         })

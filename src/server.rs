@@ -41,7 +41,9 @@ pub fn run(config: Config, json: bool) -> Result<(), CliError> {
         }
     }
     let store = Arc::new(store);
-    let ca = CaSet::load(&store, &Keystore::new(&config.data_dir)).map_err(fail)?;
+    let keystore = Keystore::from_config(&config).map_err(fail)?;
+    keystore.check_permissions().map_err(fail)?;
+    let ca = CaSet::load(&store, &keystore).map_err(fail)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

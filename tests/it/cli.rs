@@ -112,3 +112,146 @@ fn rsa_hierarchy_is_configurable_and_sigterm_stops_cleanly() {
     assert!(server.alive());
     assert_eq!(server.terminate(), Some(0));
 }
+
+/// Keys at rest are PBES2-encrypted (OpenSSL reads them with the passphrase), a group/world
+/// readable key file stops start-up with a clear message, and plaintext needs an explicit opt-in.
+#[test]
+fn keys_are_encrypted_at_rest_and_permissions_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let d = data.to_str().unwrap();
+    let pass = dir.path().join("pass");
+    std::fs::write(&pass, "operator passphrase\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!("[keys]\npassphrase_file = {:?}\n", pass.to_str().unwrap()),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let out = scepd(&["init", "--data-dir", d, "--config", c]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys: Vec<_> = std::fs::read_dir(data.join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(keys.len(), 3);
+    for k in &keys {
+        let (ok, text) = openssl(&[
+            "pkey",
+            "-inform",
+            "DER",
+            "-in",
+            k.to_str().unwrap(),
+            "-passin",
+            &format!("file:{}", pass.display()),
+            "-noout",
+        ]);
+        assert!(ok, "OpenSSL decrypts {k:?} with the passphrase: {text}");
+        let (ok, _) = openssl(&[
+            "pkey",
+            "-inform",
+            "DER",
+            "-in",
+            k.to_str().unwrap(),
+            "-passin",
+            "pass:wrong",
+            "-noout",
+        ]);
+        assert!(!ok, "wrong passphrase must fail");
+    }
+    // A readable key file: serve refuses with a message naming the file.
+    std::fs::set_permissions(&keys[0], std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = bounded(
+        Command::new(scepd_bin())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                d,
+                "--config",
+                c,
+            ])
+            .env("SCEPD_LOG", "error"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("accessible by group or others")
+            && err.contains(keys[0].file_name().unwrap().to_str().unwrap()),
+        "{err}"
+    );
+    // A wrong passphrase: clear failure too.
+    std::fs::set_permissions(&keys[0], std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = bounded(
+        Command::new(scepd_bin())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                d,
+                "--config",
+                c,
+            ])
+            .env("SCEPD_LOG", "error")
+            .env("SCEPD_KEY_PASSPHRASE", "not it"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"));
+    // Plaintext only on request.
+    let plain = dir.path().join("p");
+    std::fs::write(&cfg, "[keys]\nplaintext = true\n").unwrap();
+    assert!(
+        scepd(&["init", "--data-dir", plain.to_str().unwrap(), "--config", c])
+            .status
+            .success()
+    );
+    let k = std::fs::read_dir(plain.join("keys"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(
+        openssl(&[
+            "pkey",
+            "-inform",
+            "DER",
+            "-in",
+            k.to_str().unwrap(),
+            "-passin",
+            "pass:",
+            "-noout"
+        ])
+        .0
+    );
+}
+
+/// Runs a command that is expected to exit by itself; kills it (by PID) after 30 s.
+fn bounded(cmd: &mut Command) -> std::process::Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..300 {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    panic!(
+        "command did not exit within 30 s: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -123,6 +123,13 @@ pub const OCSP_NONCE: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 
 /// id-kp-OCSPSigning: `1.3.6.1.5.5.7.3.9`
 pub const KP_OCSP_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x09];
 
+/// id-PBES2: `1.2.840.113549.1.5.13`
+pub const PBES2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d];
+/// id-PBKDF2: `1.2.840.113549.1.5.12`
+pub const PBKDF2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0c];
+/// id-hmacWithSHA256: `1.2.840.113549.2.9`
+pub const HMAC_WITH_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x09];
+
 /// Dotted-decimal text of an OID's content octets (for logs and errors).
 pub fn dotted(content: &[u8]) -> String {
     let mut parts: Vec<u64> = Vec::new();
@@ -212,5 +219,8 @@ mod tests {
         assert_eq!(dotted(OCSP_BASIC), "1.3.6.1.5.5.7.48.1.1");
         assert_eq!(dotted(OCSP_NONCE), "1.3.6.1.5.5.7.48.1.2");
         assert_eq!(dotted(KP_OCSP_SIGNING), "1.3.6.1.5.5.7.3.9");
+        assert_eq!(dotted(PBES2), "1.2.840.113549.1.5.13");
+        assert_eq!(dotted(PBKDF2), "1.2.840.113549.1.5.12");
+        assert_eq!(dotted(HMAC_WITH_SHA256), "1.2.840.113549.2.9");
     }
 }

@@ -1,6 +1,7 @@
 //! Private keys behind two narrow traits, so the protocol code never sees key material and a
 //! PKCS#11 backend can follow without touching callers.
 
+pub mod encrypted_pkcs8;
 mod software;
 
 pub use software::SoftwareKey;
