@@ -46,6 +46,15 @@ impl Granted {
     }
 }
 
+/// A CertRep and whether it reports a failure (for metrics).
+#[derive(Debug)]
+pub struct ScepReply {
+    /// The CertRep DER.
+    pub body: Vec<u8>,
+    /// failInfo when the CertRep is a FAILURE.
+    pub fail_info: Option<scepd_pki::scep::FailInfo>,
+}
+
 /// Runs SCEP operations for all platforms.
 pub struct Authority {
     store: Arc<Store>,
@@ -133,7 +142,7 @@ impl Authority {
         platform: &Platform,
         body: &[u8],
         now: i64,
-    ) -> Result<Vec<u8>, HttpFailure> {
+    ) -> Result<ScepReply, HttpFailure> {
         let internal = |e: CmsError| HttpFailure::Internal(e.to_string());
         let ra_cert = Certificate::parse(&self.ca.ra.cert_der)
             .map_err(|e| HttpFailure::Internal(e.to_string()))?;
@@ -154,7 +163,12 @@ impl Authority {
             Err(DecodeError::BadSignature { header, reason }) => {
                 let f = ScepFailure::Signature(reason);
                 log_failure(platform, &header, &f);
-                return signer.failure(&header, &f.reply()).map_err(internal);
+                let reply = f.reply();
+                let body = signer.failure(&header, &reply).map_err(internal)?;
+                return Ok(ScepReply {
+                    body,
+                    fail_info: Some(reply.fail_info),
+                });
             }
             Err(DecodeError::Malformed(reason)) => {
                 tracing::info!(platform = %platform.id, %reason, "unparsable PKIOperation");
@@ -177,11 +191,19 @@ impl Authority {
                         &granted.crls(),
                     )
                     .map_err(internal)?;
-                Ok(reply)
+                Ok(ScepReply {
+                    body: reply,
+                    fail_info: None,
+                })
             }
             Err(Outcome::Fail(f)) => {
                 log_failure(platform, header, &f);
-                signer.failure(header, &f.reply()).map_err(internal)
+                let reply = f.reply();
+                let body = signer.failure(header, &reply).map_err(internal)?;
+                Ok(ScepReply {
+                    body,
+                    fail_info: Some(reply.fail_info),
+                })
             }
             Err(Outcome::Internal(e)) => Err(HttpFailure::Internal(e)),
         }

@@ -2,6 +2,7 @@
 //! wrapper; everything lives in this library so tests and tools can use it.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod authority;
 pub mod bootstrap;
 pub mod ca;
@@ -12,6 +13,7 @@ pub mod devices;
 pub mod error;
 pub mod http;
 pub mod keystore;
+pub mod metrics;
 pub mod platforms;
 pub mod revocation;
 pub mod server;

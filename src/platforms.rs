@@ -85,3 +85,13 @@ pub fn create_static(
         challenge: challenge.to_string(),
     })
 }
+
+/// Replaces a static platform's secret; returns the new one (shown once).
+pub fn rotate_static_secret(
+    store: &Store,
+    platform_id: &str,
+) -> Result<Zeroizing<String>, PlatformError> {
+    let challenge = secret::generate().map_err(|_| PlatformError::Random)?;
+    store.update_static_secret(platform_id, &secret::hash(&challenge))?;
+    Ok(challenge)
+}

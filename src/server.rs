@@ -21,7 +21,19 @@ fn fail(e: impl std::fmt::Display) -> CliError {
 }
 
 /// Runs the server until a termination signal.
-pub fn run(config: Config, json: bool) -> Result<(), CliError> {
+pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError> {
+    let json = args.json;
+    let tls = match (&args.admin_tls_cert, &args.admin_tls_key) {
+        (Some(c), Some(k)) => Some(crate::admin::tls::acceptor(c, k).map_err(fail)?),
+        _ => None,
+    };
+    if tls.is_none() && !args.admin_listen.ip().is_loopback() {
+        return Err(fail(format!(
+            "--admin-listen {} is not a loopback address: the admin API needs --admin-tls-cert and --admin-tls-key there",
+            args.admin_listen
+        )));
+    }
+    let admin_addr = args.admin_listen;
     let store = bootstrap::open_store(&config).map_err(fail)?;
     if !store.is_initialized().map_err(fail)? {
         let created = bootstrap::initialize(&config, &store, unix_now()).map_err(fail)?;
@@ -67,16 +79,39 @@ pub fn run(config: Config, json: bool) -> Result<(), CliError> {
             .map_err(fail)?
             .map_err(fail)?;
         tokio::spawn(refresh_loop(revocation.clone()));
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        for (role, a) in [("root", &ca.root), ("intermediate", &ca.intermediate), ("ra", &ca.ra)] {
+            if let Ok(c) = scepd_pki::x509::Certificate::parse(&a.cert_der) {
+                metrics.ca_expiry(role, &a.id, c.not_after);
+            }
+        }
         let app = Arc::new(App {
+            metrics,
             trust: crate::trust::TrustCheck::new(store.clone(), ca.clone()),
             authority: Authority::new(&config, &config.public_base(addr), store, ca, revocation),
             max_body_bytes: config.max_body_bytes,
             header_timeout: Duration::from_secs(config.header_timeout_secs),
         });
-        // One plain line on stdout so scripts and tests learn the bound port.
+        let admin_listener = tokio::net::TcpListener::bind(admin_addr)
+            .await
+            .map_err(|e| fail(format!("cannot listen on {admin_addr} (admin): {e}")))?;
+        let admin_bound = admin_listener.local_addr().map_err(fail)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        // Plain lines on stdout so scripts and tests learn the bound ports (public one last).
+        println!("scepd admin listening on {scheme}://{admin_bound}");
         println!("scepd listening on http://{addr}");
-        tracing::info!(%addr, "SCEP listener up");
-        http::serve(listener, app, shutdown_signal()).await;
+        tracing::info!(%addr, admin = %admin_bound, "SCEP and admin listeners up");
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|v| *v).await;
+        };
+        let header_timeout = app.header_timeout;
+        let admin = Arc::new(crate::admin::AdminApp { app: app.clone() });
+        let public = tokio::spawn(http::serve(listener, app, header_timeout, None, stopped(stop_rx.clone())));
+        let admin = tokio::spawn(http::serve(admin_listener, admin, header_timeout, tls, stopped(stop_rx)));
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+        let _ = tokio::join!(public, admin);
         Ok(())
     })
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
+pub mod admin;
 mod cert;
 pub mod device;
 mod platform;
@@ -47,6 +48,26 @@ pub enum Command {
     /// The device registry and lifecycle.
     #[command(subcommand)]
     Device(device::DeviceCommand),
+    /// Admin API tokens.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List events since a time (default: all).
+    List {
+        /// Unix seconds or RFC 3339.
+        #[arg(long)]
+        since: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `init` options.
@@ -66,6 +87,15 @@ pub struct ServeArgs {
     /// Print the first-start output (default platform) as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Address of the admin API listener (loopback unless TLS is configured).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub admin_listen: SocketAddr,
+    /// PEM certificate chain for the admin listener (required off loopback).
+    #[arg(long, requires = "admin_tls_key")]
+    pub admin_tls_cert: Option<PathBuf>,
+    /// PEM private key for the admin listener.
+    #[arg(long, requires = "admin_tls_cert")]
+    pub admin_tls_key: Option<PathBuf>,
 }
 
 /// Challenge modes.
@@ -203,9 +233,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             print_created(&created, a.json);
             Ok(())
         }
-        Command::Serve(a) => crate::server::run(config, a.json),
+        Command::Serve(a) => crate::server::run(config, &a),
         Command::Platform(cmd) => platform::run(&config, cmd),
         Command::Cert(cmd) => cert::run(&config, cmd),
         Command::Device(cmd) => device::run(&config, cmd),
+        Command::Admin(cmd) => admin::run(&config, cmd),
+        Command::Audit(AuditCommand::List { since, json }) => {
+            admin::audit(&config, since.as_deref(), json)
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod trust;
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ pub struct App {
     pub authority: Authority,
     /// Device-trust checks.
     pub trust: crate::trust::TrustCheck,
+    /// Prometheus counters.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Request body cap in bytes.
     pub max_body_bytes: usize,
     /// Header read timeout.
@@ -62,8 +65,38 @@ pub fn failure_response(f: &HttpFailure) -> HttpResponse {
     )
 }
 
+/// Something that answers requests on a listener.
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one request.
+    fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = HttpResponse> + Send;
+}
+
+impl Handler for App {
+    fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = HttpResponse> + Send {
+        router::route(self, req, peer)
+    }
+}
+
+/// How long a TLS handshake may take.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves connections until `shutdown` resolves, then waits (bounded) for in-flight requests.
-pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+/// With `tls`, every connection is a TLS server connection.
+pub async fn serve<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    header_timeout: Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -78,19 +111,34 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
                         continue;
                     }
                 };
-                let header_timeout = app.header_timeout;
-                let conn_app = app.clone();
+                let service_handler = handler.clone();
                 let service = service_fn(move |req: Request<Incoming>| {
-                    let app = conn_app.clone();
-                    async move { Ok::<_, Infallible>(router::route(app, req, peer).await) }
+                    let h = service_handler.clone();
+                    async move { Ok::<_, Infallible>(h.handle(req, peer).await) }
                 });
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout)
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
+                let builder = {
+                    let mut b = http1::Builder::new();
+                    b.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+                    b
+                };
+                let watcher = graceful.watcher();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    let result = match tls {
+                        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+                        Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                            Ok(Ok(tls_stream)) => watcher.watch(builder.serve_connection(TokioIo::new(tls_stream), service)).await,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        },
+                    };
+                    if let Err(e) = result {
                         tracing::debug!(error = %e, "connection ended with error");
                     }
                 });

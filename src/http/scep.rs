@@ -68,9 +68,19 @@ pub async fn handle(
                 )
             };
             let now = unix_now();
-            let reply =
-                blocking(move || app.authority.pki_operation(&platform, &body, now)).await?;
-            Ok(response(200, "application/x-pki-message", reply))
+            let started = std::time::Instant::now();
+            let metrics = app.metrics.clone();
+            let platform_id = platform.id.clone();
+            let result = blocking(move || app.authority.pki_operation(&platform, &body, now)).await;
+            let (outcome, fail_info) = match &result {
+                Ok(r) => match r.fail_info {
+                    None => ("success", ""),
+                    Some(f) => ("failure", f.name()),
+                },
+                Err(_) => ("rejected", ""),
+            };
+            metrics.enrollment(&platform_id, outcome, fail_info, started.elapsed());
+            Ok(response(200, "application/x-pki-message", result?.body))
         }
     }
 }

@@ -16,6 +16,7 @@
 //! Schema: numbered SQL files in `migrations/`, applied in order inside one transaction and
 //! tracked with `PRAGMA user_version`. A database newer than this build is refused.
 
+pub mod admin;
 mod authorities;
 mod certificates;
 mod devices;
@@ -46,10 +47,11 @@ use std::time::{Duration, Instant};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_devices_revocation.sql"),
+    include_str!("migrations/0003_admin.sql"),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 

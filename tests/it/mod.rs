@@ -1,5 +1,6 @@
 pub mod testkit;
 
+mod admin;
 mod cli;
 mod enroll;
 mod hostile;

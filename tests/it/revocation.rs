@@ -27,7 +27,7 @@ fn run_cli(server: &Server, args: &[&str]) -> serde_json::Value {
 }
 
 /// `openssl ocsp` with a SHA-1 CertID (OpenSSL's default) or SHA-256.
-fn ocsp_status(server: &Server, dir: &Path, ca: &CaCerts, cert: &Path) -> String {
+pub(super) fn ocsp_status(server: &Server, dir: &Path, ca: &CaCerts, cert: &Path) -> String {
     ocsp_status_with(server, dir, ca, cert, "-sha1")
 }
 

@@ -25,6 +25,7 @@ use scepd_pki::x509::{Certificate, name};
 pub struct Server {
     child: Child,
     pub addr: String,
+    pub admin_addr: String,
     pub data_dir: tempfile::TempDir,
     pub platform_id: String,
     pub challenge: String,
@@ -45,7 +46,15 @@ impl Server {
         let cfg = data_dir.path().join("scepd.toml");
         std::fs::write(&cfg, toml).unwrap();
         let mut child = Command::new(scepd_bin())
-            .args(["serve", "--json", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "serve",
+                "--json",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(data_dir.path().join("data"))
             .arg("--config")
             .arg(&cfg)
@@ -64,6 +73,7 @@ impl Server {
             }
         });
         let mut platform = None;
+        let mut admin_addr = String::new();
         let addr = loop {
             let line = match rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(l) => l,
@@ -72,6 +82,9 @@ impl Server {
                     panic!("scepd did not start within 60 s");
                 }
             };
+            if let Some(a) = line.strip_prefix("scepd admin listening on http://") {
+                admin_addr = a.to_owned();
+            }
             if let Some(a) = line.strip_prefix("scepd listening on http://") {
                 break a.to_owned();
             }
@@ -83,6 +96,7 @@ impl Server {
         Self {
             child,
             addr,
+            admin_addr,
             platform_id: p["platform_id"].as_str().unwrap().to_owned(),
             challenge: p["challenge"].as_str().unwrap().to_owned(),
             data_dir,

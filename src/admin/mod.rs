@@ -1,0 +1,93 @@
+//! The admin listener: bearer-token authenticated JSON API under `/admin/v1/`, `/metrics`,
+//! `/healthz`, `/readyz`. Separate from the public SCEP listener; TLS required off loopback.
+
+pub mod api;
+pub mod tls;
+pub mod tokens;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::Request;
+use hyper::body::Incoming;
+use serde_json::json;
+
+use crate::http::scep::unix_now;
+use crate::http::{App, Handler, HttpResponse, response};
+use tokens::{AuthError, Scope};
+
+/// The OpenAPI 3 description of this API (kept in the repo, served as-is).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// State of the admin listener.
+pub struct AdminApp {
+    /// The public app (authority, revocation, metrics, store).
+    pub app: Arc<App>,
+}
+
+/// A JSON response.
+pub fn json_response(status: u16, v: &serde_json::Value) -> HttpResponse {
+    response(status, "application/json", v.to_string())
+}
+
+/// A JSON error `{"error": code, "message"}`.
+pub fn error(status: u16, code: &str, message: impl std::fmt::Display) -> HttpResponse {
+    json_response(
+        status,
+        &json!({"error": code, "message": message.to_string()}),
+    )
+}
+
+impl Handler for AdminApp {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>, _peer: SocketAddr) -> HttpResponse {
+        let path = req.uri().path().to_owned();
+        match path.as_str() {
+            "/healthz" => return response(200, "text/plain; charset=utf-8", "ok\n"),
+            "/readyz" => {
+                let app = self.app.clone();
+                let ready = tokio::task::spawn_blocking(move || {
+                    app.authority.store().schema_version().is_ok()
+                })
+                .await
+                .unwrap_or(false);
+                return if ready {
+                    response(200, "text/plain; charset=utf-8", "ready\n")
+                } else {
+                    error(503, "not_ready", "store unavailable")
+                };
+            }
+            _ => {}
+        }
+        let auth = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let app = self.app.clone();
+        let caller = match tokio::task::spawn_blocking(move || {
+            tokens::authenticate(app.authority.store(), auth.as_deref(), unix_now())
+        })
+        .await
+        {
+            Ok(Ok(c)) => c,
+            Ok(Err(AuthError::Unauthenticated)) | Err(_) => {
+                let mut r = error(401, "unauthorized", "a valid bearer token is required");
+                r.headers_mut().insert(
+                    hyper::header::WWW_AUTHENTICATE,
+                    hyper::header::HeaderValue::from_static("Bearer"),
+                );
+                return r;
+            }
+        };
+        let write = !matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD);
+        if write && caller.scope != Scope::Admin {
+            return error(403, "forbidden", "this token is read-only");
+        }
+        match path.as_str() {
+            "/metrics" => response(200, "text/plain; version=0.0.4", self.app.metrics.render()),
+            "/admin/v1/openapi.json" => response(200, "application/json", OPENAPI),
+            p if p.starts_with("/admin/v1/") => api::route(self.app.clone(), req, caller).await,
+            _ => error(404, "not_found", "no such endpoint"),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Prometheus metrics (text exposition format 0.0.4), served on the admin listener.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the PKIOperation latency histogram, seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// Process-wide counters.
+#[derive(Default)]
+pub struct Metrics {
+    enrollments: Mutex<BTreeMap<(String, &'static str, &'static str), u64>>,
+    latency_buckets: [AtomicU64; BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_micros: AtomicU64,
+    ocsp_requests: AtomicU64,
+    crl_requests: AtomicU64,
+    challenge_fetches: AtomicU64,
+    trust_checks: AtomicU64,
+    ca_not_after: Mutex<BTreeMap<(String, String), i64>>,
+}
+
+impl Metrics {
+    /// Counts one PKIOperation by platform, outcome (`success`, `failure`, `bad_request`) and failInfo.
+    pub fn enrollment(
+        &self,
+        platform: &str,
+        outcome: &'static str,
+        fail_info: &'static str,
+        took: Duration,
+    ) {
+        if let Ok(mut m) = self.enrollments.lock() {
+            *m.entry((platform.to_owned(), outcome, fail_info))
+                .or_default() += 1;
+        }
+        let secs = took.as_secs_f64();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Counts an OCSP request.
+    pub fn ocsp(&self) {
+        self.ocsp_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a CRL download.
+    pub fn crl(&self) {
+        self.crl_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a dynamic challenge fetch.
+    pub fn challenge_fetch(&self) {
+        self.challenge_fetches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a trust check.
+    pub fn trust_check(&self) {
+        self.trust_checks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a CA certificate's expiry.
+    pub fn ca_expiry(&self, role: &str, id: &str, not_after: i64) {
+        if let Ok(mut m) = self.ca_not_after.lock() {
+            m.insert((role.to_owned(), id.to_owned()), not_after);
+        }
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let esc = |s: &str| {
+            s.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        };
+        out.push_str("# HELP scepd_pki_operations_total PKIOperation requests by platform, outcome and failInfo.\n# TYPE scepd_pki_operations_total counter\n");
+        if let Ok(m) = self.enrollments.lock() {
+            for ((p, o, f), n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "scepd_pki_operations_total{{platform=\"{}\",outcome=\"{o}\",fail_info=\"{f}\"}} {n}",
+                    esc(p)
+                );
+            }
+        }
+        out.push_str("# HELP scepd_pki_operation_seconds PKIOperation latency.\n# TYPE scepd_pki_operation_seconds histogram\n");
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "scepd_pki_operation_seconds_bucket{{le=\"{b}\"}} {}",
+                self.latency_buckets[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "scepd_pki_operation_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "scepd_pki_operation_seconds_sum {}",
+            self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "scepd_pki_operation_seconds_count {count}");
+        for (name, help, v) in [
+            (
+                "scepd_ocsp_requests_total",
+                "OCSP requests answered.",
+                &self.ocsp_requests,
+            ),
+            (
+                "scepd_crl_requests_total",
+                "CRL downloads.",
+                &self.crl_requests,
+            ),
+            (
+                "scepd_challenge_fetches_total",
+                "Dynamic challenges handed out.",
+                &self.challenge_fetches,
+            ),
+            (
+                "scepd_trust_checks_total",
+                "Device-trust verifications.",
+                &self.trust_checks,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP scepd_ca_not_after_seconds CA certificate expiry (unix time).\n# TYPE scepd_ca_not_after_seconds gauge\n");
+        if let Ok(m) = self.ca_not_after.lock() {
+            for ((role, id), t) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "scepd_ca_not_after_seconds{{role=\"{}\",id=\"{}\"}} {t}",
+                    esc(role),
+                    esc(id)
+                );
+            }
+        }
+        out
+    }
+}

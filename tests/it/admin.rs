@@ -1,0 +1,407 @@
+//! The admin API: token scopes, platforms/devices/certificates through the API, audit trail,
+//! metrics, the OpenAPI document matching the routes, and the TLS requirement off loopback.
+
+use scepd_pki::scep::client::CertRepOutcome;
+
+use super::testkit::*;
+
+fn token(server: &Server, name: &str, scope: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "admin", "token", "create", "--name", name, "--scope", scope, "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = server.cli(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
+/// An HTTP request to the admin listener with an optional bearer token.
+fn call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    tok: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(&server.admin_addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = tok
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        head.to_owned(),
+    )
+}
+
+#[test]
+fn token_scopes_are_enforced() {
+    let server = Server::start();
+    let admin = token(&server, "ops", "admin", &[]);
+    let read = token(&server, "auditor", "read", &[]);
+    let (s, v, head) = call(&server, "GET", "/admin/v1/platforms", None, None);
+    assert_eq!((s, v["error"].as_str()), (401, Some("unauthorized")));
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: bearer")
+    );
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            "/admin/v1/platforms",
+            Some("scepd_NOTATOKEN"),
+            None
+        )
+        .0,
+        401
+    );
+    assert_eq!(
+        call(&server, "GET", "/admin/v1/platforms", Some(&read), None).0,
+        200
+    );
+    let (s, v, _) = call(
+        &server,
+        "POST",
+        "/admin/v1/platforms",
+        Some(&read),
+        Some(serde_json::json!({"name": "x"})),
+    );
+    assert_eq!((s, v["error"].as_str()), (403, Some("forbidden")));
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            "/admin/v1/platforms",
+            Some(&admin),
+            Some(serde_json::json!({"name": "x"}))
+        )
+        .0,
+        201
+    );
+    assert_eq!(call(&server, "GET", "/metrics", None, None).0, 401);
+    assert_eq!(call(&server, "GET", "/healthz", None, None).0, 200);
+    assert_eq!(call(&server, "GET", "/readyz", None, None).0, 200);
+    // Revoked and expired tokens stop working.
+    assert!(
+        server
+            .cli(&["admin", "token", "revoke", "auditor"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        call(&server, "GET", "/admin/v1/platforms", Some(&read), None).0,
+        401
+    );
+    let short = token(&server, "short", "read", &["--expires-in", "1s"]);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(
+        call(&server, "GET", "/admin/v1/platforms", Some(&short), None).0,
+        401
+    );
+    // Duplicate names are refused; secrets are not stored in clear.
+    assert!(
+        !server
+            .cli(&[
+                "admin", "token", "create", "--name", "ops", "--scope", "read"
+            ])
+            .status
+            .success()
+    );
+    let db = std::fs::read(server.data_path().join("scepd.sqlite3")).unwrap();
+    assert!(!db.windows(admin.len()).any(|w| w == admin.as_bytes()));
+}
+
+#[test]
+fn platforms_devices_and_certificates_through_the_api() {
+    let server = Server::start();
+    let ca = server.ca_certs();
+    let admin = token(&server, "ops", "admin", &[]);
+    let (s, p, _) = call(
+        &server,
+        "POST",
+        "/admin/v1/platforms",
+        Some(&admin),
+        Some(serde_json::json!({"name": "jamf", "challenge": "static"})),
+    );
+    assert_eq!(s, 201);
+    let (path, challenge) = (
+        p["scep_path"].as_str().unwrap().to_owned(),
+        p["challenge"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(
+        path,
+        format!("/scep/{}", p["platform_id"].as_str().unwrap())
+    );
+    let dev = Device::new("dora managementAttestation API-1");
+    let req = dev.pkcs_req(&ca, Some(&challenge));
+    let cert = issued(
+        &dev.decode(
+            &ca,
+            &req,
+            &server
+                .post(&format!("{path}?operation=PKIOperation"), &req.der)
+                .body,
+            None,
+        ),
+    );
+    let pid = p["platform_id"].as_str().unwrap();
+    let (s, d, _) = call(
+        &server,
+        "GET",
+        &format!("/admin/v1/devices/{pid}/API-1"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(
+        (s, d["state"].as_str(), d["user"].as_str()),
+        (200, Some("active"), Some("dora"))
+    );
+    assert_eq!(d["certificates"].as_array().unwrap().len(), 1);
+    // Deactivate through the API: OCSP says revoked.
+    let (s, d, _) = call(
+        &server,
+        "POST",
+        &format!("/admin/v1/devices/{pid}/API-1/deactivate"),
+        Some(&admin),
+        Some(serde_json::json!({"reason": "keyCompromise"})),
+    );
+    assert_eq!(
+        (s, d["state"].as_str(), d["revoked"].as_u64()),
+        (200, Some("deactivated"), Some(1))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let leaf = dir.path().join("leaf.pem");
+    write_pem(&leaf, "CERTIFICATE", &cert);
+    let text = super::revocation::ocsp_status(&server, dir.path(), &ca, &leaf);
+    assert!(
+        text.contains(": revoked") && text.contains("keyCompromise"),
+        "{text}"
+    );
+    // The same transition again is a conflict; unknown things are 404s with JSON errors.
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            &format!("/admin/v1/devices/{pid}/API-1/deactivate"),
+            Some(&admin),
+            None
+        )
+        .0,
+        409
+    );
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            "/admin/v1/devices/nope/nope",
+            Some(&admin),
+            None
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        call(
+            &server,
+            "DELETE",
+            &format!("/admin/v1/platforms/{pid}"),
+            Some(&admin),
+            None
+        )
+        .0,
+        409,
+        "it has certificates"
+    );
+    // Certificates: list, show, revoke (idempotent).
+    let (s, list, _) = call(
+        &server,
+        "GET",
+        &format!("/admin/v1/certificates?platform_id={pid}&status=revoked"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!((s, list.as_array().unwrap().len()), (200, 1));
+    let serial = list[0]["serial"].as_str().unwrap().to_owned();
+    let (_, shown, _) = call(
+        &server,
+        "GET",
+        &format!("/admin/v1/certificates/{serial}"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(shown["revocation_reason"], "keyCompromise");
+    let (s, r, _) = call(
+        &server,
+        "POST",
+        &format!("/admin/v1/certificates/{serial}/revoke"),
+        Some(&admin),
+        Some(serde_json::json!({"reason": "superseded"})),
+    );
+    assert_eq!((s, r["changed"].as_bool()), (200, Some(false)));
+    // Rotating the secret: the old one stops working, the new one works.
+    let (s, rot, _) = call(
+        &server,
+        "POST",
+        &format!("/admin/v1/platforms/{pid}/rotate-secret"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(s, 200);
+    let other = Device::new("eve managementAttestation API-2");
+    let req = other.pkcs_req(&ca, Some(&challenge));
+    let r = server.post(&format!("{path}?operation=PKIOperation"), &req.der);
+    assert!(matches!(
+        other.decode(&ca, &req, &r.body, None),
+        CertRepOutcome::Failure { .. }
+    ));
+    let req = other.pkcs_req(&ca, rot["challenge"].as_str());
+    issued(
+        &other.decode(
+            &ca,
+            &req,
+            &server
+                .post(&format!("{path}?operation=PKIOperation"), &req.der)
+                .body,
+            None,
+        ),
+    );
+    // Audit trail names the token; metrics counted the enrollments.
+    let (_, audit, _) = call(
+        &server,
+        "GET",
+        "/admin/v1/audit?since=2020-01-01T00:00:00Z",
+        Some(&admin),
+        None,
+    );
+    let actions: Vec<(String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for want in [
+        "platform.created",
+        "device.deactivated",
+        "platform.secret_rotated",
+    ] {
+        assert!(
+            actions.contains(&("token:ops".to_owned(), want.to_owned())),
+            "{want} missing from {actions:?}"
+        );
+    }
+    let cli = server.cli(&["audit", "list", "--json"]);
+    assert!(String::from_utf8_lossy(&cli.stdout).contains("device.deactivated"));
+    let metrics = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&server.admin_addr).unwrap();
+        s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {admin}\r\n\r\n").as_bytes()).unwrap();
+        let mut t = String::new();
+        let _ = s.read_to_string(&mut t);
+        t
+    };
+    assert!(
+        metrics.contains(&format!(
+            "scepd_pki_operations_total{{platform=\"{pid}\",outcome=\"success\",fail_info=\"\"}} 2"
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!("scepd_pki_operations_total{{platform=\"{pid}\",outcome=\"failure\",fail_info=\"badRequest\"}} 1")), "{metrics}");
+    assert!(metrics.contains("scepd_ca_not_after_seconds{role=\"intermediate\""));
+}
+
+#[test]
+fn openapi_document_matches_the_routes() {
+    let server = Server::start();
+    let read = token(&server, "r", "read", &[]);
+    let (s, doc, _) = call(&server, "GET", "/admin/v1/openapi.json", Some(&read), None);
+    assert_eq!(s, 200);
+    assert_eq!(
+        doc,
+        serde_json::from_str::<serde_json::Value>(scepd::admin::OPENAPI).unwrap(),
+        "served as kept in the repo"
+    );
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 16);
+    for (path, item) in paths {
+        for method in ["get", "post", "delete"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let concrete = path
+                .replace("{id}", "nope")
+                .replace("{platform_id}", "nope")
+                .replace("{device_id}", "nope")
+                .replace("{serial}", "0a");
+            let (status, body, _) = call(
+                &server,
+                &method.to_uppercase(),
+                &concrete,
+                Some(&read),
+                None,
+            );
+            assert_ne!(
+                body["message"], "no such endpoint",
+                "{method} {path} is documented but not routed"
+            );
+            if method != "get" {
+                assert_eq!(status, 403, "{method} {path} must need an admin token");
+            }
+        }
+    }
+    // And an undocumented route is not served.
+    let (_, body, _) = call(
+        &server,
+        "GET",
+        "/admin/v1/secret-backdoor",
+        Some(&read),
+        None,
+    );
+    assert_eq!(body["message"], "no such endpoint");
+}
+
+#[test]
+fn admin_listener_off_loopback_needs_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(scepd_bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "0.0.0.0:0",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("d"))
+        .env("SCEPD_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs --admin-tls-cert and --admin-tls-key")
+    );
+}
