@@ -4,7 +4,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::challenge::secret;
-use crate::store::{ChallengeConfig, Platform, Store, StoreError};
+use crate::store::{ChallengeConfig, DynamicSettings, Platform, Store, StoreError};
 
 /// What `platform add` prints once (`--json` shape is a public contract).
 #[derive(Debug, Serialize)]
@@ -58,6 +58,33 @@ fn new_id() -> Result<String, PlatformError> {
     Ok(s[..20].to_ascii_lowercase())
 }
 
+/// The challenge URL path of a dynamic platform, `/scep/<platform_id>/challenge`.
+pub fn challenge_url_path(platform_id: &str) -> String {
+    format!("{}/challenge", scep_path(platform_id))
+}
+
+/// Validates the name, picks an id and inserts the platform built by `challenge(id)`.
+fn insert(
+    store: &Store,
+    name: &str,
+    allow_des: bool,
+    now: i64,
+    challenge: impl FnOnce(&str) -> ChallengeConfig,
+) -> Result<String, PlatformError> {
+    if !valid_name(name) {
+        return Err(PlatformError::BadName);
+    }
+    let id = new_id()?;
+    store.insert_platform(&Platform {
+        id: id.clone(),
+        name: name.to_owned(),
+        challenge: challenge(&id),
+        allow_des,
+        created_at: now,
+    })?;
+    Ok(id)
+}
+
 /// Creates a static-challenge platform; the secret is returned once and stored as a hash.
 pub fn create_static(
     store: &Store,
@@ -65,23 +92,73 @@ pub fn create_static(
     allow_des: bool,
     now: i64,
 ) -> Result<CreatedPlatform, PlatformError> {
-    if !valid_name(name) {
-        return Err(PlatformError::BadName);
-    }
     let challenge: Zeroizing<String> = secret::generate().map_err(|_| PlatformError::Random)?;
-    let id = new_id()?;
-    store.insert_platform(&Platform {
-        id: id.clone(),
-        name: name.to_owned(),
-        challenge: ChallengeConfig::Static {
-            secret_hash: secret::hash(&challenge),
-        },
-        allow_des,
-        created_at: now,
+    let id = insert(store, name, allow_des, now, |_| ChallengeConfig::Static {
+        secret_hash: secret::hash(&challenge),
     })?;
     Ok(CreatedPlatform {
         scep_path: scep_path(&id),
         platform_id: id,
         challenge: challenge.to_string(),
+    })
+}
+
+/// What `platform add --challenge dynamic` prints once (`--json` shape is a public contract).
+#[derive(Debug, Serialize)]
+pub struct CreatedDynamic {
+    /// Platform id.
+    pub platform_id: String,
+    /// SCEP path, `/scep/<platform_id>`.
+    pub scep_path: String,
+    /// Challenge URL path, `/scep/<platform_id>/challenge`.
+    pub challenge_url_path: String,
+    /// HTTP Basic user name for the challenge URL.
+    pub username: String,
+    /// HTTP Basic password for the challenge URL, shown only now.
+    pub password: String,
+}
+
+impl Drop for CreatedDynamic {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.password.zeroize();
+    }
+}
+
+/// Dynamic platform options.
+#[derive(Debug, Clone, Copy)]
+pub struct DynamicOptions {
+    /// Lifetime of a fetched challenge, seconds.
+    pub ttl_secs: i64,
+    /// Bound on outstanding challenges.
+    pub max_outstanding: u32,
+}
+
+/// Creates a dynamic-challenge platform: the challenge-URL password is returned once and
+/// stored as a SHA-256 hash (it has 160 bits of entropy; see `challenge::secret::hash`).
+pub fn create_dynamic(
+    store: &Store,
+    name: &str,
+    allow_des: bool,
+    options: DynamicOptions,
+    now: i64,
+) -> Result<CreatedDynamic, PlatformError> {
+    let password = secret::generate().map_err(|_| PlatformError::Random)?;
+    let mut username = String::new();
+    let id = insert(store, name, allow_des, now, |id| {
+        username = format!("scepd-{id}");
+        ChallengeConfig::Dynamic(DynamicSettings {
+            username: username.clone(),
+            password_hash: secret::hash(&password),
+            ttl_secs: options.ttl_secs,
+            max_outstanding: options.max_outstanding,
+        })
+    })?;
+    Ok(CreatedDynamic {
+        scep_path: scep_path(&id),
+        challenge_url_path: challenge_url_path(&id),
+        platform_id: id,
+        username,
+        password: password.to_string(),
     })
 }

@@ -57,6 +57,7 @@ pub fn run(config: Config, json: bool) -> Result<(), CliError> {
             authority: Authority::new(&config, &config.public_base(addr), store, ca),
             max_body_bytes: config.max_body_bytes,
             header_timeout: Duration::from_secs(config.header_timeout_secs),
+            auth_limiter: http::auth_limiter::AuthLimiter::default(),
         });
         // One plain line on stdout so scripts and tests learn the bound port.
         println!("scepd listening on http://{addr}");

@@ -69,12 +69,14 @@ pub struct ServeArgs {
 pub enum ChallengeMode {
     /// One shared secret per platform.
     Static,
+    /// One-time challenges fetched by the MDM from an NDES-compatible challenge URL.
+    Dynamic,
 }
 
 /// `platform` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum PlatformCommand {
-    /// Create a platform; its secret is shown once.
+    /// Create a platform; its secrets are shown once.
     Add {
         /// Unique name.
         #[arg(long)]
@@ -85,6 +87,9 @@ pub enum PlatformCommand {
         /// Accept single-DES requests (forbidden by RFC 8894; only for legacy clients).
         #[arg(long)]
         allow_des: bool,
+        /// Options of the chosen challenge mode.
+        #[command(flatten)]
+        mode: platform::ModeArgs,
         /// JSON output.
         #[arg(long)]
         json: bool,

@@ -1,49 +1,153 @@
 //! `scepd platform ...`: create and list platforms (enrollment profiles).
 
+use clap::Args;
 use serde_json::json;
 
 use super::{ChallengeMode, CliError, PlatformCommand, fail, open_initialized, print_created};
+use crate::challenge::dynamic;
 use crate::config::Config;
 use crate::http::scep::unix_now;
-use crate::platforms;
+use crate::platforms::{self, DynamicOptions};
+
+/// Options that belong to one challenge mode; giving one to another mode is a usage error.
+#[derive(Debug, Default, Args)]
+pub struct ModeArgs {
+    /// dynamic: how long a fetched challenge stays valid (e.g. 60m, 1h, 3600s; 1s..7d).
+    #[arg(long, value_name = "DURATION")]
+    pub challenge_ttl: Option<String>,
+    /// dynamic: at most this many unexpired, unused challenges at once (default 1000).
+    #[arg(long, value_name = "N")]
+    pub max_outstanding: Option<u32>,
+}
+
+impl ModeArgs {
+    /// The flags given, by name, for "not valid with this mode" messages.
+    fn given(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.challenge_ttl.is_some() {
+            v.push("--challenge-ttl");
+        }
+        if self.max_outstanding.is_some() {
+            v.push("--max-outstanding");
+        }
+        v
+    }
+
+    /// Refuses flags of other modes.
+    fn only(&self, mode: &str, allowed: &[&str]) -> Result<(), CliError> {
+        match self.given().into_iter().find(|f| !allowed.contains(f)) {
+            Some(f) => Err(fail(2, format!("{f} is not valid with --challenge {mode}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+fn usage(e: impl std::fmt::Display) -> CliError {
+    fail(2, e)
+}
 
 /// Runs a `platform` subcommand.
 pub fn run(config: &Config, cmd: PlatformCommand) -> Result<(), CliError> {
     match cmd {
         PlatformCommand::Add {
             name,
-            challenge: ChallengeMode::Static,
+            challenge,
             allow_des,
+            mode,
             json,
-        } => {
+        } => add(config, &name, challenge, allow_des, &mode, json),
+        PlatformCommand::List { json } => list(config, json),
+    }
+}
+
+fn add(
+    config: &Config,
+    name: &str,
+    challenge: ChallengeMode,
+    allow_des: bool,
+    mode: &ModeArgs,
+    json: bool,
+) -> Result<(), CliError> {
+    match challenge {
+        ChallengeMode::Static => {
+            mode.only("static", &[])?;
             let store = open_initialized(config)?;
-            let created = platforms::create_static(&store, &name, allow_des, unix_now())
+            let created = platforms::create_static(&store, name, allow_des, unix_now())
                 .map_err(|e| fail(1, e))?;
             print_created(&created, json);
-            Ok(())
         }
-        PlatformCommand::List { json } => {
-            let store = open_initialized(config)?;
-            let list = store.list_platforms().map_err(|e| fail(1, e))?;
-            if json {
-                let v: Vec<_> = list
-                    .iter()
-                    .map(|p| json!({"platform_id": p.id, "name": p.name, "challenge": p.challenge.kind(), "scep_path": platforms::scep_path(&p.id), "allow_des": p.allow_des, "created_at": scepd_pki::der::time::rfc3339(p.created_at)}))
-                    .collect();
-                println!("{}", serde_json::Value::Array(v));
-            } else {
-                println!("{:<22} {:<24} {:<8} SCEP PATH", "ID", "NAME", "MODE");
-                for p in list {
-                    println!(
-                        "{:<22} {:<24} {:<8} {}",
-                        p.id,
-                        p.name,
-                        p.challenge.kind(),
-                        platforms::scep_path(&p.id)
-                    );
-                }
+        ChallengeMode::Dynamic => {
+            mode.only("dynamic", &["--challenge-ttl", "--max-outstanding"])?;
+            let ttl_secs = match &mode.challenge_ttl {
+                None => dynamic::DEFAULT_TTL_SECS,
+                Some(t) => dynamic::parse_ttl(t).ok_or_else(|| {
+                    usage(format!(
+                        "invalid --challenge-ttl {t:?}: use e.g. 60m, 1h or 3600s (1 second to 7 days)"
+                    ))
+                })?,
+            };
+            let max_outstanding = mode
+                .max_outstanding
+                .unwrap_or(dynamic::DEFAULT_MAX_OUTSTANDING);
+            if max_outstanding == 0 {
+                return Err(usage("--max-outstanding must be at least 1"));
             }
-            Ok(())
+            let store = open_initialized(config)?;
+            let options = DynamicOptions {
+                ttl_secs,
+                max_outstanding,
+            };
+            let created = platforms::create_dynamic(&store, name, allow_des, options, unix_now())
+                .map_err(|e| fail(1, e))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&created).map_err(|e| fail(1, e))?
+                );
+            } else {
+                println!("platform id: {}", created.platform_id);
+                println!("SCEP URL path: {}", created.scep_path);
+                println!("challenge URL path: {}", created.challenge_url_path);
+                println!("challenge URL user name: {}", created.username);
+                println!(
+                    "challenge URL password (shown once, store it in your MDM now): {}",
+                    created.password
+                );
+            }
         }
     }
+    Ok(())
+}
+
+fn list(config: &Config, json: bool) -> Result<(), CliError> {
+    let store = open_initialized(config)?;
+    let list = store.list_platforms().map_err(|e| fail(1, e))?;
+    if json {
+        let v: Vec<_> = list
+            .iter()
+            .map(|p| {
+                let mut v = json!({"platform_id": p.id, "name": p.name, "challenge": p.challenge.kind(), "scep_path": platforms::scep_path(&p.id), "allow_des": p.allow_des, "created_at": scepd_pki::der::time::rfc3339(p.created_at)});
+                if let Some(d) = dynamic::settings(p) {
+                    v["challenge_url_path"] = json!(platforms::challenge_url_path(&p.id));
+                    v["username"] = json!(d.username);
+                    v["challenge_ttl_secs"] = json!(d.ttl_secs);
+                    v["max_outstanding"] = json!(d.max_outstanding);
+                }
+                v
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+    } else {
+        println!("{:<22} {:<24} {:<8} SCEP PATH", "ID", "NAME", "MODE");
+        for p in list {
+            println!(
+                "{:<22} {:<24} {:<8} {}",
+                p.id,
+                p.name,
+                p.challenge.kind(),
+                platforms::scep_path(&p.id)
+            );
+        }
+    }
+    Ok(())
 }

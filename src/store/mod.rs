@@ -18,6 +18,8 @@
 
 mod authorities;
 mod certificates;
+mod challenge_config;
+mod dynamic_challenges;
 mod error;
 mod issuance;
 mod platforms;
@@ -26,6 +28,8 @@ mod serial;
 mod testutil;
 mod types;
 
+pub use challenge_config::{DynamicSettings, IntuneSettings, WebhookSettings};
+pub use dynamic_challenges::{ChallengeIssue, OneTimeState};
 pub use error::StoreError;
 pub use serial::{MAX_SERIAL_OCTETS, format_serial};
 pub use types::{
@@ -40,10 +44,13 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Migrations in order; migration `n` (1-based) is `MIGRATIONS[n - 1]`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_challenge_modes.sql"),
+];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 

@@ -95,3 +95,39 @@ fn pem_to_der(pem: &std::path::Path) -> Vec<u8> {
     let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
     scepd_pki::scep::http::decode_base64_lenient(b64.as_bytes()).unwrap()
 }
+
+/// micromdm scepclient with a challenge fetched from the NDES-compatible challenge URL; the
+/// challenge is one-time, so a second enrollment with it is refused.
+#[test]
+fn micromdm_scepclient_enrolls_with_a_dynamic_challenge() {
+    require(scepclient_available(), "scepclient");
+    if !scepclient_available() {
+        return;
+    }
+    let server = Server::start();
+    let d = super::dynamic::add_dynamic(&server, "scepclient-dynamic", &["--allow-des"]);
+    let challenge =
+        super::dynamic::fetch_challenge(&server, &d.challenge_url_path, &d.username, &d.password);
+    let url = format!("http://{}{}", server.addr, d.scep_path);
+    let work = tempfile::tempdir().unwrap();
+    let enrolled = scepclient_enroll(
+        &url,
+        &challenge,
+        "mac managementAttestation SD-1",
+        work.path(),
+    )
+    .unwrap_or_else(|e| panic!("scepclient failed: {e}"));
+    openssl_verify(
+        work.path(),
+        &server.ca_certs(),
+        &pem_to_der(&enrolled.cert_pem),
+    );
+    key_matches_cert(&enrolled.key_pem, &enrolled.cert_pem).unwrap();
+    let reused = scepclient_enroll(
+        &url,
+        &challenge,
+        "mac managementAttestation SD-2",
+        work.path(),
+    );
+    assert!(reused.is_err(), "a used challenge must be refused");
+}

@@ -1,6 +1,7 @@
 pub mod testkit;
 
 mod cli;
+pub mod dynamic;
 mod enroll;
 mod hostile;
 mod interop;
