@@ -50,6 +50,9 @@ pub struct FileConfig {
     /// Limits.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// Outbound calls of delegated challenge modes (Intune, webhooks).
+    #[serde(default)]
+    pub outbound: OutboundSection,
 }
 
 /// `[pki]`.
@@ -84,6 +87,14 @@ pub struct LimitsSection {
     pub header_timeout_secs: Option<u64>,
 }
 
+/// `[outbound]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundSection {
+    /// Bound on one outbound HTTP exchange (connect, send, receive), seconds.
+    pub timeout_secs: Option<u64>,
+}
+
 /// Validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -113,6 +124,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Header read timeout.
     pub header_timeout_secs: u64,
+    /// Bound on one outbound HTTP exchange (Intune, webhooks), seconds.
+    pub outbound_timeout_secs: u64,
 }
 
 /// Default data directory.
@@ -199,6 +212,12 @@ impl Config {
                 "pki.min_rsa_bits must be 1024, 2048, 3072 or 4096".into(),
             ));
         }
+        let outbound_timeout_secs = fc.outbound.timeout_secs.unwrap_or(10);
+        if !(1..=120).contains(&outbound_timeout_secs) {
+            return Err(ConfigError::Invalid(
+                "outbound.timeout_secs must be 1..=120".into(),
+            ));
+        }
         if let Some(u) = &fc.public_url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
                 return Err(ConfigError::Invalid(
@@ -226,6 +245,7 @@ impl Config {
             max_clock_skew_secs: p.max_clock_skew_secs.unwrap_or(86_400),
             max_body_bytes: fc.limits.max_body_bytes.unwrap_or(256 * 1024),
             header_timeout_secs: fc.limits.header_timeout_secs.unwrap_or(10),
+            outbound_timeout_secs,
         })
     }
 }

@@ -12,6 +12,8 @@ pub mod device_identity;
 pub mod error;
 pub mod http;
 pub mod keystore;
+pub mod outbound;
 pub mod platforms;
+pub mod secrets;
 pub mod server;
 pub mod store;

@@ -4,7 +4,11 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::challenge::secret;
-use crate::store::{ChallengeConfig, DynamicSettings, Platform, Store, StoreError};
+use crate::outbound::check_url;
+use crate::secrets::{self, SecretError, SecretFiles};
+use crate::store::{
+    ChallengeConfig, DynamicSettings, Platform, Store, StoreError, WebhookSettings,
+};
 
 /// What `platform add` prints once (`--json` shape is a public contract).
 #[derive(Debug, Serialize)]
@@ -37,6 +41,17 @@ pub enum PlatformError {
     /// The random source failed.
     #[error("random source failed")]
     Random,
+    /// A URL option is unusable.
+    #[error("invalid {what}: {reason}")]
+    BadUrl {
+        /// Which option.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The secret could not be stored.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
 }
 
 /// The SCEP path of a platform.
@@ -161,4 +176,97 @@ pub fn create_dynamic(
         username,
         password: password.to_string(),
     })
+}
+
+/// What `platform add` prints for a delegated mode (no secret to show).
+#[derive(Debug, Serialize)]
+pub struct CreatedDelegated {
+    /// Platform id.
+    pub platform_id: String,
+    /// SCEP path, `/scep/<platform_id>`.
+    pub scep_path: String,
+}
+
+/// Validates a URL option (https, or http to a loopback host).
+pub fn checked_url(what: &'static str, url: &str) -> Result<String, PlatformError> {
+    check_url(url).map_err(|e| PlatformError::BadUrl {
+        what,
+        reason: e.to_string(),
+    })?;
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+/// The settings every new platform has.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPlatform<'a> {
+    /// Unique name.
+    pub name: &'a str,
+    /// Accept single DES.
+    pub allow_des: bool,
+    /// Creation time.
+    pub now: i64,
+}
+
+/// Inserts a delegated platform whose secret goes to the secrets file `file_name(id)` first;
+/// if the platform cannot be stored, the file is removed again.
+fn insert_with_secret(
+    store: &Store,
+    secret_files: &SecretFiles,
+    new: NewPlatform<'_>,
+    file_name: fn(&str) -> String,
+    secret: &Zeroizing<String>,
+    challenge: ChallengeConfig,
+) -> Result<CreatedDelegated, PlatformError> {
+    let NewPlatform {
+        name,
+        allow_des,
+        now,
+    } = new;
+    if !valid_name(name) {
+        return Err(PlatformError::BadName);
+    }
+    if store.platform_by_name(name)?.is_some() {
+        return Err(
+            StoreError::Conflict(format!("a platform named '{name}' already exists")).into(),
+        );
+    }
+    let id = new_id()?;
+    let file = file_name(&id);
+    secret_files.store(&file, secret)?;
+    let inserted = store.insert_platform(&Platform {
+        id: id.clone(),
+        name: name.to_owned(),
+        challenge,
+        allow_des,
+        created_at: now,
+    });
+    if let Err(e) = inserted {
+        secret_files.remove(&file);
+        return Err(e.into());
+    }
+    Ok(CreatedDelegated {
+        scep_path: scep_path(&id),
+        platform_id: id,
+    })
+}
+
+/// Creates a webhook platform; `secret` (the HMAC key) is kept in a 0600 file under the data
+/// dir's `secrets/`, never in the database.
+pub fn create_webhook(
+    store: &Store,
+    secret_files: &SecretFiles,
+    new: NewPlatform<'_>,
+    url: &str,
+    secret: &Zeroizing<String>,
+) -> Result<CreatedDelegated, PlatformError> {
+    let url = checked_url("--webhook-url", url)?;
+    let challenge = ChallengeConfig::Webhook(WebhookSettings { url });
+    insert_with_secret(
+        store,
+        secret_files,
+        new,
+        secrets::webhook_secret,
+        secret,
+        challenge,
+    )
 }

@@ -29,6 +29,7 @@ pub mod dynamic;
 pub mod registry;
 pub mod secret;
 pub mod static_secret;
+pub mod webhook;
 
 pub use registry::Verifiers;
 

@@ -1,24 +1,37 @@
 //! Which verifier serves a platform. Stateless modes are built per request; modes with
-//! caches or secrets (Intune tokens and service discovery, webhook keys) are built once per
-//! platform and kept.
+//! secrets or caches (webhook keys; Intune tokens and service discovery) are built once per
+//! platform, on first use, and kept. Platforms cannot be edited, so nothing goes stale.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::dynamic::DynamicVerifier;
 use super::static_secret::StaticSecret;
+use super::webhook::WebhookVerifier;
 use super::{ChallengeError, ChallengeVerifier};
 use crate::config::Config;
+use crate::outbound::Outbound;
+use crate::secrets::{self, SecretFiles};
 use crate::store::{ChallengeConfig, Platform, Store};
 
 /// The verifiers of all platforms.
 pub struct Verifiers {
     store: Arc<Store>,
+    secrets: SecretFiles,
+    http: Outbound,
+    kept: Mutex<HashMap<String, Arc<dyn ChallengeVerifier>>>,
 }
 
 impl Verifiers {
     /// Verifiers over `store`, configured by `config`.
-    pub fn new(store: Arc<Store>, _config: &Config) -> Self {
-        Self { store }
+    pub fn new(store: Arc<Store>, config: &Config) -> Self {
+        Self {
+            store,
+            secrets: SecretFiles::new(&config.data_dir),
+            http: Outbound::new(Duration::from_secs(config.outbound_timeout_secs)),
+            kept: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The verifier for `platform`'s challenge mode.
@@ -35,10 +48,41 @@ impl Verifiers {
                 store: self.store.clone(),
                 platform_id: platform.id.clone(),
             })),
-            other => Err(ChallengeError::Internal(format!(
-                "challenge mode {} is not available in this build",
-                other.kind()
-            ))),
+            _ => self.kept(platform),
         }
+    }
+
+    /// The kept verifier of a delegated platform, built on first use.
+    fn kept(&self, platform: &Platform) -> Result<Arc<dyn ChallengeVerifier>, ChallengeError> {
+        let internal = |e: String| ChallengeError::Internal(e);
+        let mut kept = self
+            .kept
+            .lock()
+            .map_err(|_| internal("verifier cache poisoned".into()))?;
+        if let Some(v) = kept.get(&platform.id) {
+            return Ok(v.clone());
+        }
+        let built: Arc<dyn ChallengeVerifier> = match &platform.challenge {
+            ChallengeConfig::Webhook(w) => {
+                let secret = self
+                    .secrets
+                    .load(&secrets::webhook_secret(&platform.id))
+                    .map_err(|e| internal(e.to_string()))?;
+                Arc::new(WebhookVerifier::new(
+                    &platform.id,
+                    &w.url,
+                    &secret,
+                    self.http.clone(),
+                ))
+            }
+            other => {
+                return Err(internal(format!(
+                    "challenge mode {} is not available in this build",
+                    other.kind()
+                )));
+            }
+        };
+        kept.insert(platform.id.clone(), built.clone());
+        Ok(built)
     }
 }

@@ -71,6 +71,8 @@ pub enum ChallengeMode {
     Static,
     /// One-time challenges fetched by the MDM from an NDES-compatible challenge URL.
     Dynamic,
+    /// Each request is decided by a signed POST to your web service.
+    Webhook,
 }
 
 /// `platform` subcommands.

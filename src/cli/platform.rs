@@ -1,5 +1,7 @@
 //! `scepd platform ...`: create and list platforms (enrollment profiles).
 
+use std::path::{Path, PathBuf};
+
 use clap::Args;
 use serde_json::json;
 
@@ -7,7 +9,8 @@ use super::{ChallengeMode, CliError, PlatformCommand, fail, open_initialized, pr
 use crate::challenge::dynamic;
 use crate::config::Config;
 use crate::http::scep::unix_now;
-use crate::platforms::{self, DynamicOptions};
+use crate::platforms::{self, CreatedDelegated, DynamicOptions, NewPlatform};
+use crate::secrets::{self, SecretFiles};
 
 /// Options that belong to one challenge mode; giving one to another mode is a usage error.
 #[derive(Debug, Default, Args)]
@@ -18,6 +21,13 @@ pub struct ModeArgs {
     /// dynamic: at most this many unexpired, unused challenges at once (default 1000).
     #[arg(long, value_name = "N")]
     pub max_outstanding: Option<u32>,
+    /// webhook: where each request is POSTed for a decision (https, or http to loopback).
+    #[arg(long, value_name = "URL")]
+    pub webhook_url: Option<String>,
+    /// webhook: file holding the HMAC-SHA256 key that signs the POSTs (copied into the data
+    /// dir's secrets/, never into the database).
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
 }
 
 impl ModeArgs {
@@ -29,6 +39,12 @@ impl ModeArgs {
         }
         if self.max_outstanding.is_some() {
             v.push("--max-outstanding");
+        }
+        if self.webhook_url.is_some() {
+            v.push("--webhook-url");
+        }
+        if self.webhook_secret_file.is_some() {
+            v.push("--webhook-secret-file");
         }
         v
     }
@@ -44,6 +60,28 @@ impl ModeArgs {
 
 fn usage(e: impl std::fmt::Display) -> CliError {
     fail(2, e)
+}
+
+/// A required option of `mode`.
+fn required<'a, T: ?Sized>(v: Option<&'a T>, flag: &str, mode: &str) -> Result<&'a T, CliError> {
+    v.ok_or_else(|| usage(format!("--challenge {mode} needs {flag}")))
+}
+
+fn read_secret_file(path: &Path, flag: &str) -> Result<zeroize::Zeroizing<String>, CliError> {
+    secrets::read_operator_file(path).map_err(|e| usage(format!("{flag}: {e}")))
+}
+
+fn print_delegated(created: &CreatedDelegated, json: bool) -> Result<(), CliError> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(created).map_err(|e| fail(1, e))?
+        );
+    } else {
+        println!("platform id: {}", created.platform_id);
+        println!("SCEP URL path: {}", created.scep_path);
+    }
+    Ok(())
 }
 
 /// Runs a `platform` subcommand.
@@ -115,6 +153,31 @@ fn add(
                 );
             }
         }
+        ChallengeMode::Webhook => {
+            mode.only("webhook", &["--webhook-url", "--webhook-secret-file"])?;
+            let url = required(mode.webhook_url.as_deref(), "--webhook-url", "webhook")?;
+            let file = required(
+                mode.webhook_secret_file.as_deref(),
+                "--webhook-secret-file",
+                "webhook",
+            )?;
+            let secret = read_secret_file(file, "--webhook-secret-file")?;
+            platforms::checked_url("--webhook-url", url).map_err(usage)?;
+            let store = open_initialized(config)?;
+            let created = platforms::create_webhook(
+                &store,
+                &SecretFiles::new(&config.data_dir),
+                NewPlatform {
+                    name,
+                    allow_des,
+                    now: unix_now(),
+                },
+                url,
+                &secret,
+            )
+            .map_err(|e| fail(1, e))?;
+            print_delegated(&created, json)?;
+        }
     }
     Ok(())
 }
@@ -127,6 +190,9 @@ fn list(config: &Config, json: bool) -> Result<(), CliError> {
             .iter()
             .map(|p| {
                 let mut v = json!({"platform_id": p.id, "name": p.name, "challenge": p.challenge.kind(), "scep_path": platforms::scep_path(&p.id), "allow_des": p.allow_des, "created_at": scepd_pki::der::time::rfc3339(p.created_at)});
+                if let crate::store::ChallengeConfig::Webhook(w) = &p.challenge {
+                    v["webhook_url"] = json!(w.url);
+                }
                 if let Some(d) = dynamic::settings(p) {
                     v["challenge_url_path"] = json!(platforms::challenge_url_path(&p.id));
                     v["username"] = json!(d.username);

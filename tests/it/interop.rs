@@ -131,3 +131,46 @@ fn micromdm_scepclient_enrolls_with_a_dynamic_challenge() {
     );
     assert!(reused.is_err(), "a used challenge must be refused");
 }
+
+/// micromdm scepclient against a webhook platform: the fake receiver allows, then denies.
+#[test]
+fn micromdm_scepclient_enrolls_through_a_webhook() {
+    require(scepclient_available(), "scepclient");
+    if !scepclient_available() {
+        return;
+    }
+    let server = Server::start();
+    let hook = super::webhook::receiver("interop-secret");
+    let path = super::webhook::add_webhook(
+        &server,
+        "scepclient-hook",
+        &hook.fake.url("/scep-hook"),
+        "interop-secret",
+        &["--allow-des"],
+    );
+    let url = format!("http://{}{}", server.addr, path);
+    let work = tempfile::tempdir().unwrap();
+    let enrolled = scepclient_enroll(
+        &url,
+        "anything",
+        "mac managementAttestation WH-1",
+        work.path(),
+    )
+    .unwrap_or_else(|e| panic!("scepclient failed: {e}"));
+    openssl_verify(
+        work.path(),
+        &server.ca_certs(),
+        &pem_to_der(&enrolled.cert_pem),
+    );
+    *hook.mode.lock().unwrap() = super::webhook::Mode::Deny;
+    let denied = scepclient_enroll(
+        &url,
+        "anything",
+        "mac managementAttestation WH-2",
+        work.path(),
+    );
+    assert!(
+        denied.is_err(),
+        "a denied request must not get a certificate"
+    );
+}
