@@ -7,7 +7,7 @@ use crate::challenge::secret;
 use crate::outbound::check_url;
 use crate::secrets::{self, SecretError, SecretFiles};
 use crate::store::{
-    ChallengeConfig, DynamicSettings, Platform, Store, StoreError, WebhookSettings,
+    ChallengeConfig, DynamicSettings, IntuneSettings, Platform, Store, StoreError, WebhookSettings,
 };
 
 /// What `platform add` prints once (`--json` shape is a public contract).
@@ -268,5 +268,58 @@ pub fn create_webhook(
         secrets::webhook_secret,
         secret,
         challenge,
+    )
+}
+
+/// Intune platform options.
+#[derive(Debug, Clone)]
+pub struct IntuneOptions {
+    /// Azure AD tenant (`contoso.onmicrosoft.com` or a GUID).
+    pub tenant: String,
+    /// Application (client) id.
+    pub client_id: String,
+    /// OAuth2 authority base URL.
+    pub login_url: String,
+    /// Microsoft Graph base URL.
+    pub graph_url: String,
+}
+
+fn identifier(what: &'static str, v: &str) -> Result<String, PlatformError> {
+    let ok = !v.is_empty()
+        && v.len() <= 256
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if ok {
+        Ok(v.to_owned())
+    } else {
+        Err(PlatformError::BadUrl {
+            what,
+            reason: "use letters, digits, '.', '-' or '_'".into(),
+        })
+    }
+}
+
+/// Creates an Intune platform; the Azure AD client secret is kept in a 0600 file under the
+/// data dir's `secrets/`, never in the database.
+pub fn create_intune(
+    store: &Store,
+    secret_files: &SecretFiles,
+    new: NewPlatform<'_>,
+    options: &IntuneOptions,
+    client_secret: &Zeroizing<String>,
+) -> Result<CreatedDelegated, PlatformError> {
+    let settings = IntuneSettings {
+        tenant: identifier("--aad-tenant", &options.tenant)?,
+        client_id: identifier("--aad-client-id", &options.client_id)?,
+        login_url: checked_url("--intune-login-url", &options.login_url)?,
+        graph_url: checked_url("--intune-graph-url", &options.graph_url)?,
+    };
+    insert_with_secret(
+        store,
+        secret_files,
+        new,
+        secrets::aad_client_secret,
+        client_secret,
+        ChallengeConfig::Intune(settings),
     )
 }

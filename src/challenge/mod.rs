@@ -26,6 +26,7 @@
 //! become a reusable oracle for probing policy.
 
 pub mod dynamic;
+pub mod intune;
 pub mod registry;
 pub mod secret;
 pub mod static_secret;

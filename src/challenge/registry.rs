@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::dynamic::DynamicVerifier;
+use super::intune::IntuneVerifier;
+use super::intune::client::IntuneClient;
 use super::static_secret::StaticSecret;
 use super::webhook::WebhookVerifier;
 use super::{ChallengeError, ChallengeVerifier};
@@ -75,9 +77,17 @@ impl Verifiers {
                     self.http.clone(),
                 ))
             }
+            ChallengeConfig::Intune(settings) => {
+                let secret = self
+                    .secrets
+                    .load(&secrets::aad_client_secret(&platform.id))
+                    .map_err(|e| internal(e.to_string()))?;
+                let client = IntuneClient::new(settings.clone(), secret, self.http.clone());
+                Arc::new(IntuneVerifier::new(&platform.id, client))
+            }
             other => {
                 return Err(internal(format!(
-                    "challenge mode {} is not available in this build",
+                    "challenge mode {} has no kept verifier",
                     other.kind()
                 )));
             }

@@ -71,12 +71,18 @@ pub enum ChallengeMode {
     Static,
     /// One-time challenges fetched by the MDM from an NDES-compatible challenge URL.
     Dynamic,
+    /// Microsoft Intune generates the challenge and validates each request.
+    Intune,
     /// Each request is decided by a signed POST to your web service.
     Webhook,
 }
 
 /// `platform` subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing would only obscure the clap derive"
+)]
 pub enum PlatformCommand {
     /// Create a platform; its secrets are shown once.
     Add {

@@ -7,9 +7,10 @@ use serde_json::json;
 
 use super::{ChallengeMode, CliError, PlatformCommand, fail, open_initialized, print_created};
 use crate::challenge::dynamic;
+use crate::challenge::intune::client;
 use crate::config::Config;
 use crate::http::scep::unix_now;
-use crate::platforms::{self, CreatedDelegated, DynamicOptions, NewPlatform};
+use crate::platforms::{self, CreatedDelegated, DynamicOptions, IntuneOptions, NewPlatform};
 use crate::secrets::{self, SecretFiles};
 
 /// Options that belong to one challenge mode; giving one to another mode is a usage error.
@@ -21,6 +22,24 @@ pub struct ModeArgs {
     /// dynamic: at most this many unexpired, unused challenges at once (default 1000).
     #[arg(long, value_name = "N")]
     pub max_outstanding: Option<u32>,
+    /// intune: Azure AD (Entra ID) tenant, e.g. contoso.onmicrosoft.com or its GUID.
+    #[arg(long, value_name = "TENANT")]
+    pub aad_tenant: Option<String>,
+    /// intune: application (client) id of the app registration.
+    #[arg(long, value_name = "ID")]
+    pub aad_client_id: Option<String>,
+    /// intune: file holding the app's client secret (copied into the data dir's secrets/,
+    /// never into the database).
+    #[arg(long, value_name = "FILE")]
+    pub aad_client_secret_file: Option<PathBuf>,
+    /// intune: OAuth2 authority (default https://login.microsoftonline.com; for sovereign
+    /// clouds and tests).
+    #[arg(long, value_name = "URL")]
+    pub intune_login_url: Option<String>,
+    /// intune: Microsoft Graph endpoint (default https://graph.microsoft.com; for sovereign
+    /// clouds and tests).
+    #[arg(long, value_name = "URL")]
+    pub intune_graph_url: Option<String>,
     /// webhook: where each request is POSTed for a decision (https, or http to loopback).
     #[arg(long, value_name = "URL")]
     pub webhook_url: Option<String>,
@@ -39,6 +58,20 @@ impl ModeArgs {
         }
         if self.max_outstanding.is_some() {
             v.push("--max-outstanding");
+        }
+        for (flag, given) in [
+            ("--aad-tenant", self.aad_tenant.is_some()),
+            ("--aad-client-id", self.aad_client_id.is_some()),
+            (
+                "--aad-client-secret-file",
+                self.aad_client_secret_file.is_some(),
+            ),
+            ("--intune-login-url", self.intune_login_url.is_some()),
+            ("--intune-graph-url", self.intune_graph_url.is_some()),
+        ] {
+            if given {
+                v.push(flag);
+            }
         }
         if self.webhook_url.is_some() {
             v.push("--webhook-url");
@@ -153,6 +186,51 @@ fn add(
                 );
             }
         }
+        ChallengeMode::Intune => {
+            mode.only(
+                "intune",
+                &[
+                    "--aad-tenant",
+                    "--aad-client-id",
+                    "--aad-client-secret-file",
+                    "--intune-login-url",
+                    "--intune-graph-url",
+                ],
+            )?;
+            let tenant = required(mode.aad_tenant.as_deref(), "--aad-tenant", "intune")?;
+            let client_id = required(mode.aad_client_id.as_deref(), "--aad-client-id", "intune")?;
+            let file = required(
+                mode.aad_client_secret_file.as_deref(),
+                "--aad-client-secret-file",
+                "intune",
+            )?;
+            let secret = read_secret_file(file, "--aad-client-secret-file")?;
+            let options = IntuneOptions {
+                tenant: tenant.to_owned(),
+                client_id: client_id.to_owned(),
+                login_url: mode
+                    .intune_login_url
+                    .clone()
+                    .unwrap_or_else(|| client::DEFAULT_LOGIN_URL.to_owned()),
+                graph_url: mode
+                    .intune_graph_url
+                    .clone()
+                    .unwrap_or_else(|| client::DEFAULT_GRAPH_URL.to_owned()),
+            };
+            let store = open_initialized(config)?;
+            let new = NewPlatform {
+                name,
+                allow_des,
+                now: unix_now(),
+            };
+            let secrets = SecretFiles::new(&config.data_dir);
+            let created = platforms::create_intune(&store, &secrets, new, &options, &secret)
+                .map_err(|e| match e {
+                    platforms::PlatformError::BadUrl { .. } => usage(e),
+                    other => fail(1, other),
+                })?;
+            print_delegated(&created, json)?;
+        }
         ChallengeMode::Webhook => {
             mode.only("webhook", &["--webhook-url", "--webhook-secret-file"])?;
             let url = required(mode.webhook_url.as_deref(), "--webhook-url", "webhook")?;
@@ -192,6 +270,12 @@ fn list(config: &Config, json: bool) -> Result<(), CliError> {
                 let mut v = json!({"platform_id": p.id, "name": p.name, "challenge": p.challenge.kind(), "scep_path": platforms::scep_path(&p.id), "allow_des": p.allow_des, "created_at": scepd_pki::der::time::rfc3339(p.created_at)});
                 if let crate::store::ChallengeConfig::Webhook(w) = &p.challenge {
                     v["webhook_url"] = json!(w.url);
+                }
+                if let crate::store::ChallengeConfig::Intune(i) = &p.challenge {
+                    v["aad_tenant"] = json!(i.tenant);
+                    v["aad_client_id"] = json!(i.client_id);
+                    v["intune_login_url"] = json!(i.login_url);
+                    v["intune_graph_url"] = json!(i.graph_url);
                 }
                 if let Some(d) = dynamic::settings(p) {
                     v["challenge_url_path"] = json!(platforms::challenge_url_path(&p.id));

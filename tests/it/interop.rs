@@ -174,3 +174,40 @@ fn micromdm_scepclient_enrolls_through_a_webhook() {
         "a denied request must not get a certificate"
     );
 }
+
+/// micromdm scepclient against an Intune platform backed by the fake AAD + Graph + Intune:
+/// validated, issued, success-notified; a challenge Intune does not accept is refused.
+#[test]
+fn micromdm_scepclient_enrolls_through_intune_validation() {
+    require(scepclient_available(), "scepclient");
+    if !scepclient_available() {
+        return;
+    }
+    const CHALLENGE: &str = "intune-interop-challenge-0123456789";
+    let fake = super::fake_intune::start(CHALLENGE);
+    let server = Server::start();
+    let path = super::intune::add_intune(&server, "scepclient-intune", &fake, &["--allow-des"]);
+    let url = format!("http://{}{}", server.addr, path);
+    let work = tempfile::tempdir().unwrap();
+    let enrolled = scepclient_enroll(
+        &url,
+        CHALLENGE,
+        "pc managementAttestation IN-1",
+        work.path(),
+    )
+    .unwrap_or_else(|e| panic!("scepclient failed: {e}"));
+    openssl_verify(
+        work.path(),
+        &server.ca_certs(),
+        &pem_to_der(&enrolled.cert_pem),
+    );
+    assert_eq!(fake.actions("successNotification").len(), 1);
+    let forged = scepclient_enroll(
+        &url,
+        "not-from-intune",
+        "pc managementAttestation IN-2",
+        work.path(),
+    );
+    assert!(forged.is_err(), "Intune refused it, so must scepd");
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
