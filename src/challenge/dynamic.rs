@@ -107,6 +107,19 @@ pub fn hand_out(store: &Store, platform: &Platform, now: i64) -> Result<HandedOu
     }
 }
 
+/// The CA thumbprint line of the NDES page: SHA-1 of the root certificate in upper-case hex,
+/// in groups of 8 like NDES prints it — the value Windows' `CAThumbprint` and Apple's
+/// `CAFingerprint` take.
+pub fn ndes_thumbprint(cert_der: &[u8]) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, cert_der);
+    let hex = scepd_pki::hex(d.as_ref()).to_ascii_uppercase();
+    hex.as_bytes()
+        .chunks(8)
+        .filter_map(|c| std::str::from_utf8(c).ok())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Parses a TTL such as `60m`, `1h`, `90s`, `2d` or plain seconds (`3600`); 1 second to 7 days.
 pub fn parse_ttl(text: &str) -> Option<i64> {
     let t = text.trim();
@@ -140,6 +153,16 @@ mod tests {
         for bad in ["", "m", "0s", "8d", "1x", "-5m", "99999999999999999999h"] {
             assert_eq!(parse_ttl(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn thumbprint_is_grouped_upper_hex() {
+        let t = ndes_thumbprint(b"x");
+        assert_eq!(t.len(), 40 + 4);
+        assert!(
+            t.chars()
+                .all(|c| c == ' ' || c.is_ascii_digit() || c.is_ascii_uppercase())
+        );
     }
 
     #[test]

@@ -14,7 +14,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use aws_lc_rs::digest;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request};
@@ -171,18 +170,6 @@ fn cache_full(json: bool) -> HttpResponse {
     with_header(r, header::RETRY_AFTER, "60")
 }
 
-/// SHA-1 of the root certificate in NDES's grouping (upper-case hex, groups of 8): the value
-/// Windows' `CAThumbprint` and Apple's `CAFingerprint` take.
-fn thumbprint(cert_der: &[u8]) -> String {
-    let d = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, cert_der);
-    let hex = scepd_pki::hex(d.as_ref()).to_ascii_uppercase();
-    hex.as_bytes()
-        .chunks(8)
-        .filter_map(|c| std::str::from_utf8(c).ok())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Handles a challenge URL request.
 pub async fn handle(
     app: Arc<App>,
@@ -255,7 +242,10 @@ pub async fn handle(
                 );
                 no_store(response(200, "application/json", body.as_bytes().to_vec()))
             } else {
-                challenge_page(&h, &thumbprint(app.authority.root_certificate()))
+                challenge_page(
+                    &h,
+                    &dynamic::ndes_thumbprint(app.authority.root_certificate()),
+                )
             }
         }
         Err(HttpFailure::Unavailable(_)) => {
@@ -319,15 +309,5 @@ mod tests {
         assert_eq!(bare_username("CORP\\scepd-x"), "scepd-x");
         assert_eq!(bare_username("scepd-x@corp.example"), "scepd-x");
         assert_eq!(loggable("a\nb"), "ab");
-    }
-
-    #[test]
-    fn thumbprint_is_grouped_upper_hex() {
-        let t = thumbprint(b"x");
-        assert_eq!(t.len(), 40 + 4);
-        assert!(
-            t.chars()
-                .all(|c| c == ' ' || c.is_ascii_digit() || c.is_ascii_uppercase())
-        );
     }
 }
