@@ -72,6 +72,15 @@ fn refused(o: &CertRepOutcome) -> bool {
     )
 }
 
+/// Failure notifications are sent in the background: wait (bounded) until `n` arrived.
+fn wait_failures(fake: &FakeIntune, n: usize) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while fake.actions("failureNotification").len() < n && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(fake.actions("failureNotification").len(), n);
+}
+
 fn certs(server: &Server) -> Vec<serde_json::Value> {
     let out = server.cli(&["cert", "list", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -237,13 +246,14 @@ fn every_intune_failure_fails_closed() {
         let list = certs(&server);
         assert_eq!(list.len(), i + 1);
         assert!(list.iter().all(|c| c["status"] == "revoked"), "{list:?}");
-        assert_eq!(fake.actions("failureNotification").len(), i + 1);
+        wait_failures(&fake, i + 1);
     }
     // Validation passes but policy refuses (RSA-2048 < 3072): failureNotification with an
     // HRESULT and a short description.
     fake.set(Fail::None);
     let small = Device::new("u managementAttestation P-1");
     assert!(refused(&enroll(&server, &path, &ca, &small, CHALLENGE)));
+    wait_failures(&fake, 3);
     let failures = fake.actions("failureNotification");
     let last = &failures.last().unwrap()["notification"];
     assert_eq!(last["hResult"], 0x8000_4005_i64);

@@ -12,6 +12,8 @@
 
 pub mod client;
 
+use std::sync::Arc;
+
 use aws_lc_rs::digest;
 use serde_json::json;
 
@@ -28,7 +30,7 @@ pub const MAX_DESCRIPTION_CHARS: usize = 255;
 /// Verifies requests by asking Intune.
 pub struct IntuneVerifier {
     platform_id: String,
-    client: IntuneClient,
+    client: Arc<IntuneClient>,
 }
 
 impl IntuneVerifier {
@@ -36,7 +38,7 @@ impl IntuneVerifier {
     pub fn new(platform_id: &str, client: IntuneClient) -> Self {
         Self {
             platform_id: platform_id.to_owned(),
-            client,
+            client: Arc::new(client),
         }
     }
 
@@ -112,6 +114,8 @@ impl ChallengeVerifier for IntuneVerifier {
         }
     }
 
+    /// Sent in the background: it cannot change the device's answer, so the device does not
+    /// wait for it (each exchange is still bounded by the outbound timeout).
     fn failed(&self, req: &ChallengeRequest<'_>, reason: &str) {
         let body = json!({"notification": {
             "transactionId": req.transaction_id,
@@ -120,14 +124,17 @@ impl ChallengeVerifier for IntuneVerifier {
             "errorDescription": description(reason),
             "callerInfo": self.client.caller_info(),
         }});
-        match self.client.scep_action("failureNotification", &body) {
+        let (client, platform) = (self.client.clone(), self.platform_id.clone());
+        let send = move || match client.scep_action("failureNotification", &body) {
             Ok(a) if a.is_success() => {}
             Ok(a) => {
-                tracing::warn!(platform = %self.platform_id, code = %a.code, "Intune refused a failure notification")
+                tracing::warn!(%platform, code = %a.code, "Intune refused a failure notification")
             }
-            Err(e) => {
-                tracing::warn!(platform = %self.platform_id, error = %e, "Intune failure notification not sent")
-            }
+            Err(e) => tracing::warn!(%platform, error = %e, "Intune failure notification not sent"),
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn_blocking(send)),
+            Err(_) => send(),
         }
     }
 }
