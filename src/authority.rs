@@ -5,22 +5,25 @@ use std::sync::Arc;
 
 use scepd_pki::algorithms::DigestAlg;
 use scepd_pki::cms::{CmsError, certs_only};
-use scepd_pki::der::{Reader, tag};
+use scepd_pki::der::{Reader, oid, tag};
 use scepd_pki::issue::{DeviceProfile, issue_device_certificate};
 use scepd_pki::pkcs10::CertificationRequest;
 use scepd_pki::random::SystemRandom;
 use scepd_pki::scep::caps::Capabilities;
 use scepd_pki::scep::request::{DecodeError, Header};
 use scepd_pki::scep::{CertRepSigner, MessageType, PkiMessage};
-use scepd_pki::x509::Certificate;
+use scepd_pki::x509::general_names::filter_requested;
+use scepd_pki::x509::{Certificate, name};
 
 use crate::ca::CaSet;
-use crate::challenge::ChallengeRequest;
+use crate::challenge::{
+    Authorization, ChallengeError, ChallengeRequest, ChallengeVerifier, IssuedFacts, Verifiers,
+};
 use crate::config::Config;
 use crate::devices::identity::{self, DevicePattern};
 use crate::error::{HttpFailure, ScepFailure};
 use crate::revocation::Revocation;
-use crate::store::{Issuance, NewCertificate, Platform, Store};
+use crate::store::{Issuance, NewCertificate, Platform, Store, StoreError};
 
 /// A successful issuance or lookup to return: a certificate, or a CRL for GetCRL.
 struct Granted {
@@ -62,9 +65,20 @@ pub struct Authority {
     profile: DeviceProfile,
     max_clock_skew: i64,
     ca_cert_body: Vec<u8>,
+    verifiers: Verifiers,
     rng: SystemRandom,
     revocation: Arc<Revocation>,
 }
+
+/// A challenge verifier's decision together with the verifier (for its notifications).
+struct Authorized {
+    verifier: Arc<dyn ChallengeVerifier>,
+    auth: Authorization,
+}
+
+/// Revocation reason recorded when a certificate was signed and stored but must not be
+/// delivered (a delegated validator's success notification failed).
+const UNDELIVERED_REASON: &str = "privilegeWithdrawn";
 
 impl Authority {
     /// Builds the authority from loaded CA material.
@@ -91,6 +105,7 @@ impl Authority {
         }
         let ca_cert_body = certs_only::build(&chain, &[]);
         Self {
+            verifiers: Verifiers::new(store.clone(), config),
             store,
             ca,
             profile,
@@ -118,6 +133,11 @@ impl Authority {
     /// GetCACert body (`application/x-x509-ca-ra-cert`).
     pub fn ca_cert(&self) -> &[u8] {
         &self.ca_cert_body
+    }
+
+    /// The root certificate, DER (its thumbprint goes on the challenge page).
+    pub fn root_certificate(&self) -> &[u8] {
+        &self.ca.root.cert_der
     }
 
     /// A CA certificate by store id (the AIA caIssuers URL), DER.
@@ -275,11 +295,42 @@ impl Authority {
             }
             return Err(Outcome::Fail(ScepFailure::TransactionReuse));
         }
-        match header.message_type {
-            MessageType::RenewalReq => self.authorize_renewal(platform, msg, &csr, now)?,
-            _ => self.authorize_challenge(platform, &csr, header)?,
+        let subject = name::to_text(csr.subject);
+        let sans = requested_sans(&csr);
+        let request = ChallengeRequest {
+            platform,
+            challenge: csr.challenge_password.as_ref(),
+            transaction_id: header.transaction_id.as_str(),
+            csr_der: data,
+            subject: &subject,
+            sans: &sans,
+            now,
+        };
+        let authorized = match header.message_type {
+            MessageType::RenewalReq => {
+                self.authorize_renewal(platform, msg, &csr, now)?;
+                None
+            }
+            _ => Some(self.authorize_challenge(&request)?),
+        };
+        let result = self.issue_and_record(&csr, key_hash, authorized.as_ref(), &request);
+        if let (Err(outcome), Some(a)) = (&result, &authorized) {
+            self.after_failure(a, &request, outcome);
         }
-        let who = self.identify(platform, &csr)?;
+        result
+    }
+
+    /// Signs, records (consuming a one-time challenge in the same transaction) and, for
+    /// delegated modes, confirms the certificate with the validator before it may be sent.
+    fn issue_and_record(
+        &self,
+        csr: &CertificationRequest<'_>,
+        key_hash: Vec<u8>,
+        authorized: Option<&Authorized>,
+        request: &ChallengeRequest<'_>,
+    ) -> Result<Granted, Outcome> {
+        let (platform, now) = (request.platform, request.now);
+        let who = self.identify(platform, csr)?;
         let intermediate = Certificate::parse(&self.ca.intermediate.cert_der)
             .map_err(|e| Outcome::Internal(e.to_string()))?;
         let key = self
@@ -289,7 +340,7 @@ impl Authority {
             .as_ref()
             .ok_or_else(|| Outcome::Internal("intermediate key not loaded".into()))?;
         let issued =
-            issue_device_certificate(&csr, &self.profile, &intermediate, key, now, &self.rng)
+            issue_device_certificate(csr, &self.profile, &intermediate, key, now, &self.rng)
                 .map_err(|e| match e {
                     scepd_pki::issue::IssueError::Signing
                     | scepd_pki::issue::IssueError::IssuerExpired => {
@@ -302,7 +353,7 @@ impl Authority {
             serial: issued.serial.clone(),
             issuer_id: self.ca.intermediate.id.clone(),
             platform_id: platform.id.clone(),
-            transaction_id: header.transaction_id.as_str().to_owned(),
+            transaction_id: request.transaction_id.to_owned(),
             public_key_sha256: key_hash,
             device_id: who.device_id.clone(),
             user: who.user.clone(),
@@ -314,19 +365,81 @@ impl Authority {
             requested_at: now,
         };
         // Committed before the CertRep leaves: a certificate we hand out is always on record.
-        let recorded = self.store.record_issuance(&record).map_err(|e| match e {
-            crate::store::StoreError::DeviceNotActive { state } => {
-                Outcome::Fail(ScepFailure::Device(state))
-            }
-            other => store_err(other),
-        })?;
+        let one_time = authorized.and_then(|a| a.auth.one_time.as_deref());
+        let recorded = match one_time {
+            Some(sha256) => self.store.record_issuance_consuming(&record, sha256),
+            None => self.store.record_issuance(&record),
+        };
         match recorded {
-            Issuance::Recorded => {
-                tracing::info!(platform = %platform.id, txid = header.transaction_id.as_str(), serial = %scepd_pki::hex(&issued.serial),
-                    subject = %issued.subject, kind = header.message_type.name(), "issued certificate");
-                Ok(Granted::cert(issued.der))
+            Ok(Issuance::Recorded) => {}
+            Ok(Issuance::Replayed(existing)) => return Ok(Granted::cert(existing.der)),
+            Err(StoreError::DeviceNotActive { state }) => {
+                return Err(Outcome::Fail(ScepFailure::Device(state)));
             }
-            Issuance::Replayed(existing) => Ok(Granted::cert(existing.der)),
+            Err(StoreError::ChallengeSpent) => {
+                return Err(Outcome::Fail(ScepFailure::Challenge(
+                    ChallengeError::Used.to_string(),
+                )));
+            }
+            Err(e) => return Err(store_err(e)),
+        }
+        tracing::info!(platform = %platform.id, txid = request.transaction_id, serial = %scepd_pki::hex(&issued.serial),
+            subject = %issued.subject, method = authorized.map_or("renewal", |a| a.auth.method), "issued certificate");
+        if let Some(a) = authorized {
+            let issuer = name::to_text(intermediate.subject);
+            let facts = IssuedFacts {
+                der: &issued.der,
+                serial: &issued.serial,
+                not_after: issued.not_after,
+                issuer: &issuer,
+                subject: &issued.subject,
+            };
+            if let Err(e) = a.verifier.issued(request, &facts) {
+                // Fail closed: the certificate exists in the store but must never be usable.
+                self.store
+                    .revoke_certificate(
+                        &record.issuer_id,
+                        &issued.serial,
+                        now,
+                        Some(UNDELIVERED_REASON),
+                    )
+                    .map_err(store_err)?;
+                tracing::warn!(platform = %platform.id, txid = request.transaction_id, serial = %scepd_pki::hex(&issued.serial),
+                    "certificate revoked before delivery: {e}");
+                return Err(Outcome::Fail(ScepFailure::NotConfirmed(e.to_string())));
+            }
+        }
+        Ok(Granted::cert(issued.der))
+    }
+
+    /// After an authorised request failed: apply the burn rule (challenge/mod.rs) and tell
+    /// the verifier.
+    fn after_failure(&self, a: &Authorized, request: &ChallengeRequest<'_>, outcome: &Outcome) {
+        let reason = match outcome {
+            Outcome::Fail(f) => f.to_string(),
+            Outcome::Internal(_) => "internal error while issuing".to_owned(),
+        };
+        // A refused device counts as a policy refusal: the request was authentic.
+        let policy = matches!(
+            outcome,
+            Outcome::Fail(ScepFailure::Policy(_) | ScepFailure::Device(_))
+        );
+        if let (true, Some(sha256)) = (policy, &a.auth.one_time) {
+            let platform = &request.platform.id;
+            match self
+                .store
+                .burn_dynamic_challenge(platform, sha256, request.now)
+            {
+                Ok(_) => {
+                    tracing::info!(%platform, txid = request.transaction_id, "one-time challenge burnt: authentic request refused by policy")
+                }
+                Err(e) => {
+                    tracing::error!(%platform, error = %e, "could not burn a one-time challenge")
+                }
+            }
+        }
+        if !matches!(outcome, Outcome::Fail(ScepFailure::Challenge(_))) {
+            a.verifier.failed(request, &reason);
         }
     }
 
@@ -365,20 +478,17 @@ impl Authority {
         Ok(who)
     }
 
-    fn authorize_challenge(
-        &self,
-        platform: &Platform,
-        csr: &CertificationRequest<'_>,
-        header: &Header,
-    ) -> Result<(), Outcome> {
-        let verifier = crate::challenge::verifier_for(platform);
-        verifier
-            .verify(&ChallengeRequest {
-                challenge: csr.challenge_password.as_ref(),
-                transaction_id: header.transaction_id.as_str(),
-            })
-            .map(|_| ())
-            .map_err(|e| Outcome::Fail(ScepFailure::Challenge(e.to_string())))
+    fn authorize_challenge(&self, request: &ChallengeRequest<'_>) -> Result<Authorized, Outcome> {
+        let refused = |e: ChallengeError| match e {
+            ChallengeError::Internal(detail) => Outcome::Internal(detail),
+            other => Outcome::Fail(ScepFailure::Challenge(other.to_string())),
+        };
+        let verifier = self
+            .verifiers
+            .for_platform(request.platform)
+            .map_err(refused)?;
+        let auth = verifier.verify(request).map_err(refused)?;
+        Ok(Authorized { verifier, auth })
     }
 
     /// Authenticated renewal: the signer certificate must be one we issued on this platform,
@@ -461,7 +571,16 @@ impl Authority {
     }
 
     fn get_cert(&self, data: &[u8]) -> Result<Granted, Outcome> {
-        let (issuer, serial) = issuer_and_serial(data)?;
+        let bad = |s: &str| Outcome::Fail(ScepFailure::Envelope(s.to_owned()));
+        let seq = Reader::new(data)
+            .expect(tag::SEQUENCE)
+            .map_err(|_| bad("IssuerAndSerialNumber"))?;
+        let mut r = seq.reader();
+        let issuer = r.expect(tag::SEQUENCE).map_err(|_| bad("issuer"))?.raw;
+        let serial = r
+            .expect(tag::INTEGER)
+            .and_then(|t| t.unsigned_integer())
+            .map_err(|_| bad("serial"))?;
         let intermediate = Certificate::parse(&self.ca.intermediate.cert_der)
             .map_err(|e| Outcome::Internal(e.to_string()))?;
         let not_found = || Outcome::Fail(ScepFailure::NotFound("no such certificate".into()));
@@ -481,7 +600,15 @@ enum Outcome {
     Internal(String),
 }
 
-fn store_err(e: crate::store::StoreError) -> Outcome {
+/// The subjectAltNames a CSR asks for that we understand, as text (for verifiers).
+fn requested_sans(csr: &CertificationRequest<'_>) -> Vec<String> {
+    csr.extension(oid::SUBJECT_ALT_NAME)
+        .and_then(|ext| filter_requested(ext.value).ok())
+        .map(|(_, names)| names.iter().map(ToString::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn store_err(e: StoreError) -> Outcome {
     Outcome::Internal(e.to_string())
 }
 
@@ -490,7 +617,6 @@ fn log_failure(platform: &Platform, header: &Header, f: &ScepFailure) {
     tracing::warn!(platform = %platform.id, txid = header.transaction_id.as_str(), kind = header.message_type.name(),
         fail_info = reply.fail_info.name(), detail = %f, "PKIOperation refused");
 }
-
 /// Parses `IssuerAndSerialNumber ::= SEQUENCE { issuer Name, serialNumber INTEGER }`.
 fn issuer_and_serial(data: &[u8]) -> Result<(&[u8], &[u8]), Outcome> {
     let bad = |s: &str| Outcome::Fail(ScepFailure::Envelope(s.to_owned()));

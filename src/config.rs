@@ -56,6 +56,9 @@ pub struct FileConfig {
     /// Key protection.
     #[serde(default)]
     pub keys: KeysSection,
+    /// Outbound calls of delegated challenge modes (Intune, webhooks).
+    #[serde(default)]
+    pub outbound: OutboundSection,
 }
 
 /// `[revocation]`.
@@ -110,6 +113,14 @@ pub struct LimitsSection {
     pub header_timeout_secs: Option<u64>,
 }
 
+/// `[outbound]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundSection {
+    /// Bound on one outbound HTTP exchange (connect, send, receive), seconds.
+    pub timeout_secs: Option<u64>,
+}
+
 /// Validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -147,6 +158,8 @@ pub struct Config {
     pub key_passphrase_file: Option<PathBuf>,
     /// Keys stored unencrypted (explicit opt-in).
     pub plaintext_keys: bool,
+    /// Bound on one outbound HTTP exchange (Intune, webhooks), seconds.
+    pub outbound_timeout_secs: u64,
 }
 
 /// Default data directory.
@@ -233,6 +246,12 @@ impl Config {
                 "pki.min_rsa_bits must be 1024, 2048, 3072 or 4096".into(),
             ));
         }
+        let outbound_timeout_secs = fc.outbound.timeout_secs.unwrap_or(10);
+        if !(1..=120).contains(&outbound_timeout_secs) {
+            return Err(ConfigError::Invalid(
+                "outbound.timeout_secs must be 1..=120".into(),
+            ));
+        }
         if let Some(u) = &fc.public_url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
                 return Err(ConfigError::Invalid(
@@ -270,6 +289,7 @@ impl Config {
             ocsp_validity_secs: i64::from(fc.revocation.ocsp_validity_secs.unwrap_or(3600)),
             key_passphrase_file: fc.keys.passphrase_file,
             plaintext_keys: fc.keys.plaintext.unwrap_or(false),
+            outbound_timeout_secs,
         })
     }
 }

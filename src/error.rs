@@ -25,6 +25,10 @@ pub enum ScepFailure {
     /// A RenewalReq not signed by a current certificate of ours for the same subject.
     #[error("renewal: {0}")]
     Renewal(String),
+    /// The certificate was issued but the delegated validator did not confirm it, so it was
+    /// revoked and is not delivered.
+    #[error("not confirmed by the validator: {0}")]
+    NotConfirmed(String),
     /// Policy refused the request (key size, subject...).
     #[error("policy: {0}")]
     Policy(String),
@@ -55,6 +59,7 @@ impl ScepFailure {
                 FailInfo::BadRequest,
                 "renewal must be signed by a current, unrevoked certificate issued to the same subject".to_owned(),
             ),
+            Self::NotConfirmed(_) => (FailInfo::BadRequest, "the enrollment could not be confirmed; try again later".to_owned()),
             Self::Policy(t) => (FailInfo::BadRequest, t.clone()),
             Self::Device(state) => (
                 FailInfo::BadRequest,
@@ -87,6 +92,9 @@ pub enum HttpFailure {
     /// Method not allowed (405).
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// Temporarily unable to serve (503), e.g. a full challenge cache.
+    #[error("{0}")]
+    Unavailable(String),
     /// Our own failure (500/503): store down, key failure. Never caused by client input.
     #[error("internal error")]
     Internal(String),
@@ -101,6 +109,7 @@ impl HttpFailure {
             Self::TooLarge => 413,
             Self::UriTooLong => 414,
             Self::MethodNotAllowed => 405,
+            Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
         }
     }

@@ -91,6 +91,7 @@ pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError>
             authority: Authority::new(&config, &config.public_base(addr), store, ca, revocation),
             max_body_bytes: config.max_body_bytes,
             header_timeout: Duration::from_secs(config.header_timeout_secs),
+            auth_limiter: http::auth_limiter::AuthLimiter::default(),
         });
         let admin_listener = tokio::net::TcpListener::bind(admin_addr)
             .await

@@ -19,6 +19,7 @@ impl ChallengeVerifier for StaticSecret {
         Ok(Authorization {
             platform_id: self.platform_id.clone(),
             method: "static",
+            one_time: None,
         })
     }
 }

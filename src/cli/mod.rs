@@ -103,12 +103,22 @@ pub struct ServeArgs {
 pub enum ChallengeMode {
     /// One shared secret per platform.
     Static,
+    /// One-time challenges fetched by the MDM from an NDES-compatible challenge URL.
+    Dynamic,
+    /// Microsoft Intune generates the challenge and validates each request.
+    Intune,
+    /// Each request is decided by a signed POST to your web service.
+    Webhook,
 }
 
 /// `platform` subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing would only obscure the clap derive"
+)]
 pub enum PlatformCommand {
-    /// Create a platform; its secret is shown once.
+    /// Create a platform; its secrets are shown once.
     Add {
         /// Unique name.
         #[arg(long)]
@@ -123,6 +133,9 @@ pub enum PlatformCommand {
         /// subject CN (then each SAN); default: the token after `managementAttestation`.
         #[arg(long)]
         device_id_pattern: Option<String>,
+        /// Options of the chosen challenge mode.
+        #[command(flatten)]
+        mode: platform::ModeArgs,
         /// JSON output.
         #[arg(long)]
         json: bool,

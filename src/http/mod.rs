@@ -1,6 +1,8 @@
 //! The public HTTP listener: connection handling, limits, graceful shutdown, one response
 //! shape for errors. SCEP routing lives in [`scep`].
 
+pub mod auth_limiter;
+pub mod challenge_url;
 pub mod revocation;
 pub mod router;
 pub mod scep;
@@ -36,6 +38,8 @@ pub struct App {
     pub max_body_bytes: usize,
     /// Header read timeout.
     pub header_timeout: Duration,
+    /// Failed challenge-URL logins per client.
+    pub auth_limiter: auth_limiter::AuthLimiter,
 }
 
 /// A response with a body.

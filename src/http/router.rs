@@ -40,6 +40,9 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> H
             None => failure_response(&HttpFailure::NotFound("not found".into())),
         };
     }
+    if let Some(target) = super::challenge_url::target_from_path(&path) {
+        return super::challenge_url::handle(app, req, peer, target).await;
+    }
     let Some(platform_id) = platform_from_path(&path).map(str::to_owned) else {
         return failure_response(&HttpFailure::NotFound("not found".into()));
     };

@@ -107,7 +107,7 @@ async fn read_body(app: &App, req: Request<Incoming>) -> Result<Bytes, HttpFailu
 }
 
 /// Runs blocking work (crypto, SQLite) off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, HttpFailure> + Send + 'static,
 ) -> Result<T, HttpFailure> {
     tokio::task::spawn_blocking(f)

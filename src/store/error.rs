@@ -79,6 +79,10 @@ pub enum StoreError {
         transaction_id: String,
     },
 
+    /// The one-time challenge to consume is no longer outstanding (used, expired, unknown).
+    #[error("one-time challenge already used, expired or unknown")]
+    ChallengeSpent,
+
     /// The issuer already issued a certificate with this serial.
     #[error("serial {serial} was already issued by authority {issuer_id}")]
     DuplicateSerial {

@@ -1,6 +1,7 @@
 //! Recording issued certificates, with replay detection.
 
 use super::certificates::{COLUMNS, by_serial, by_transaction};
+use super::dynamic_challenges::consume;
 use super::error::Context;
 use super::serial::{canonical_serial, format_serial};
 use super::{Issuance, NewCertificate, SHA256_LEN, Store, StoreError};
@@ -32,6 +33,29 @@ impl Store {
     /// [`StoreError::NotFound`]; a zero or over-long serial or a public key hash that is not
     /// 32 bytes is [`StoreError::Invalid`]. The serial is stored without leading zero octets.
     pub fn record_issuance(&self, cert: &NewCertificate) -> Result<Issuance, StoreError> {
+        self.record(cert, None)
+    }
+
+    /// Like [`Store::record_issuance`], and in the same transaction consumes the one-time
+    /// challenge of `cert.platform_id` whose SHA-256 is `challenge_sha256`, naming the
+    /// certificate. If the challenge is not outstanding at `cert.requested_at` (used by a
+    /// concurrent request, expired, unknown) nothing is stored and the result is
+    /// [`StoreError::ChallengeSpent`]; so N concurrent enrollments with one challenge record
+    /// exactly one certificate. A replay of an already answered transaction returns
+    /// [`Issuance::Replayed`] and consumes nothing.
+    pub fn record_issuance_consuming(
+        &self,
+        cert: &NewCertificate,
+        challenge_sha256: &[u8],
+    ) -> Result<Issuance, StoreError> {
+        self.record(cert, Some(challenge_sha256))
+    }
+
+    fn record(
+        &self,
+        cert: &NewCertificate,
+        challenge_sha256: Option<&[u8]>,
+    ) -> Result<Issuance, StoreError> {
         let serial = canonical_serial(&cert.serial).ok_or_else(|| StoreError::Invalid {
             field: "serial",
             reason: "must be positive and at most 20 octets in DER".into(),
@@ -74,6 +98,12 @@ impl Store {
                 )?;
             }
             require(tx, "authorities", "issuing authority", &cert.issuer_id)?;
+            if let Some(sha256) = challenge_sha256 {
+                let named = Some((cert.issuer_id.as_str(), serial_hex.as_str()));
+                if !consume(tx, &cert.platform_id, sha256, cert.requested_at, named)? {
+                    return Err(StoreError::ChallengeSpent);
+                }
+            }
             if by_serial(tx, &cert.issuer_id, &serial_hex)?.is_some() {
                 let issuer_id = cert.issuer_id.clone();
                 return Err(StoreError::DuplicateSerial {

@@ -19,7 +19,9 @@
 pub mod admin;
 mod authorities;
 mod certificates;
+mod challenge_config;
 mod devices;
+mod dynamic_challenges;
 mod error;
 mod issuance;
 mod platforms;
@@ -29,6 +31,8 @@ mod serial;
 mod testutil;
 mod types;
 
+pub use challenge_config::{DynamicSettings, IntuneSettings, WebhookSettings};
+pub use dynamic_challenges::{ChallengeIssue, OneTimeState};
 pub use error::StoreError;
 pub use serial::{MAX_SERIAL_OCTETS, format_serial};
 pub use types::{
@@ -48,10 +52,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_devices_revocation.sql"),
     include_str!("migrations/0003_admin.sql"),
+    include_str!("migrations/0004_challenge_modes.sql"),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 

@@ -1,11 +1,17 @@
 //! Platform verbs.
 
 use super::error::Context;
-use super::{ChallengeConfig, Platform, SHA256_LEN, Store, StoreError};
+use super::{ChallengeConfig, Platform, Store, StoreError};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 const COLUMNS: &str =
     "id, name, challenge_kind, challenge_settings, challenge_secret_hash, allow_des, created_at";
+
+/// Dynamic platforms are found by the user name in their JSON settings.
+const BY_USERNAME: &str =
+    "challenge_kind = 'dynamic' AND json_extract(challenge_settings, '$.username') = ?1";
+const USERNAME_TAKEN: &str = "SELECT 1 FROM platforms WHERE challenge_kind = 'dynamic' \
+    AND json_extract(challenge_settings, '$.username') = ?1";
 
 /// A platform row before its challenge is decoded.
 struct RawPlatform {
@@ -32,31 +38,11 @@ impl RawPlatform {
     }
 
     fn decode(self) -> Result<Platform, StoreError> {
-        let corrupt = |reason: String| StoreError::Corrupt {
-            table: "platforms",
-            reason,
-        };
-        serde_json::from_str::<serde_json::Value>(&self.settings)
-            .map_err(|e| corrupt(format!("platform {}: bad challenge settings: {e}", self.id)))?;
-        let challenge = match self.kind.as_str() {
-            "static" => match self.secret_hash {
-                Some(secret_hash) if secret_hash.len() == SHA256_LEN => {
-                    ChallengeConfig::Static { secret_hash }
-                }
-                _ => {
-                    return Err(corrupt(format!(
-                        "platform {}: bad static secret hash",
-                        self.id
-                    )));
-                }
-            },
-            other => {
-                return Err(corrupt(format!(
-                    "platform {}: unknown challenge kind '{other}' (written by a newer scepd?)",
-                    self.id
-                )));
-            }
-        };
+        let challenge = ChallengeConfig::decode(&self.kind, &self.settings, self.secret_hash)
+            .map_err(|reason| StoreError::Corrupt {
+                table: "platforms",
+                reason: format!("platform {}: {reason}", self.id),
+            })?;
         Ok(Platform {
             id: self.id,
             name: self.name,
@@ -64,30 +50,6 @@ impl RawPlatform {
             allow_des: self.allow_des,
             created_at: self.created_at,
         })
-    }
-}
-
-/// Splits a challenge into (kind, JSON settings, secret hash) columns.
-fn encode_challenge(
-    c: &ChallengeConfig,
-) -> Result<(&'static str, String, Option<&[u8]>), StoreError> {
-    match c {
-        ChallengeConfig::Static { secret_hash } => {
-            if secret_hash.len() != SHA256_LEN {
-                return Err(StoreError::Invalid {
-                    field: "challenge secret_hash",
-                    reason: format!(
-                        "expected {SHA256_LEN} bytes (SHA-256), got {}",
-                        secret_hash.len()
-                    ),
-                });
-            }
-            Ok((
-                c.kind(),
-                serde_json::json!({}).to_string(),
-                Some(secret_hash),
-            ))
-        }
     }
 }
 
@@ -102,7 +64,7 @@ impl Store {
     /// Adds a platform. Fails with [`StoreError::Conflict`] if the id or name is taken, and
     /// [`StoreError::Invalid`] if a static secret hash is not 32 bytes.
     pub fn insert_platform(&self, platform: &Platform) -> Result<(), StoreError> {
-        let (kind, settings, secret_hash) = encode_challenge(&platform.challenge)?;
+        let (kind, settings, secret_hash) = platform.challenge.encode()?;
         self.write("adding a platform", |tx| {
             if exists(
                 tx,
@@ -113,6 +75,14 @@ impl Store {
                     "a platform named '{}' already exists",
                     platform.name
                 )));
+            }
+            if let ChallengeConfig::Dynamic(d) = &platform.challenge {
+                if exists(tx, USERNAME_TAKEN, &d.username)? {
+                    return Err(StoreError::Conflict(format!(
+                        "a dynamic platform with user name '{}' already exists",
+                        d.username
+                    )));
+                }
             }
             if exists(tx, "SELECT 1 FROM platforms WHERE id = ?1", &platform.id)? {
                 return Err(StoreError::Conflict(format!(
@@ -145,6 +115,23 @@ impl Store {
     /// The platform with this name, if any.
     pub fn platform_by_name(&self, name: &str) -> Result<Option<Platform>, StoreError> {
         self.platform_where("name", name)
+    }
+
+    /// The dynamic platform whose challenge URL user name is `username`, if any.
+    pub fn dynamic_platform_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<Platform>, StoreError> {
+        let conn = self.lock()?;
+        conn.query_row(
+            &format!("SELECT {COLUMNS} FROM platforms WHERE {BY_USERNAME}"),
+            [username],
+            RawPlatform::from_row,
+        )
+        .optional()
+        .context("reading a platform")?
+        .map(RawPlatform::decode)
+        .transpose()
     }
 
     /// All platforms, oldest first (ties by name).

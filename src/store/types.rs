@@ -1,7 +1,8 @@
 //! Domain records the store reads and writes. Times are `i64` unix seconds.
 
 use super::serial::format_serial;
-use std::fmt;
+
+pub use super::challenge_config::ChallengeConfig;
 
 /// Length of a SHA-256 digest, the only hash the store accepts.
 pub const SHA256_LEN: usize = 32;
@@ -19,42 +20,6 @@ pub struct Platform {
     pub allow_des: bool,
     /// Creation time.
     pub created_at: i64,
-}
-
-/// How a platform's challenge password is checked. New kinds are new variants; the schema
-/// stores the kind name, JSON settings and an optional secret hash, so it need not change.
-#[derive(Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ChallengeConfig {
-    /// One shared secret; the store keeps its SHA-256 (computed by the caller).
-    Static {
-        /// SHA-256 of the secret, exactly 32 bytes.
-        secret_hash: Vec<u8>,
-    },
-}
-
-impl ChallengeConfig {
-    /// The kind name stored in `challenge_kind`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Static { .. } => "static",
-        }
-    }
-}
-
-impl fmt::Debug for ChallengeConfig {
-    /// Never prints hash bytes: a hash of a weak secret can be brute-forced from logs.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Static { secret_hash } => f
-                .debug_struct("Static")
-                .field(
-                    "secret_hash",
-                    &format_args!("<{} bytes>", secret_hash.len()),
-                )
-                .finish(),
-        }
-    }
 }
 
 /// What a CA certificate is for.
@@ -281,16 +246,6 @@ mod tests {
             assert_eq!(CertStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(CaRole::parse("Root"), None);
-    }
-
-    #[test]
-    fn challenge_debug_hides_the_hash() {
-        let c = ChallengeConfig::Static {
-            secret_hash: vec![0xab; 32],
-        };
-        let shown = format!("{c:?}");
-        assert!(!shown.contains("171"), "{shown}");
-        assert!(shown.contains("32 bytes"), "{shown}");
     }
 }
 

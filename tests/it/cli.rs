@@ -255,3 +255,85 @@ fn bounded(cmd: &mut Command) -> std::process::Output {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn platform_add_checks_mode_flags_and_keeps_dynamic_passwords_hashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let d = data.to_str().unwrap();
+    assert!(scepd(&["init", "--data-dir", d]).status.success());
+    for (args, needle) in [
+        (
+            &["--challenge", "static", "--max-outstanding", "3"][..],
+            "--max-outstanding is not valid with --challenge static",
+        ),
+        (
+            &["--challenge", "dynamic", "--challenge-ttl", "soon"][..],
+            "invalid --challenge-ttl",
+        ),
+        (
+            &["--challenge", "dynamic", "--max-outstanding", "0"][..],
+            "at least 1",
+        ),
+    ] {
+        let mut all = vec!["platform", "add", "--name", "x", "--data-dir", d];
+        all.extend_from_slice(args);
+        let out = scepd(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{err}");
+    }
+    let out = scepd(&[
+        "platform",
+        "add",
+        "--name",
+        "jamf",
+        "--challenge",
+        "dynamic",
+        "--challenge-ttl",
+        "30m",
+        "--max-outstanding",
+        "50",
+        "--json",
+        "--data-dir",
+        d,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let password = v["password"].as_str().unwrap();
+    assert!(password.len() >= 26 && scepd_pki::der::writer::is_printable(password));
+    let list = scepd(&["platform", "list", "--json", "--data-dir", d]);
+    let l: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let p = l
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "jamf")
+        .unwrap();
+    assert_eq!(p["challenge"], "dynamic");
+    assert_eq!(p["challenge_url_path"], v["challenge_url_path"]);
+    assert_eq!(p["username"], v["username"]);
+    assert_eq!(
+        (
+            p["challenge_ttl_secs"].as_i64(),
+            p["max_outstanding"].as_i64()
+        ),
+        (Some(1800), Some(50))
+    );
+    for e in std::fs::read_dir(&data).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes
+                    .windows(password.len())
+                    .any(|w| w == password.as_bytes()),
+                "password found in {path:?}"
+            );
+        }
+    }
+}

@@ -95,3 +95,119 @@ fn pem_to_der(pem: &std::path::Path) -> Vec<u8> {
     let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
     scepd_pki::scep::http::decode_base64_lenient(b64.as_bytes()).unwrap()
 }
+
+/// micromdm scepclient with a challenge fetched from the NDES-compatible challenge URL; the
+/// challenge is one-time, so a second enrollment with it is refused.
+#[test]
+fn micromdm_scepclient_enrolls_with_a_dynamic_challenge() {
+    require(scepclient_available(), "scepclient");
+    if !scepclient_available() {
+        return;
+    }
+    let server = Server::start();
+    let d = super::dynamic::add_dynamic(&server, "scepclient-dynamic", &["--allow-des"]);
+    let challenge =
+        super::dynamic::fetch_challenge(&server, &d.challenge_url_path, &d.username, &d.password);
+    let url = format!("http://{}{}", server.addr, d.scep_path);
+    let work = tempfile::tempdir().unwrap();
+    let enrolled = scepclient_enroll(
+        &url,
+        &challenge,
+        "mac managementAttestation SD-1",
+        work.path(),
+    )
+    .unwrap_or_else(|e| panic!("scepclient failed: {e}"));
+    openssl_verify(
+        work.path(),
+        &server.ca_certs(),
+        &pem_to_der(&enrolled.cert_pem),
+    );
+    key_matches_cert(&enrolled.key_pem, &enrolled.cert_pem).unwrap();
+    let reused = scepclient_enroll(
+        &url,
+        &challenge,
+        "mac managementAttestation SD-2",
+        work.path(),
+    );
+    assert!(reused.is_err(), "a used challenge must be refused");
+}
+
+/// micromdm scepclient against a webhook platform: the fake receiver allows, then denies.
+#[test]
+fn micromdm_scepclient_enrolls_through_a_webhook() {
+    require(scepclient_available(), "scepclient");
+    if !scepclient_available() {
+        return;
+    }
+    let server = Server::start();
+    let hook = super::webhook::receiver("interop-secret");
+    let path = super::webhook::add_webhook(
+        &server,
+        "scepclient-hook",
+        &hook.fake.url("/scep-hook"),
+        "interop-secret",
+        &["--allow-des"],
+    );
+    let url = format!("http://{}{}", server.addr, path);
+    let work = tempfile::tempdir().unwrap();
+    let enrolled = scepclient_enroll(
+        &url,
+        "anything",
+        "mac managementAttestation WH-1",
+        work.path(),
+    )
+    .unwrap_or_else(|e| panic!("scepclient failed: {e}"));
+    openssl_verify(
+        work.path(),
+        &server.ca_certs(),
+        &pem_to_der(&enrolled.cert_pem),
+    );
+    *hook.mode.lock().unwrap() = super::webhook::Mode::Deny;
+    let denied = scepclient_enroll(
+        &url,
+        "anything",
+        "mac managementAttestation WH-2",
+        work.path(),
+    );
+    assert!(
+        denied.is_err(),
+        "a denied request must not get a certificate"
+    );
+}
+
+/// micromdm scepclient against an Intune platform backed by the fake AAD + Graph + Intune:
+/// validated, issued, success-notified; a challenge Intune does not accept is refused.
+#[test]
+fn micromdm_scepclient_enrolls_through_intune_validation() {
+    require(scepclient_available(), "scepclient");
+    if !scepclient_available() {
+        return;
+    }
+    const CHALLENGE: &str = "intune-interop-challenge-0123456789";
+    let fake = super::fake_intune::start(CHALLENGE);
+    let server = Server::start();
+    let path = super::intune::add_intune(&server, "scepclient-intune", &fake, &["--allow-des"]);
+    let url = format!("http://{}{}", server.addr, path);
+    let work = tempfile::tempdir().unwrap();
+    let enrolled = scepclient_enroll(
+        &url,
+        CHALLENGE,
+        "pc managementAttestation IN-1",
+        work.path(),
+    )
+    .unwrap_or_else(|e| panic!("scepclient failed: {e}"));
+    openssl_verify(
+        work.path(),
+        &server.ca_certs(),
+        &pem_to_der(&enrolled.cert_pem),
+    );
+    assert_eq!(fake.actions("successNotification").len(), 1);
+    let forged = scepclient_enroll(
+        &url,
+        "not-from-intune",
+        "pc managementAttestation IN-2",
+        work.path(),
+    );
+    assert!(forged.is_err(), "Intune refused it, so must scepd");
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}

@@ -29,6 +29,8 @@ pub struct Server {
     pub data_dir: tempfile::TempDir,
     pub platform_id: String,
     pub challenge: String,
+    /// Where the server's stderr goes when started with [`Server::start_logging`].
+    pub log_path: Option<PathBuf>,
 }
 
 pub fn scepd_bin() -> &'static str {
@@ -42,9 +44,23 @@ impl Server {
 
     /// Starts with a TOML config file body (empty for defaults).
     pub fn start_with_config(toml: &str) -> Self {
+        Self::start_opts(toml, false)
+    }
+
+    /// Starts with info-level logs captured to a file (read them with [`Server::log`]).
+    pub fn start_logging(toml: &str) -> Self {
+        Self::start_opts(toml, true)
+    }
+
+    fn start_opts(toml: &str, capture_log: bool) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let cfg = data_dir.path().join("scepd.toml");
         std::fs::write(&cfg, toml).unwrap();
+        let log_path = capture_log.then(|| data_dir.path().join("scepd.log"));
+        let stderr = match &log_path {
+            Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(scepd_bin())
             .args([
                 "serve",
@@ -58,9 +74,9 @@ impl Server {
             .arg(data_dir.path().join("data"))
             .arg("--config")
             .arg(&cfg)
-            .env("SCEPD_LOG", "warn")
+            .env("SCEPD_LOG", if capture_log { "info" } else { "warn" })
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -100,7 +116,35 @@ impl Server {
             platform_id: p["platform_id"].as_str().unwrap().to_owned(),
             challenge: p["challenge"].as_str().unwrap().to_owned(),
             data_dir,
+            log_path,
         }
+    }
+
+    /// The captured log (empty unless started with [`Server::start_logging`]).
+    pub fn log(&self) -> String {
+        self.log_path
+            .as_ref()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// `scepd platform add ARGS --json` against this server's data dir; the printed JSON.
+    pub fn add_platform(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["platform", "add"];
+        all.extend_from_slice(args);
+        all.push("--json");
+        let out = self.cli(&all);
+        assert!(
+            out.status.success(),
+            "platform add {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// GET with extra request headers.
+    pub fn get_with(&self, path_and_query: &str, headers: &[(&str, &str)]) -> HttpReply {
+        http_with(&self.addr, "GET", path_and_query, headers, &[], None)
     }
 
     pub fn data_path(&self) -> PathBuf {
@@ -199,6 +243,28 @@ pub struct HttpReply {
     pub status: u16,
     pub content_type: String,
     pub body: Vec<u8>,
+    /// Status line and headers as received.
+    pub head: String,
+}
+
+impl HttpReply {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<String> {
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        self.head.lines().find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with(&prefix)
+                .then(|| l[prefix.len()..].trim().to_owned())
+        })
+    }
+}
+
+/// `Basic …` Authorization header value.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        scepd_pki::scep::http::encode_base64(format!("{user}:{password}").as_bytes())
+    )
 }
 
 /// Minimal HTTP/1.1 request with `Connection: close` and 30 s timeouts.
@@ -206,6 +272,18 @@ pub fn http(
     addr: &str,
     method: &str,
     path: &str,
+    body: &[u8],
+    content_type: Option<&str>,
+) -> HttpReply {
+    http_with(addr, method, path, &[], body, content_type)
+}
+
+/// Like [`http`], with extra request headers.
+pub fn http_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
     body: &[u8],
     content_type: Option<&str>,
 ) -> HttpReply {
@@ -218,6 +296,9 @@ pub fn http(
     );
     if let Some(ct) = content_type {
         head.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).unwrap();
@@ -242,6 +323,7 @@ pub fn http(
         status,
         content_type,
         body: raw[split + 4..].to_vec(),
+        head,
     }
 }
 
@@ -339,6 +421,20 @@ impl Device {
             DEFAULT_PROTECTION,
             None,
         )
+    }
+
+    /// Full PKCSReq enrollment on the platform at `scep_path`; returns the outcome.
+    pub fn enroll_at(
+        &self,
+        server: &Server,
+        scep_path: &str,
+        ca: &CaCerts,
+        challenge: Option<&str>,
+    ) -> CertRepOutcome {
+        let req = self.pkcs_req(ca, challenge);
+        let r = server.post(&format!("{scep_path}?operation=PKIOperation"), &req.der);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        self.decode(ca, &req, &r.body, None)
     }
 
     /// Full PKCSReq enrollment; returns the outcome.
