@@ -107,7 +107,7 @@ pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError>
             let _ = rx.wait_for(|v| *v).await;
         };
         let header_timeout = app.header_timeout;
-        let admin = Arc::new(crate::admin::AdminApp { app: app.clone() });
+        let admin = Arc::new(crate::admin::AdminApp { app: app.clone(), data_dir: config.data_dir.clone() });
         let public = tokio::spawn(http::serve(listener, app, header_timeout, None, stopped(stop_rx.clone())));
         let admin = tokio::spawn(http::serve(admin_listener, admin, header_timeout, tls, stopped(stop_rx)));
         shutdown_signal().await;

@@ -21,7 +21,12 @@ use crate::store::{CertStatus, CertificateFilter, DeviceState, Store, StoreError
 const MAX_BODY: usize = 64 * 1024;
 
 /// Routes an authenticated `/admin/v1/` request.
-pub async fn route(app: Arc<App>, req: Request<Incoming>, caller: Caller) -> HttpResponse {
+pub async fn route(
+    app: Arc<App>,
+    data_dir: std::path::PathBuf,
+    req: Request<Incoming>,
+    caller: Caller,
+) -> HttpResponse {
     let method = req.method().clone();
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
@@ -47,7 +52,7 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>, caller: Caller) -> Htt
         .map(str::to_owned)
         .collect();
     let result = tokio::task::spawn_blocking(move || {
-        dispatch(&app, &method, &parts, &query, &body, &caller)
+        dispatch(&app, &data_dir, &method, &parts, &query, &body, &caller)
     })
     .await;
     match result {
@@ -101,6 +106,7 @@ fn str_field<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
 
 fn dispatch(
     app: &App,
+    data_dir: &std::path::Path,
     method: &Method,
     parts: &[String],
     query: &str,
@@ -119,14 +125,6 @@ fn dispatch(
         (&Method::POST, ["platforms"]) => {
             let name = str_field(body, "name")
                 .ok_or_else(|| ApiError::BadRequest("name is required".into()))?;
-            match str_field(body, "challenge").unwrap_or("static") {
-                "static" => {}
-                other => {
-                    return Err(ApiError::BadRequest(format!(
-                        "unsupported challenge mode {other:?}"
-                    )));
-                }
-            }
             let pattern = str_field(body, "device_id_pattern");
             if let Some(p) = pattern {
                 DevicePattern::new(p).map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -135,25 +133,16 @@ fn dispatch(
                 .get("allow_des")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-            let created =
-                platforms::create_static(store, name, allow_des, now).map_err(|e| match e {
-                    platforms::PlatformError::Store(s) => ApiError::from(s),
-                    other => ApiError::BadRequest(other.to_string()),
-                })?;
+            let created = create_platform(store, data_dir, name, allow_des, body, now)?;
+            let id = created["platform_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             if let Some(p) = pattern {
-                store.set_device_id_pattern(&created.platform_id, Some(p))?;
+                store.set_device_id_pattern(&id, Some(p))?;
             }
-            store.append_audit(
-                now,
-                &actor,
-                "platform.created",
-                &created.platform_id,
-                &json!({"name": name}).to_string(),
-            )?;
-            Ok(json_response(
-                201,
-                &json!({"platform_id": created.platform_id, "scep_path": created.scep_path, "challenge": created.challenge}),
-            ))
+            store.append_audit(now, &actor, "platform.created", &id, &json!({"name": name, "challenge": str_field(body, "challenge").unwrap_or("static")}).to_string())?;
+            Ok(json_response(201, &created))
         }
         (&Method::GET, ["platforms", id]) => {
             let p = store
@@ -355,4 +344,114 @@ fn device_json(d: &crate::store::Device) -> Value {
 fn cert_json(c: &crate::store::IssuedCertificate) -> Value {
     json!({"serial": c.serial_hex(), "subject": c.subject, "sans": c.sans, "device_id": c.device_id, "platform_id": c.platform_id, "issuer_id": c.issuer_id,
         "status": c.status.as_str(), "not_before": rfc3339(c.not_before), "not_after": rfc3339(c.not_after), "revoked_at": c.revoked_at.map(rfc3339), "revocation_reason": c.revocation_reason})
+}
+
+fn platform_error(e: platforms::PlatformError) -> ApiError {
+    match e {
+        platforms::PlatformError::Store(s) => ApiError::from(s),
+        other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
+/// Creates a platform of any challenge mode from JSON; returns what `platform add --json`
+/// prints (secrets and credentials shown once).
+fn create_platform(
+    store: &Store,
+    data_dir: &std::path::Path,
+    name: &str,
+    allow_des: bool,
+    body: &Value,
+    now: i64,
+) -> Result<Value, ApiError> {
+    use crate::challenge::{dynamic, intune::client};
+    use crate::platforms::{DynamicOptions, IntuneOptions, NewPlatform};
+    use crate::secrets::SecretFiles;
+    use zeroize::Zeroizing;
+    let required = |f: &str| {
+        str_field(body, f)
+            .ok_or_else(|| ApiError::BadRequest(format!("{f} is required for this challenge mode")))
+    };
+    let new = NewPlatform {
+        name,
+        allow_des,
+        now,
+    };
+    match str_field(body, "challenge").unwrap_or("static") {
+        "static" => {
+            let c =
+                platforms::create_static(store, name, allow_des, now).map_err(platform_error)?;
+            Ok(
+                json!({"platform_id": c.platform_id, "scep_path": c.scep_path, "challenge": c.challenge}),
+            )
+        }
+        "dynamic" => {
+            let ttl_secs = match str_field(body, "challenge_ttl") {
+                Some(t) => dynamic::parse_ttl(t).ok_or_else(|| {
+                    ApiError::BadRequest("challenge_ttl takes e.g. 60m, 1h, 3600s".into())
+                })?,
+                None => dynamic::DEFAULT_TTL_SECS,
+            };
+            let max_outstanding = match body.get("max_outstanding").and_then(Value::as_u64) {
+                Some(0) => {
+                    return Err(ApiError::BadRequest(
+                        "max_outstanding must be at least 1".into(),
+                    ));
+                }
+                Some(n) => u32::try_from(n)
+                    .map_err(|_| ApiError::BadRequest("max_outstanding too large".into()))?,
+                None => dynamic::DEFAULT_MAX_OUTSTANDING,
+            };
+            let c = platforms::create_dynamic(
+                store,
+                name,
+                allow_des,
+                DynamicOptions {
+                    ttl_secs,
+                    max_outstanding,
+                },
+                now,
+            )
+            .map_err(platform_error)?;
+            Ok(
+                json!({"platform_id": c.platform_id, "scep_path": c.scep_path, "challenge_url_path": c.challenge_url_path, "username": c.username, "password": c.password}),
+            )
+        }
+        "intune" => {
+            let options = IntuneOptions {
+                tenant: required("aad_tenant")?.to_owned(),
+                client_id: required("aad_client_id")?.to_owned(),
+                login_url: str_field(body, "intune_login_url")
+                    .unwrap_or(client::DEFAULT_LOGIN_URL)
+                    .to_owned(),
+                graph_url: str_field(body, "intune_graph_url")
+                    .unwrap_or(client::DEFAULT_GRAPH_URL)
+                    .to_owned(),
+            };
+            let secret = Zeroizing::new(required("aad_client_secret")?.to_owned());
+            let c = platforms::create_intune(
+                store,
+                &SecretFiles::new(data_dir),
+                new,
+                &options,
+                &secret,
+            )
+            .map_err(platform_error)?;
+            Ok(json!({"platform_id": c.platform_id, "scep_path": c.scep_path}))
+        }
+        "webhook" => {
+            let secret = Zeroizing::new(required("webhook_secret")?.to_owned());
+            let c = platforms::create_webhook(
+                store,
+                &SecretFiles::new(data_dir),
+                new,
+                required("webhook_url")?,
+                &secret,
+            )
+            .map_err(platform_error)?;
+            Ok(json!({"platform_id": c.platform_id, "scep_path": c.scep_path}))
+        }
+        other => Err(ApiError::BadRequest(format!(
+            "unknown challenge mode {other:?} (static, dynamic, intune, webhook)"
+        ))),
+    }
 }

@@ -23,6 +23,8 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 pub struct AdminApp {
     /// The public app (authority, revocation, metrics, store).
     pub app: Arc<App>,
+    /// The data dir (for secrets files of delegated platforms).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// A JSON response.
@@ -86,7 +88,9 @@ impl Handler for AdminApp {
         match path.as_str() {
             "/metrics" => response(200, "text/plain; version=0.0.4", self.app.metrics.render()),
             "/admin/v1/openapi.json" => response(200, "application/json", OPENAPI),
-            p if p.starts_with("/admin/v1/") => api::route(self.app.clone(), req, caller).await,
+            p if p.starts_with("/admin/v1/") => {
+                api::route(self.app.clone(), self.data_dir.clone(), req, caller).await
+            }
             _ => error(404, "not_found", "no such endpoint"),
         }
     }

@@ -285,6 +285,37 @@ fn platforms_devices_and_certificates_through_the_api() {
             None,
         ),
     );
+    // Other modes through the API print what `platform add --json` prints for them.
+    let (s, dynp, _) = call(
+        &server,
+        "POST",
+        "/admin/v1/platforms",
+        Some(&admin),
+        Some(
+            serde_json::json!({"name": "jamf-dyn", "challenge": "dynamic", "challenge_ttl": "30m"}),
+        ),
+    );
+    assert_eq!(s, 201);
+    for k in [
+        "platform_id",
+        "scep_path",
+        "challenge_url_path",
+        "username",
+        "password",
+    ] {
+        assert!(
+            dynp[k].as_str().is_some_and(|v| !v.is_empty()),
+            "{k} in {dynp}"
+        );
+    }
+    let (s, bad, _) = call(
+        &server,
+        "POST",
+        "/admin/v1/platforms",
+        Some(&admin),
+        Some(serde_json::json!({"name": "w", "challenge": "webhook"})),
+    );
+    assert_eq!((s, bad["error"].as_str()), (400, Some("bad_request")));
     // Audit trail names the token; metrics counted the enrollments.
     let (_, audit, _) = call(
         &server,
