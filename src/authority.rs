@@ -68,6 +68,7 @@ pub struct Authority {
     verifiers: Verifiers,
     rng: SystemRandom,
     revocation: Arc<Revocation>,
+    public_base: String,
 }
 
 /// A challenge verifier's decision together with the verifier (for its notifications).
@@ -113,6 +114,7 @@ impl Authority {
             ca_cert_body,
             rng: SystemRandom,
             revocation,
+            public_base: base.to_owned(),
         }
     }
 
@@ -133,6 +135,11 @@ impl Authority {
     /// GetCACert body (`application/x-x509-ca-ra-cert`).
     pub fn ca_cert(&self) -> &[u8] {
         &self.ca_cert_body
+    }
+
+    /// The public URL prefix (SCEP, CRL, OCSP URLs are under it).
+    pub fn public_base(&self) -> &str {
+        &self.public_base
     }
 
     /// The root certificate, DER (its thumbprint goes on the challenge page).

@@ -16,6 +16,7 @@ pub mod keystore;
 pub mod metrics;
 pub mod outbound;
 pub mod platforms;
+pub mod profiles;
 pub mod revocation;
 pub mod secrets;
 pub mod server;

@@ -152,6 +152,37 @@ fn dispatch(
             v["device_id_pattern"] = json!(store.device_id_pattern(id)?);
             Ok(json_response(200, &v))
         }
+        (&Method::GET, ["platforms", id, file]) if file.starts_with("profile") => {
+            let p = store
+                .platform(id)?
+                .ok_or_else(|| ApiError::NotFound(format!("no platform {id}")))?;
+            let format = match param(query, "format") {
+                None => crate::profiles::Format::Apple,
+                Some(f) => crate::profiles::Format::parse(f).ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "format must be apple, windows, intune or workspace-one".into(),
+                    )
+                })?,
+            };
+            let challenge = param(query, "challenge").map(|c| {
+                String::from_utf8_lossy(&scepd_pki::scep::http::percent_decode(c)).into_owned()
+            });
+            let subject = param(query, "subject").map(|c| {
+                String::from_utf8_lossy(&scepd_pki::scep::http::percent_decode(c)).replace('+', " ")
+            });
+            let base = app.authority.public_base();
+            let input = crate::profiles::ProfileInput {
+                platform: &p,
+                scep_url: format!("{base}{}", platforms::scep_path(id)),
+                challenge_url: (p.challenge.kind() == "dynamic")
+                    .then(|| format!("{base}{}", platforms::challenge_url_path(id))),
+                challenge: challenge.as_deref(),
+                root_der: app.authority.root_certificate(),
+                subject: subject.as_deref(),
+            };
+            let (ct, body) = crate::profiles::render(&input, format);
+            Ok(crate::http::response(200, ct, body))
+        }
         (&Method::DELETE, ["platforms", id]) => {
             store.delete_platform(id)?;
             store.append_audit(now, &actor, "platform.deleted", id, "{}")?;

@@ -140,6 +140,21 @@ pub enum PlatformCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Export an MDM profile for a platform (Apple .mobileconfig, or JSON for Windows,
+    /// Intune and Workspace ONE consoles).
+    Profile {
+        /// Platform id.
+        id: String,
+        /// apple (default), windows, intune or workspace-one.
+        #[arg(long, default_value = "apple")]
+        format: String,
+        /// The static challenge to embed (scepd keeps only its hash).
+        #[arg(long)]
+        challenge: Option<String>,
+        /// Subject template (e.g. `CN=%ComputerName% managementAttestation %HardwareUUID%`).
+        #[arg(long)]
+        subject: Option<String>,
+    },
     /// List platforms.
     List {
         /// JSON output.

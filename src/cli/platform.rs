@@ -147,6 +147,40 @@ pub fn run(config: &Config, cmd: PlatformCommand) -> Result<(), CliError> {
             Ok(())
         }
         PlatformCommand::List { json } => list(config, json),
+        PlatformCommand::Profile {
+            id,
+            format,
+            challenge,
+            subject,
+        } => {
+            let store = open_initialized(config)?;
+            let format = crate::profiles::Format::parse(&format).ok_or_else(|| {
+                fail(
+                    2,
+                    "--format must be apple, windows, intune or workspace-one",
+                )
+            })?;
+            let p = store
+                .platform(&id)
+                .map_err(|e| fail(1, e))?
+                .ok_or_else(|| fail(1, format!("no platform {id}")))?;
+            let root = store
+                .active_authority(crate::store::CaRole::Root)
+                .map_err(|e| fail(1, e))?
+                .ok_or_else(|| fail(1, "no active root CA"))?;
+            let base = config.public_base(config.listen);
+            let input = crate::profiles::ProfileInput {
+                platform: &p,
+                scep_url: format!("{base}{}", platforms::scep_path(&id)),
+                challenge_url: (p.challenge.kind() == "dynamic")
+                    .then(|| format!("{base}{}", platforms::challenge_url_path(&id))),
+                challenge: challenge.as_deref(),
+                root_der: &root.cert_der,
+                subject: subject.as_deref(),
+            };
+            print!("{}", crate::profiles::render(&input, format).1);
+            Ok(())
+        }
     }
 }
 

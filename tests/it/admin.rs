@@ -436,3 +436,166 @@ fn admin_listener_off_loopback_needs_tls() {
         String::from_utf8_lossy(&out.stderr).contains("needs --admin-tls-cert and --admin-tls-key")
     );
 }
+
+/// The exported mobileconfig parses as a plist (Python's plistlib as the independent reader)
+/// with exactly the SCEP payload keys device trust needs; other formats carry their fields.
+#[test]
+fn mdm_profiles_export() {
+    let server = Server::start();
+    let read = token(&server, "r", "read", &[]);
+    let path = format!(
+        "/admin/v1/platforms/{}/profile.mobileconfig?challenge={}",
+        server.platform_id, server.challenge
+    );
+    let r = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&server.admin_addr).unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {read}\r\n\r\n").as_bytes()).unwrap();
+        let mut t = String::new();
+        let _ = s.read_to_string(&mut t);
+        t
+    };
+    let (head, body) = r.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.contains("200") && head.contains("application/x-apple-aspen-config"),
+        "{head}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.mobileconfig");
+    std::fs::write(&file, body).unwrap();
+    let script = r#"
+import plistlib, sys, json, hashlib
+p = plistlib.load(open(sys.argv[1], 'rb'))
+root, scep = p['PayloadContent']
+c = scep['PayloadContent']
+print(json.dumps({'type': p['PayloadType'], 'root_type': root['PayloadType'], 'scep_type': scep['PayloadType'],
+  'keys': sorted(c.keys()), 'url': c['URL'], 'challenge': c['Challenge'], 'keysize': c['Keysize'], 'ktype': c['Key Type'],
+  'usage': c['Key Usage'], 'extractable': c['KeyIsExtractable'], 'allapps': c['AllowAllAppsAccess'],
+  'subject': c['Subject'], 'fp_ok': hashlib.sha256(root['PayloadContent']).digest() == c['CAFingerprint']}))
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            v["type"].as_str(),
+            v["root_type"].as_str(),
+            v["scep_type"].as_str()
+        ),
+        (
+            Some("Configuration"),
+            Some("com.apple.security.root"),
+            Some("com.apple.security.scep")
+        )
+    );
+    let keys: Vec<&str> = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "AllowAllAppsAccess",
+            "CAFingerprint",
+            "Challenge",
+            "Key Type",
+            "Key Usage",
+            "KeyIsExtractable",
+            "Keysize",
+            "Name",
+            "Retries",
+            "RetryDelay",
+            "Subject",
+            "URL"
+        ]
+    );
+    assert_eq!(
+        v["url"].as_str().unwrap(),
+        format!("http://{}/scep/{}", server.addr, server.platform_id)
+    );
+    assert_eq!(
+        (
+            v["challenge"].as_str(),
+            v["keysize"].as_i64(),
+            v["ktype"].as_str(),
+            v["usage"].as_i64()
+        ),
+        (
+            Some(server.challenge.as_str()),
+            Some(2048),
+            Some("RSA"),
+            Some(1)
+        )
+    );
+    assert_eq!(
+        (
+            v["extractable"].as_bool(),
+            v["allapps"].as_bool(),
+            v["fp_ok"].as_bool()
+        ),
+        (Some(false), Some(true), Some(true))
+    );
+    assert_eq!(
+        v["subject"],
+        serde_json::json!([[["CN", "%ComputerName% managementAttestation %HardwareUUID%"]]])
+    );
+    // JSON formats.
+    for (fmt, key) in [
+        ("windows", "CAThumbprint"),
+        ("intune", "SCEP Server URLs"),
+        ("workspace-one", "Certificate Template"),
+    ] {
+        let (s, v, _) = call(
+            &server,
+            "GET",
+            &format!(
+                "/admin/v1/platforms/{}/profile.mobileconfig?format={fmt}",
+                server.platform_id
+            ),
+            Some(&read),
+            None,
+        );
+        assert_eq!(s, 200);
+        assert!(v.get(key).is_some(), "{fmt}: {v}");
+    }
+    let (_, w, _) = call(
+        &server,
+        "GET",
+        &format!(
+            "/admin/v1/platforms/{}/profile.mobileconfig?format=windows",
+            server.platform_id
+        ),
+        Some(&read),
+        None,
+    );
+    assert_eq!(
+        (
+            w["KeyUsage"].as_i64(),
+            w["EKUMapping"].as_str(),
+            w["HashAlgorithm"].as_str()
+        ),
+        (Some(128), Some("1.3.6.1.5.5.7.3.2"), Some("SHA-2"))
+    );
+    // The CLI prints the same profile offline.
+    let cli = server.cli(&[
+        "platform",
+        "profile",
+        &server.platform_id,
+        "--format",
+        "windows",
+    ]);
+    assert!(cli.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(v["CAThumbprint"], w["CAThumbprint"]);
+}
