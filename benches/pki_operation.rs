@@ -8,7 +8,7 @@ use std::sync::Arc;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use scepd::authority::Authority;
 use scepd::bootstrap;
-use scepd::ca::CaSet;
+use scepd::ca::CaHandle;
 use scepd::config::{Config, FileConfig};
 use scepd::keystore::Keystore;
 use scepd_pki::algorithms::{ContentCipher, DigestAlg, KeyTransport};
@@ -40,14 +40,17 @@ fn fixture(intermediate: KeyAlgorithm) -> Fixture {
     let store = bootstrap::open_store(&config).unwrap();
     let created = bootstrap::initialize(&config, &store, now()).unwrap();
     let store = Arc::new(store);
-    let ca = CaSet::load(&store, &Keystore::from_config(&config).unwrap()).unwrap();
-    let ra_der = ca.ra.cert_der.clone();
+    let ca = CaHandle::load(&store, Keystore::from_config(&config).unwrap(), true, now()).unwrap();
+    let ra_der = ca.get().ra.cert_der.clone();
     let timing = scepd::revocation::RevocationTiming {
         crl_validity_secs: 86_400,
         ocsp_validity_secs: 3600,
     };
-    let revocation =
-        Arc::new(scepd::revocation::Revocation::new(store.clone(), ca.clone(), timing).unwrap());
+    let revocation = Arc::new(scepd::revocation::Revocation::new(
+        store.clone(),
+        ca.clone(),
+        timing,
+    ));
     let authority = Authority::new(
         &config,
         "http://127.0.0.1:8080",

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use scepd_pki::algorithms::DigestAlg;
-use scepd_pki::cms::{CmsError, certs_only};
+use scepd_pki::cms::CmsError;
 use scepd_pki::der::{Reader, oid, tag};
 use scepd_pki::issue::{DeviceProfile, issue_device_certificate};
 use scepd_pki::pkcs10::CertificationRequest;
@@ -15,7 +15,7 @@ use scepd_pki::scep::{CertRepSigner, MessageType, PkiMessage};
 use scepd_pki::x509::general_names::filter_requested;
 use scepd_pki::x509::{Certificate, name};
 
-use crate::ca::CaSet;
+use crate::ca::{CaHandle, CaSet};
 use crate::challenge::{
     Authorization, ChallengeError, ChallengeRequest, ChallengeVerifier, IssuedFacts, Verifiers,
 };
@@ -61,10 +61,10 @@ pub struct ScepReply {
 /// Runs SCEP operations for all platforms.
 pub struct Authority {
     store: Arc<Store>,
-    ca: Arc<CaSet>,
-    profile: DeviceProfile,
+    ca: Arc<CaHandle>,
+    validity_secs: i64,
+    min_rsa_bits: usize,
     max_clock_skew: i64,
-    ca_cert_body: Vec<u8>,
     verifiers: Verifiers,
     rng: SystemRandom,
     revocation: Arc<Revocation>,
@@ -88,34 +88,43 @@ impl Authority {
         config: &Config,
         base: &str,
         store: Arc<Store>,
-        ca: Arc<CaSet>,
+        ca: Arc<CaHandle>,
         revocation: Arc<Revocation>,
     ) -> Self {
-        let profile = DeviceProfile {
-            validity_secs: i64::from(config.validity_days) * 86_400,
-            min_rsa_bits: config.min_rsa_bits as usize,
-            crl_url: Some(format!("{base}/crl/{}.crl", ca.intermediate.id)),
-            ocsp_url: Some(format!("{base}/ocsp")),
-            ca_issuers_url: Some(format!("{base}/ca/{}.crt", ca.intermediate.id)),
-            ..DeviceProfile::default()
-        };
-        // GetCACert: RA first, then the intermediate, then (optionally) the root.
-        let mut chain: Vec<&[u8]> = vec![&ca.ra.cert_der, &ca.intermediate.cert_der];
-        if config.include_root {
-            chain.push(&ca.root.cert_der);
-        }
-        let ca_cert_body = certs_only::build(&chain, &[]);
         Self {
             verifiers: Verifiers::new(store.clone(), config),
             store,
             ca,
-            profile,
+            validity_secs: i64::from(config.validity_days) * 86_400,
+            min_rsa_bits: config.min_rsa_bits as usize,
             max_clock_skew: i64::from(config.max_clock_skew_secs),
-            ca_cert_body,
             rng: SystemRandom,
             revocation,
             public_base: base.to_owned(),
         }
+    }
+
+    /// The device profile for certificates issued by the active intermediate of `ca`.
+    fn profile(&self, ca: &CaSet) -> DeviceProfile {
+        let base = &self.public_base;
+        DeviceProfile {
+            validity_secs: self.validity_secs,
+            min_rsa_bits: self.min_rsa_bits,
+            crl_url: Some(format!("{base}/crl/{}.crl", ca.intermediate.id)),
+            ocsp_url: Some(format!("{base}/ocsp")),
+            ca_issuers_url: Some(format!("{base}/ca/{}.crt", ca.intermediate.id)),
+            ..DeviceProfile::default()
+        }
+    }
+
+    /// The CA material in force.
+    pub fn ca(&self) -> Arc<CaSet> {
+        self.ca.get()
+    }
+
+    /// The replaceable CA handle (rotation).
+    pub fn ca_handle(&self) -> &Arc<CaHandle> {
+        &self.ca
     }
 
     /// The store (for handlers that list or look up platforms).
@@ -127,14 +136,19 @@ impl Authority {
     pub fn ca_caps(&self) -> String {
         Capabilities {
             renewal: true,
-            get_next_ca_cert: false,
+            get_next_ca_cert: self.ca.get().next_ca_cert_body.is_some(),
         }
         .body()
     }
 
     /// GetCACert body (`application/x-x509-ca-ra-cert`).
-    pub fn ca_cert(&self) -> &[u8] {
-        &self.ca_cert_body
+    pub fn ca_cert(&self) -> Vec<u8> {
+        self.ca.get().ca_cert_body.clone()
+    }
+
+    /// GetNextCACert body (`application/x-x509-next-ca-cert`), when a rotation is staged.
+    pub fn next_ca_cert(&self) -> Option<Vec<u8>> {
+        self.ca.get().next_ca_cert_body.clone()
     }
 
     /// The public URL prefix (SCEP, CRL, OCSP URLs are under it).
@@ -143,16 +157,18 @@ impl Authority {
     }
 
     /// The root certificate, DER (its thumbprint goes on the challenge page).
-    pub fn root_certificate(&self) -> &[u8] {
-        &self.ca.root.cert_der
+    pub fn root_certificate(&self) -> Vec<u8> {
+        self.ca.get().root.cert_der.clone()
     }
 
     /// A CA certificate by store id (the AIA caIssuers URL), DER.
-    pub fn ca_certificate(&self, id: &str) -> Option<&[u8]> {
-        [&self.ca.root, &self.ca.intermediate]
-            .into_iter()
+    pub fn ca_certificate(&self, id: &str) -> Option<Vec<u8>> {
+        let ca = self.ca.get();
+        std::iter::once(&ca.root)
+            .chain(ca.issuers())
+            .chain(ca.next_intermediate.iter())
             .find(|a| a.id == id)
-            .map(|a| a.cert_der.as_slice())
+            .map(|a| a.cert_der.clone())
     }
 
     /// The platform, or 404.
@@ -171,10 +187,10 @@ impl Authority {
         now: i64,
     ) -> Result<ScepReply, HttpFailure> {
         let internal = |e: CmsError| HttpFailure::Internal(e.to_string());
-        let ra_cert = Certificate::parse(&self.ca.ra.cert_der)
+        let ca = self.ca.get();
+        let ra_cert = Certificate::parse(&ca.ra.cert_der)
             .map_err(|e| HttpFailure::Internal(e.to_string()))?;
-        let ra_key = self
-            .ca
+        let ra_key = ca
             .ra
             .key
             .as_ref()
@@ -206,8 +222,23 @@ impl Authority {
             Err(e) => return Err(HttpFailure::BadRequest(e.to_string())),
         };
         let header = &msg.header;
-        match self.process(platform, &msg, &ra_cert, now) {
-            Ok((granted, opened)) => {
+        match self.process(platform, &msg, &ca, now) {
+            Ok((granted, opened, ra_index)) => {
+                // Reply with the RA the client encrypted to: Apple insists the CertRep signer
+                // is exactly the RA it picked (scep-protocol.md §1.6).
+                let used = ca.decrypting_ras().nth(ra_index).unwrap_or(&ca.ra);
+                let used_cert = Certificate::parse(&used.cert_der)
+                    .map_err(|e| HttpFailure::Internal(e.to_string()))?;
+                let used_key = used
+                    .key
+                    .as_ref()
+                    .ok_or_else(|| HttpFailure::Internal("RA key not loaded".into()))?;
+                let signer = CertRepSigner {
+                    ra_cert: &used_cert,
+                    ra_key: used_key,
+                    rng: &self.rng,
+                    now,
+                };
                 let reply = signer
                     .success(
                         header,
@@ -240,28 +271,37 @@ impl Authority {
         &self,
         platform: &Platform,
         msg: &PkiMessage<'_>,
-        ra_cert: &Certificate<'_>,
+        ca: &CaSet,
         now: i64,
-    ) -> Result<(Granted, scepd_pki::scep::OpenedRequest), Outcome> {
+    ) -> Result<(Granted, scepd_pki::scep::OpenedRequest, usize), Outcome> {
         let header = &msg.header;
         if let Some(t) = header.signing_time {
             if (t - now).abs() > self.max_clock_skew {
                 return Err(Outcome::Fail(ScepFailure::Time(t - now)));
             }
         }
-        let ra_key = self
-            .ca
-            .ra
-            .key
-            .as_ref()
-            .ok_or_else(|| Outcome::Internal("RA key not loaded".into()))?;
-        let opened = msg
-            .open(ra_cert, ra_key, platform.allow_des, &self.rng)
-            .map_err(|e| match e {
-                CmsError::Algorithm(a) => Outcome::Fail(ScepFailure::Algorithm(a.to_string())),
-                CmsError::Crypto(c) => Outcome::Internal(c.to_owned()),
-                other => Outcome::Fail(ScepFailure::Envelope(other.to_string())),
-            })?;
+        // The active RA first; then the staged and retired ones, for clients that fetched
+        // GetNextCACert or GetCACert around a rotation.
+        let mut opened = Err(CmsError::WrongRecipient);
+        let mut ra_index = 0;
+        for (i, ra) in ca.decrypting_ras().enumerate() {
+            let cert =
+                Certificate::parse(&ra.cert_der).map_err(|e| Outcome::Internal(e.to_string()))?;
+            let key = ra
+                .key
+                .as_ref()
+                .ok_or_else(|| Outcome::Internal("RA key not loaded".into()))?;
+            opened = msg.open(&cert, key, platform.allow_des, &self.rng);
+            ra_index = i;
+            if !matches!(opened, Err(CmsError::WrongRecipient)) {
+                break;
+            }
+        }
+        let opened = opened.map_err(|e| match e {
+            CmsError::Algorithm(a) => Outcome::Fail(ScepFailure::Algorithm(a.to_string())),
+            CmsError::Crypto(c) => Outcome::Internal(c.to_owned()),
+            other => Outcome::Fail(ScepFailure::Envelope(other.to_string())),
+        })?;
         let granted = match header.message_type {
             MessageType::PkcsReq | MessageType::RenewalReq => {
                 self.enroll(platform, msg, &opened.message_data, now)?
@@ -275,7 +315,7 @@ impl Authority {
                 )));
             }
         };
-        Ok((granted, opened))
+        Ok((granted, opened, ra_index))
     }
 
     fn enroll(
@@ -338,27 +378,25 @@ impl Authority {
     ) -> Result<Granted, Outcome> {
         let (platform, now) = (request.platform, request.now);
         let who = self.identify(platform, csr)?;
-        let intermediate = Certificate::parse(&self.ca.intermediate.cert_der)
+        let ca = self.ca.get();
+        let intermediate = Certificate::parse(&ca.intermediate.cert_der)
             .map_err(|e| Outcome::Internal(e.to_string()))?;
-        let key = self
-            .ca
+        let key = ca
             .intermediate
             .key
             .as_ref()
             .ok_or_else(|| Outcome::Internal("intermediate key not loaded".into()))?;
         let issued =
-            issue_device_certificate(csr, &self.profile, &intermediate, key, now, &self.rng)
+            issue_device_certificate(csr, &self.profile(&ca), &intermediate, key, now, &self.rng)
                 .map_err(|e| match e {
-                    scepd_pki::issue::IssueError::Signing
-                    | scepd_pki::issue::IssueError::IssuerExpired => {
-                        Outcome::Internal(e.to_string())
-                    }
-                    other => Outcome::Fail(ScepFailure::Policy(other.to_string())),
-                })?;
+                scepd_pki::issue::IssueError::Signing
+                | scepd_pki::issue::IssueError::IssuerExpired => Outcome::Internal(e.to_string()),
+                other => Outcome::Fail(ScepFailure::Policy(other.to_string())),
+            })?;
         let sans: Vec<String> = issued.sans.iter().map(ToString::to_string).collect();
         let record = NewCertificate {
             serial: issued.serial.clone(),
-            issuer_id: self.ca.intermediate.id.clone(),
+            issuer_id: ca.intermediate.id.clone(),
             platform_id: platform.id.clone(),
             transaction_id: request.transaction_id.to_owned(),
             public_key_sha256: key_hash,
@@ -509,7 +547,8 @@ impl Authority {
     ) -> Result<(), Outcome> {
         let fail = |s: &str| Outcome::Fail(ScepFailure::Renewal(s.to_owned()));
         let signer = &msg.signer_cert;
-        let intermediate = Certificate::parse(&self.ca.intermediate.cert_der)
+        let ca = self.ca.get();
+        let intermediate = Certificate::parse(&ca.intermediate.cert_der)
             .map_err(|e| Outcome::Internal(e.to_string()))?;
         if signer.issuer != intermediate.subject
             || signer.verify_signed_by(intermediate.spki).is_err()
@@ -521,7 +560,7 @@ impl Authority {
         }
         let rec = self
             .store
-            .certificate_by_serial(&self.ca.intermediate.id, signer.serial_magnitude())
+            .certificate_by_serial(&ca.intermediate.id, signer.serial_magnitude())
             .map_err(store_err)?
             .ok_or_else(|| fail("signer certificate is not on record"))?;
         if rec.status != crate::store::CertStatus::Valid {
@@ -554,7 +593,8 @@ impl Authority {
     /// current CRL of its issuer.
     fn get_crl(&self, data: &[u8], now: i64) -> Result<Granted, Outcome> {
         let (issuer, _) = issuer_and_serial(data)?;
-        let intermediate = Certificate::parse(&self.ca.intermediate.cert_der)
+        let ca = self.ca.get();
+        let intermediate = Certificate::parse(&ca.intermediate.cert_der)
             .map_err(|e| Outcome::Internal(e.to_string()))?;
         if issuer != intermediate.subject {
             return Err(Outcome::Fail(ScepFailure::NotFound(
@@ -563,7 +603,7 @@ impl Authority {
         }
         let crl = self
             .revocation
-            .crl(&self.ca.intermediate.id, now)
+            .crl(&ca.intermediate.id, now)
             .map_err(|e| Outcome::Internal(e.to_string()))?
             .ok_or_else(|| Outcome::Internal("CRL unavailable".into()))?;
         Ok(Granted {
@@ -588,7 +628,8 @@ impl Authority {
             .expect(tag::INTEGER)
             .and_then(|t| t.unsigned_integer())
             .map_err(|_| bad("serial"))?;
-        let intermediate = Certificate::parse(&self.ca.intermediate.cert_der)
+        let ca = self.ca.get();
+        let intermediate = Certificate::parse(&ca.intermediate.cert_der)
             .map_err(|e| Outcome::Internal(e.to_string()))?;
         let not_found = || Outcome::Fail(ScepFailure::NotFound("no such certificate".into()));
         if issuer != intermediate.subject {
@@ -596,7 +637,7 @@ impl Authority {
         }
         let rec = self
             .store
-            .certificate_by_serial(&self.ca.intermediate.id, serial)
+            .certificate_by_serial(&ca.intermediate.id, serial)
             .map_err(store_err)?;
         rec.map(|c| Granted::cert(c.der)).ok_or_else(not_found)
     }

@@ -1,11 +1,18 @@
-//! The CA material the server runs with: loaded once from the store and keystore.
+//! The CA material the server runs with: the active root → intermediate → RA chain, a staged
+//! (`next`) intermediate and RA during a rotation, and retired intermediates and RAs that stay
+//! trusted (their CRLs are published, OCSP answers for them, late requests still decrypt).
+//! Loaded from the store and keystore; swapped atomically when a rotation is activated.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
+use scepd_pki::algorithms::DigestAlg;
+use scepd_pki::cms::certs_only;
+use scepd_pki::cms::signed_data::SignedDataBuilder;
 use scepd_pki::keys::SoftwareKey;
+use scepd_pki::x509::Certificate;
 
 use crate::keystore::{Keystore, KeystoreError};
-use crate::store::{CaRole, Store, StoreError};
+use crate::store::{CaRecord, CaRole, CaState, Store, StoreError};
 
 /// Errors loading CA material.
 #[derive(Debug, thiserror::Error)]
@@ -30,76 +37,262 @@ pub struct LoadedAuthority {
     pub cert_der: Vec<u8>,
     /// Private key (None for the root, which is only needed to sign intermediates).
     pub key: Option<SoftwareKey>,
+    /// The store id of its issuer.
+    pub issuer_id: Option<String>,
 }
 
-/// Root, active intermediate and active RA.
+/// Everything the server signs and decrypts with, at one moment.
 pub struct CaSet {
     /// Root certificate.
     pub root: LoadedAuthority,
-    /// Issuing intermediate.
+    /// Active issuing intermediate.
     pub intermediate: LoadedAuthority,
-    /// RA (decrypts requests, signs CertReps).
+    /// Active RA (decrypts requests, signs CertReps).
     pub ra: LoadedAuthority,
+    /// Staged intermediate (GetNextCACert), if a rotation is pending.
+    pub next_intermediate: Option<LoadedAuthority>,
+    /// Staged RA issued by the staged intermediate.
+    pub next_ra: Option<LoadedAuthority>,
+    /// Retired intermediates: still trusted until their certificates expire.
+    pub retired_intermediates: Vec<LoadedAuthority>,
+    /// Retired RAs: still decrypt requests addressed to them.
+    pub retired_ras: Vec<LoadedAuthority>,
+    /// GetCACert body: RA, intermediate, (root).
+    pub ca_cert_body: Vec<u8>,
+    /// GetNextCACert body, signed by the current RA (RFC 8894 §4.7), when a rotation is staged.
+    pub next_ca_cert_body: Option<Vec<u8>>,
+    /// (id, state) of every authority, to notice changes made by other processes.
+    pub version: Vec<(String, CaState)>,
+}
+
+fn load_one(
+    rec: &CaRecord,
+    keystore: &Keystore,
+    with_key: bool,
+) -> Result<LoadedAuthority, CaLoadError> {
+    Ok(LoadedAuthority {
+        id: rec.id.clone(),
+        cert_der: rec.cert_der.clone(),
+        key: if with_key {
+            Some(keystore.load(&rec.key_ref)?)
+        } else {
+            None
+        },
+        issuer_id: rec.issuer_id.clone(),
+    })
+}
+
+/// The (id, state) list the store holds now.
+pub fn store_version(store: &Store) -> Result<Vec<(String, CaState)>, StoreError> {
+    Ok(store
+        .authorities()?
+        .into_iter()
+        .map(|a| (a.id, a.state))
+        .collect())
 }
 
 impl CaSet {
-    /// Loads the active hierarchy; fails when the data dir is not initialized.
-    pub fn load(store: &Store, keystore: &Keystore) -> Result<Arc<Self>, CaLoadError> {
-        let get = |role: CaRole, with_key: bool| -> Result<LoadedAuthority, CaLoadError> {
-            let rec = store.active_authority(role)?.ok_or_else(|| {
+    /// Loads all authorities; fails when the data dir is not initialized or keys are unusable.
+    pub fn load(
+        store: &Store,
+        keystore: &Keystore,
+        include_root: bool,
+        now: i64,
+    ) -> Result<Arc<Self>, CaLoadError> {
+        let records = store.authorities()?;
+        let find = |role: CaRole, state: CaState| {
+            records
+                .iter()
+                .filter(move |r| r.role == role && r.state == state)
+        };
+        let one = |role: CaRole, with_key: bool| -> Result<LoadedAuthority, CaLoadError> {
+            let rec = find(role, CaState::Active).next().ok_or_else(|| {
                 CaLoadError::Inconsistent(format!("no active {} authority", role.as_str()))
             })?;
-            let key = if with_key {
-                Some(keystore.load(&rec.key_ref)?)
-            } else {
-                None
-            };
-            Ok(LoadedAuthority {
-                id: rec.id,
-                cert_der: rec.cert_der,
-                key,
-            })
+            load_one(rec, keystore, with_key)
+        };
+        let staged = |role: CaRole| {
+            find(role, CaState::Next)
+                .next()
+                .map(|r| load_one(r, keystore, true))
+                .transpose()
+        };
+        let retired = |role: CaRole| {
+            find(role, CaState::Retired)
+                .map(|r| load_one(r, keystore, true))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let root = one(CaRole::Root, false)?;
+        let intermediate = one(CaRole::Intermediate, true)?;
+        let ra = one(CaRole::Ra, true)?;
+        let mut chain: Vec<&[u8]> = vec![&ra.cert_der, &intermediate.cert_der];
+        if include_root {
+            chain.push(&root.cert_der);
+        }
+        let ca_cert_body = certs_only::build(&chain, &[]);
+        let next_intermediate = staged(CaRole::Intermediate)?;
+        let next_ra = staged(CaRole::Ra)?;
+        let next_ca_cert_body = match &next_intermediate {
+            Some(n) => Some(next_body(&ra, n, next_ra.as_ref(), &root, now)?),
+            None => None,
         };
         let set = Self {
-            root: get(CaRole::Root, false)?,
-            intermediate: get(CaRole::Intermediate, true)?,
-            ra: get(CaRole::Ra, true)?,
+            root,
+            intermediate,
+            ra,
+            next_intermediate,
+            next_ra,
+            retired_intermediates: retired(CaRole::Intermediate)?,
+            retired_ras: retired(CaRole::Ra)?,
+            ca_cert_body,
+            next_ca_cert_body,
+            version: records.iter().map(|a| (a.id.clone(), a.state)).collect(),
         };
         set.check()?;
         Ok(Arc::new(set))
     }
 
-    /// Start-up self-check: each certificate chains to the next by signature and name bytes,
+    /// Active and retired intermediates, active first: everything whose certificates we answer for.
+    pub fn issuers(&self) -> impl Iterator<Item = &LoadedAuthority> {
+        std::iter::once(&self.intermediate).chain(self.retired_intermediates.iter())
+    }
+
+    /// The issuer with this store id (active or retired).
+    pub fn issuer(&self, id: &str) -> Option<&LoadedAuthority> {
+        self.issuers().find(|a| a.id == id)
+    }
+
+    /// RAs that may decrypt a request, in the order to try: active, staged, retired.
+    pub fn decrypting_ras(&self) -> impl Iterator<Item = &LoadedAuthority> {
+        std::iter::once(&self.ra)
+            .chain(self.next_ra.iter())
+            .chain(self.retired_ras.iter())
+    }
+
+    /// Start-up self-check: each certificate chains to its issuer by signature and name bytes,
     /// and each key matches its certificate (design.md gotcha 7).
     fn check(&self) -> Result<(), CaLoadError> {
         use scepd_pki::keys::Signer;
-        use scepd_pki::x509::Certificate;
-        let bad = |s: &str| CaLoadError::Inconsistent(s.to_owned());
-        let root = Certificate::parse(&self.root.cert_der)
-            .map_err(|_| bad("root certificate unparsable"))?;
-        let int = Certificate::parse(&self.intermediate.cert_der)
-            .map_err(|_| bad("intermediate unparsable"))?;
-        let ra =
-            Certificate::parse(&self.ra.cert_der).map_err(|_| bad("RA certificate unparsable"))?;
-        if int.issuer != root.subject || int.verify_signed_by(root.spki).is_err() {
-            return Err(bad("intermediate is not signed by the root"));
-        }
-        if ra.issuer != int.subject || ra.verify_signed_by(int.spki).is_err() {
-            return Err(bad("RA certificate is not signed by the intermediate"));
-        }
-        for (a, c, what) in [
-            (&self.intermediate, &int, "intermediate"),
-            (&self.ra, &ra, "RA"),
-        ] {
-            if a.key.as_ref().map(|k| k.public_key_der()) != Some(c.spki) {
-                return Err(CaLoadError::Inconsistent(format!(
-                    "{what} key does not match its certificate"
-                )));
+        let bad = |s: String| CaLoadError::Inconsistent(s);
+        let all: Vec<&LoadedAuthority> = [&self.root, &self.intermediate, &self.ra]
+            .into_iter()
+            .chain(self.next_intermediate.iter())
+            .chain(self.next_ra.iter())
+            .chain(self.retired_intermediates.iter())
+            .chain(self.retired_ras.iter())
+            .collect();
+        for a in &all {
+            let cert = Certificate::parse(&a.cert_der)
+                .map_err(|_| bad(format!("{} certificate unparsable", a.id)))?;
+            let issuer = match &a.issuer_id {
+                None => Some(*a),
+                Some(id) => all.iter().copied().find(|x| &x.id == id),
+            };
+            if let Some(issuer) = issuer {
+                let ic = Certificate::parse(&issuer.cert_der)
+                    .map_err(|_| bad(format!("{} certificate unparsable", issuer.id)))?;
+                if cert.issuer != ic.subject || cert.verify_signed_by(ic.spki).is_err() {
+                    return Err(bad(format!("{} is not signed by {}", a.id, issuer.id)));
+                }
+            }
+            if let Some(k) = &a.key {
+                if k.public_key_der() != cert.spki {
+                    return Err(bad(format!("{} key does not match its certificate", a.id)));
+                }
             }
         }
-        if self.ra.key.as_ref().is_some_and(|k| !k.is_rsa()) {
-            return Err(bad("RA key must be RSA"));
+        for ra in self.decrypting_ras() {
+            if ra.key.as_ref().is_some_and(|k| !k.is_rsa()) {
+                return Err(bad(format!("RA {} key must be RSA", ra.id)));
+            }
         }
         Ok(())
+    }
+}
+
+/// GetNextCACert: a SignedData by the current RA whose content is a certs-only SignedData with
+/// the next RA, the next intermediate and the root.
+fn next_body(
+    ra: &LoadedAuthority,
+    next: &LoadedAuthority,
+    next_ra: Option<&LoadedAuthority>,
+    root: &LoadedAuthority,
+    now: i64,
+) -> Result<Vec<u8>, CaLoadError> {
+    let mut certs: Vec<&[u8]> = Vec::new();
+    if let Some(r) = next_ra {
+        certs.push(&r.cert_der);
+    }
+    certs.push(&next.cert_der);
+    certs.push(&root.cert_der);
+    let inner = certs_only::build(&certs, &[]);
+    let ra_cert =
+        Certificate::parse(&ra.cert_der).map_err(|e| CaLoadError::Inconsistent(e.to_string()))?;
+    let key = ra
+        .key
+        .as_ref()
+        .ok_or_else(|| CaLoadError::Inconsistent("RA key not loaded".into()))?;
+    SignedDataBuilder {
+        content: Some(&inner),
+        certificates: vec![&ra.cert_der],
+        signer_cert: &ra_cert,
+        signer: key,
+        digest: DigestAlg::Sha256,
+        attributes: Vec::new(),
+        signing_time: Some(now),
+    }
+    .build()
+    .map_err(|e| CaLoadError::Inconsistent(format!("signing GetNextCACert: {e}")))
+}
+
+/// The current [`CaSet`], replaceable at run time (rotation activation).
+pub struct CaHandle {
+    current: RwLock<Arc<CaSet>>,
+    keystore: Keystore,
+    include_root: bool,
+}
+
+impl CaHandle {
+    /// Loads the initial set.
+    pub fn load(
+        store: &Store,
+        keystore: Keystore,
+        include_root: bool,
+        now: i64,
+    ) -> Result<Arc<Self>, CaLoadError> {
+        let set = CaSet::load(store, &keystore, include_root, now)?;
+        Ok(Arc::new(Self {
+            current: RwLock::new(set),
+            keystore,
+            include_root,
+        }))
+    }
+
+    /// The set in force now (cheap: one Arc clone).
+    pub fn get(&self) -> Arc<CaSet> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reloads when the store's authorities differ from the loaded ones. Returns true when a
+    /// new set is in force. A failed load keeps the old set serving.
+    pub fn reload_if_changed(&self, store: &Store, now: i64) -> Result<bool, CaLoadError> {
+        if store_version(store)? == self.get().version {
+            return Ok(false);
+        }
+        let set = CaSet::load(store, &self.keystore, self.include_root, now)?;
+        match self.current.write() {
+            Ok(mut g) => *g = set,
+            Err(poisoned) => *poisoned.into_inner() = set,
+        }
+        tracing::info!("CA set reloaded");
+        Ok(true)
+    }
+
+    /// The keystore (rotation writes new keys through it).
+    pub fn keystore(&self) -> &Keystore {
+        &self.keystore
     }
 }

@@ -18,6 +18,7 @@ pub mod outbound;
 pub mod platforms;
 pub mod profiles;
 pub mod revocation;
+pub mod rotation;
 pub mod secrets;
 pub mod server;
 pub mod store;

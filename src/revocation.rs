@@ -2,6 +2,7 @@
 //! generation moves (any process: server or CLI) and well before nextUpdate; OCSP reads the
 //! store on every request, so a revocation is visible there at once.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use scepd_pki::issue::extensions::key_identifier;
@@ -12,7 +13,7 @@ use scepd_pki::revocation::ocsp::{
 };
 use scepd_pki::x509::Certificate;
 
-use crate::ca::CaSet;
+use crate::ca::{CaHandle, LoadedAuthority};
 use crate::store::{CertStatus as StoredStatus, Store, StoreError};
 
 /// Errors building revocation data (ours, never the client's).
@@ -51,76 +52,81 @@ pub struct RevocationTiming {
     pub ocsp_validity_secs: i64,
 }
 
-/// CRL and OCSP for the issuing CA.
+/// CRLs and OCSP for every issuing CA we answer for (active and retired intermediates).
 pub struct Revocation {
     store: Arc<Store>,
-    ca: Arc<CaSet>,
+    ca: Arc<CaHandle>,
+    timing: RevocationTiming,
+    crls: RwLock<HashMap<String, PublishedCrl>>,
+}
+
+/// OCSP hashes and key id of one issuer, derived from its certificate.
+struct IssuerInfo {
     hashes: IssuerHashes,
     key_id: Vec<u8>,
-    timing: RevocationTiming,
-    crl: RwLock<Option<PublishedCrl>>,
+}
+
+fn issuer_info(a: &LoadedAuthority) -> Result<IssuerInfo, RevocationError> {
+    let cert = Certificate::parse(&a.cert_der).map_err(|e| RevocationError::Pki(e.to_string()))?;
+    let hashes = IssuerHashes::new(&cert).map_err(|e| RevocationError::Pki(e.to_string()))?;
+    let key_id = scepd_pki::x509::certificate::subject_key_id(&cert)
+        .map(<[u8]>::to_vec)
+        .map_or_else(|| key_identifier(cert.spki), Ok)
+        .map_err(|e| RevocationError::Pki(e.to_string()))?;
+    Ok(IssuerInfo { hashes, key_id })
 }
 
 impl Revocation {
-    /// Prepares the issuer hashes; call [`Revocation::refresh`] to publish the first CRL.
-    pub fn new(
-        store: Arc<Store>,
-        ca: Arc<CaSet>,
-        timing: RevocationTiming,
-    ) -> Result<Self, RevocationError> {
-        let cert = Certificate::parse(&ca.intermediate.cert_der)
-            .map_err(|e| RevocationError::Pki(e.to_string()))?;
-        let hashes = IssuerHashes::new(&cert).map_err(|e| RevocationError::Pki(e.to_string()))?;
-        let key_id = scepd_pki::x509::certificate::subject_key_id(&cert)
-            .map(<[u8]>::to_vec)
-            .map_or_else(|| key_identifier(cert.spki), Ok)
-            .map_err(|e| RevocationError::Pki(e.to_string()))?;
-        Ok(Self {
+    /// A revocation service over the CA handle; call [`Revocation::refresh`] to publish CRLs.
+    pub fn new(store: Arc<Store>, ca: Arc<CaHandle>, timing: RevocationTiming) -> Self {
+        Self {
             store,
             ca,
-            hashes,
-            key_id,
             timing,
-            crl: RwLock::new(None),
-        })
-    }
-
-    /// The issuing CA's store id (the CRL path segment).
-    pub fn ca_id(&self) -> &str {
-        &self.ca.intermediate.id
-    }
-
-    /// Rebuilds the CRL if revocations changed or half its validity has passed. Blocking.
-    pub fn refresh(&self, now: i64) -> Result<bool, RevocationError> {
-        let generation = self.store.revocation_generation()?;
-        let current = self
-            .crl
-            .read()
-            .map_err(|_| RevocationError::Pki("lock".into()))?
-            .clone();
-        let stale = match &current {
-            None => true,
-            Some(c) => {
-                c.generation != generation
-                    || now >= c.this_update + (c.next_update - c.this_update) / 2
-            }
-        };
-        if !stale {
-            return Ok(false);
+            crls: RwLock::new(HashMap::new()),
         }
-        let published = self.build_crl(now, generation)?;
-        tracing::info!(number = published.number, generation, "published CRL");
-        *self
-            .crl
-            .write()
-            .map_err(|_| RevocationError::Pki("lock".into()))? = Some(published);
-        Ok(true)
     }
 
-    fn build_crl(&self, now: i64, generation: i64) -> Result<PublishedCrl, RevocationError> {
-        let revoked = self
-            .store
-            .revoked_certificates(&self.ca.intermediate.id, now)?;
+    /// Rebuilds each issuer's CRL if revocations changed or half its validity has passed.
+    /// Blocking. Returns how many CRLs were (re)published.
+    pub fn refresh(&self, now: i64) -> Result<usize, RevocationError> {
+        let generation = self.store.revocation_generation()?;
+        let ca = self.ca.get();
+        let mut published = 0;
+        for issuer in ca.issuers() {
+            let stale = match self
+                .crls
+                .read()
+                .map_err(|_| RevocationError::Pki("lock".into()))?
+                .get(&issuer.id)
+            {
+                None => true,
+                Some(c) => {
+                    c.generation != generation
+                        || now >= c.this_update + (c.next_update - c.this_update) / 2
+                }
+            };
+            if !stale {
+                continue;
+            }
+            let crl = self.build_crl(issuer, now, generation)?;
+            tracing::info!(ca = %issuer.id, number = crl.number, generation, "published CRL");
+            self.crls
+                .write()
+                .map_err(|_| RevocationError::Pki("lock".into()))?
+                .insert(issuer.id.clone(), crl);
+            published += 1;
+        }
+        Ok(published)
+    }
+
+    fn build_crl(
+        &self,
+        issuer: &LoadedAuthority,
+        now: i64,
+        generation: i64,
+    ) -> Result<PublishedCrl, RevocationError> {
+        let revoked = self.store.revoked_certificates(&issuer.id, now)?;
         let entries: Vec<RevokedEntry> = revoked
             .into_iter()
             .map(|r| RevokedEntry {
@@ -133,20 +139,19 @@ impl Revocation {
                     .unwrap_or(RevocationReason::Unspecified),
             })
             .collect();
-        let cert = Certificate::parse(&self.ca.intermediate.cert_der)
+        let cert = Certificate::parse(&issuer.cert_der)
             .map_err(|e| RevocationError::Pki(e.to_string()))?;
-        let key = self
-            .ca
-            .intermediate
+        let key = issuer
             .key
             .as_ref()
-            .ok_or_else(|| RevocationError::Pki("intermediate key not loaded".into()))?;
-        let number = self.store.next_crl_number(&self.ca.intermediate.id)?;
+            .ok_or_else(|| RevocationError::Pki(format!("key of {} not loaded", issuer.id)))?;
+        let info = issuer_info(issuer)?;
+        let number = self.store.next_crl_number(&issuer.id)?;
         let next_update = now + self.timing.crl_validity_secs;
         let der = crl::build(
             &CrlParams {
                 issuer: cert.subject,
-                issuer_key_id: &self.key_id,
+                issuer_key_id: &info.key_id,
                 number,
                 this_update: now,
                 next_update,
@@ -164,17 +169,18 @@ impl Revocation {
         })
     }
 
-    /// The current CRL for a CA id, building it first if none exists yet. Blocking.
+    /// The current CRL of an issuer (active or retired), building it first if needed. Blocking.
     pub fn crl(&self, ca_id: &str, now: i64) -> Result<Option<PublishedCrl>, RevocationError> {
-        if ca_id != self.ca.intermediate.id {
+        if self.ca.get().issuer(ca_id).is_none() {
             return Ok(None);
         }
         self.refresh(now)?;
         Ok(self
-            .crl
+            .crls
             .read()
             .map_err(|_| RevocationError::Pki("lock".into()))?
-            .clone())
+            .get(ca_id)
+            .cloned())
     }
 
     /// Answers a DER OCSP request. Blocking (store reads, one signature).
@@ -196,54 +202,53 @@ impl Revocation {
         }
     }
 
+    /// Answers for the first issuer any CertID names (one signature per response; CertIDs of
+    /// other issuers in the same request are left out, as RFC 6960 allows).
     fn answer(
         &self,
         req: &ocsp::OcspRequest,
         now: i64,
     ) -> Result<Option<Vec<u8>>, RevocationError> {
-        let mut answers = Vec::with_capacity(req.cert_ids.len());
-        for id in &req.cert_ids {
-            if !self.hashes.matches(id) {
+        let ca = self.ca.get();
+        for issuer in ca.issuers() {
+            let info = issuer_info(issuer)?;
+            let mut answers = Vec::with_capacity(req.cert_ids.len());
+            for id in req.cert_ids.iter().filter(|id| info.hashes.matches(id)) {
+                let status = match self.store.certificate_state(&issuer.id, &id.serial)? {
+                    None => CertStatus::Unknown,
+                    Some(s) if s.status == StoredStatus::Revoked => CertStatus::Revoked {
+                        at: s.revoked_at.unwrap_or(0),
+                        reason: s
+                            .reason
+                            .as_deref()
+                            .and_then(RevocationReason::parse)
+                            .filter(|r| *r != RevocationReason::Unspecified),
+                    },
+                    Some(_) => CertStatus::Good,
+                };
+                answers.push(SingleResponse {
+                    cert_id: id,
+                    status,
+                    this_update: now,
+                    next_update: Some(now + self.timing.ocsp_validity_secs),
+                });
+            }
+            if answers.is_empty() {
                 continue;
             }
-            let status = match self
-                .store
-                .certificate_state(&self.ca.intermediate.id, &id.serial)?
-            {
-                None => CertStatus::Unknown,
-                Some(s) if s.status == StoredStatus::Revoked => CertStatus::Revoked {
-                    at: s.revoked_at.unwrap_or(0),
-                    reason: s
-                        .reason
-                        .as_deref()
-                        .and_then(RevocationReason::parse)
-                        .filter(|r| *r != RevocationReason::Unspecified),
-                },
-                Some(_) => CertStatus::Good,
+            let key = issuer
+                .key
+                .as_ref()
+                .ok_or_else(|| RevocationError::Pki(format!("key of {} not loaded", issuer.id)))?;
+            let responder = Responder {
+                key_hash: &info.hashes.key_sha1,
+                key,
+                certs: &[],
             };
-            answers.push(SingleResponse {
-                cert_id: id,
-                status,
-                this_update: now,
-                next_update: Some(now + self.timing.ocsp_validity_secs),
-            });
+            return ocsp::build_response(&responder, &answers, now, req.nonce.as_deref())
+                .map(Some)
+                .map_err(|e| RevocationError::Pki(e.to_string()));
         }
-        if answers.is_empty() {
-            return Ok(None);
-        }
-        let key = self
-            .ca
-            .intermediate
-            .key
-            .as_ref()
-            .ok_or_else(|| RevocationError::Pki("intermediate key not loaded".into()))?;
-        let responder = Responder {
-            key_hash: &self.hashes.key_sha1,
-            key,
-            certs: &[],
-        };
-        ocsp::build_response(&responder, &answers, now, req.nonce.as_deref())
-            .map(Some)
-            .map_err(|e| RevocationError::Pki(e.to_string()))
+        Ok(None)
     }
 }

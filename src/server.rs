@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::authority::Authority;
 use crate::bootstrap;
-use crate::ca::CaSet;
+use crate::ca::CaHandle;
 use crate::cli::CliError;
 use crate::config::Config;
 use crate::http::scep::unix_now;
@@ -55,7 +55,7 @@ pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError>
     let store = Arc::new(store);
     let keystore = Keystore::from_config(&config).map_err(fail)?;
     keystore.check_permissions().map_err(fail)?;
-    let ca = CaSet::load(&store, &keystore).map_err(fail)?;
+    let ca = CaHandle::load(&store, keystore, config.include_root, unix_now()).map_err(fail)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -72,15 +72,16 @@ pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError>
             crl_validity_secs: config.crl_validity_secs,
             ocsp_validity_secs: config.ocsp_validity_secs,
         };
-        let revocation = Arc::new(Revocation::new(store.clone(), ca.clone(), timing).map_err(fail)?);
+        let revocation = Arc::new(Revocation::new(store.clone(), ca.clone(), timing));
         let first = revocation.clone();
         tokio::task::spawn_blocking(move || first.refresh(unix_now()))
             .await
             .map_err(fail)?
             .map_err(fail)?;
-        tokio::spawn(refresh_loop(revocation.clone()));
+        tokio::spawn(refresh_loop(revocation.clone(), ca.clone(), store.clone()));
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        for (role, a) in [("root", &ca.root), ("intermediate", &ca.intermediate), ("ra", &ca.ra)] {
+        let current = ca.get();
+        for (role, a) in [("root", &current.root), ("intermediate", &current.intermediate), ("ra", &current.ra)] {
             if let Ok(c) = scepd_pki::x509::Certificate::parse(&a.cert_der) {
                 metrics.ca_expiry(role, &a.id, c.not_after);
             }
@@ -107,7 +108,11 @@ pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError>
             let _ = rx.wait_for(|v| *v).await;
         };
         let header_timeout = app.header_timeout;
-        let admin = Arc::new(crate::admin::AdminApp { app: app.clone(), data_dir: config.data_dir.clone() });
+        let admin = Arc::new(crate::admin::AdminApp {
+            app: app.clone(),
+            data_dir: config.data_dir.clone(),
+            organization: config.organization.clone(),
+        });
         let public = tokio::spawn(http::serve(listener, app, header_timeout, None, stopped(stop_rx.clone())));
         let admin = tokio::spawn(http::serve(admin_listener, admin, header_timeout, tls, stopped(stop_rx)));
         shutdown_signal().await;
@@ -134,16 +139,33 @@ async fn shutdown_signal() {
 
 /// Re-publishes the CRL when revocations change (also from the CLI) or it ages; polls twice a
 /// second so operator changes reach relying parties within a second.
-async fn refresh_loop(revocation: Arc<Revocation>) {
+async fn refresh_loop(
+    revocation: Arc<Revocation>,
+    ca: Arc<CaHandle>,
+    store: Arc<crate::store::Store>,
+) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let r = revocation.clone();
-        match tokio::task::spawn_blocking(move || r.refresh(unix_now())).await {
+        let (r, c, s) = (revocation.clone(), ca.clone(), store.clone());
+        let result = tokio::task::spawn_blocking(move || {
+            let now = unix_now();
+            // Scheduled activations (rotate with activate_at), then changes by other processes.
+            let due = s.due_activations(now).map_err(|e| e.to_string())?;
+            if !due.is_empty() {
+                let ids: Vec<&str> = due.iter().map(String::as_str).collect();
+                s.activate_authorities(&ids, "schedule", now)
+                    .map_err(|e| e.to_string())?;
+            }
+            c.reload_if_changed(&s, now).map_err(|e| e.to_string())?;
+            r.refresh(now).map_err(|e| e.to_string())
+        })
+        .await;
+        match result {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "CRL refresh failed; retrying"),
-            Err(e) => tracing::error!(error = %e, "CRL refresh task failed"),
+            Ok(Err(e)) => tracing::error!(error = %e, "CA/CRL refresh failed; retrying"),
+            Err(e) => tracing::error!(error = %e, "CA/CRL refresh task failed"),
         }
     }
 }

@@ -10,7 +10,7 @@ use scepd_pki::der::{Reader, oid, tag};
 use scepd_pki::x509::Certificate;
 use serde::{Deserialize, Serialize};
 
-use crate::ca::CaSet;
+use crate::ca::CaHandle;
 use crate::store::{CertStatus, DeviceState, Store, StoreError};
 
 /// How long a nonce stays usable.
@@ -55,7 +55,7 @@ pub struct TrustError(#[from] StoreError);
 /// Nonces and verification.
 pub struct TrustCheck {
     store: Arc<Store>,
-    ca: Arc<CaSet>,
+    ca: Arc<CaHandle>,
     nonces: Mutex<HashMap<String, i64>>,
 }
 
@@ -71,7 +71,7 @@ fn not_managed(reason: &str) -> Verdict {
 
 impl TrustCheck {
     /// A checker for the active issuing CA.
-    pub fn new(store: Arc<Store>, ca: Arc<CaSet>) -> Self {
+    pub fn new(store: Arc<Store>, ca: Arc<CaHandle>) -> Self {
         Self {
             store,
             ca,
@@ -116,12 +116,15 @@ impl TrustCheck {
         let Ok(cert) = Certificate::parse(&der) else {
             return Ok(not_managed("certificate does not parse"));
         };
-        let Ok(issuer) = Certificate::parse(&self.ca.intermediate.cert_der) else {
-            return Ok(not_managed("issuing CA unavailable"));
-        };
-        if cert.issuer != issuer.subject || cert.verify_signed_by(issuer.spki).is_err() {
+        // Any intermediate we answer for: the active one or a retired one still trusted.
+        let ca = self.ca.get();
+        let issuer = ca.issuers().find(|a| {
+            Certificate::parse(&a.cert_der)
+                .is_ok_and(|ic| cert.issuer == ic.subject && cert.verify_signed_by(ic.spki).is_ok())
+        });
+        let Some(issuer) = issuer else {
             return Ok(not_managed("not issued by this CA"));
-        }
+        };
         if !cert.is_valid_at(now) {
             return Ok(not_managed("certificate expired or not yet valid"));
         }
@@ -136,7 +139,7 @@ impl TrustCheck {
         }
         let Some(state) = self
             .store
-            .certificate_state(&self.ca.intermediate.id, cert.serial_magnitude())?
+            .certificate_state(&issuer.id, cert.serial_magnitude())?
         else {
             return Ok(not_managed("certificate is not on record"));
         };

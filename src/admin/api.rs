@@ -13,17 +13,18 @@ use super::tokens::Caller;
 use super::{error, json_response};
 use crate::devices::identity::DevicePattern;
 use crate::devices::{self, Action};
+use crate::http::HttpResponse;
 use crate::http::scep::unix_now;
-use crate::http::{App, HttpResponse};
 use crate::platforms;
+use crate::rotation;
 use crate::store::{CertStatus, CertificateFilter, DeviceState, Store, StoreError};
+use scepd_pki::keys::KeyAlgorithm;
 
 const MAX_BODY: usize = 64 * 1024;
 
 /// Routes an authenticated `/admin/v1/` request.
 pub async fn route(
-    app: Arc<App>,
-    data_dir: std::path::PathBuf,
+    admin: Arc<super::AdminApp>,
     req: Request<Incoming>,
     caller: Caller,
 ) -> HttpResponse {
@@ -52,7 +53,7 @@ pub async fn route(
         .map(str::to_owned)
         .collect();
     let result = tokio::task::spawn_blocking(move || {
-        dispatch(&app, &data_dir, &method, &parts, &query, &body, &caller)
+        dispatch(&admin, &method, &parts, &query, &body, &caller)
     })
     .await;
     match result {
@@ -105,14 +106,18 @@ fn str_field<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
 }
 
 fn dispatch(
-    app: &App,
-    data_dir: &std::path::Path,
+    admin: &super::AdminApp,
     method: &Method,
     parts: &[String],
     query: &str,
     body: &Value,
     caller: &Caller,
 ) -> Result<HttpResponse, ApiError> {
+    let (app, data_dir, organization) = (
+        admin.app.as_ref(),
+        admin.data_dir.as_path(),
+        admin.organization.as_str(),
+    );
     let store = app.authority.store();
     let p: Vec<&str> = parts.iter().map(String::as_str).collect();
     let now = unix_now();
@@ -171,13 +176,14 @@ fn dispatch(
                 String::from_utf8_lossy(&scepd_pki::scep::http::percent_decode(c)).replace('+', " ")
             });
             let base = app.authority.public_base();
+            let root_der = app.authority.root_certificate();
             let input = crate::profiles::ProfileInput {
                 platform: &p,
                 scep_url: format!("{base}{}", platforms::scep_path(id)),
                 challenge_url: (p.challenge.kind() == "dynamic")
                     .then(|| format!("{base}{}", platforms::challenge_url_path(id))),
                 challenge: challenge.as_deref(),
-                root_der: app.authority.root_certificate(),
+                root_der: &root_der,
                 subject: subject.as_deref(),
             };
             let (ct, body) = crate::profiles::render(&input, format);
@@ -307,6 +313,56 @@ fn dispatch(
                 .map(|a| json!({"id": a.id, "role": a.role.as_str(), "state": a.state.as_str(), "subject": a.subject, "issuer_id": a.issuer_id, "not_before": rfc3339(a.not_before), "not_after": rfc3339(a.not_after)}))
                 .collect();
             Ok(json_response(200, &json!(list)))
+        }
+        (&Method::POST, ["ca", "rotate"]) => {
+            let alg = match str_field(body, "key_algorithm") {
+                Some(a) => a
+                    .parse::<KeyAlgorithm>()
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+                None => app
+                    .authority
+                    .ca()
+                    .intermediate
+                    .key
+                    .as_ref()
+                    .map_or(KeyAlgorithm::Rsa2048, |k| k.algorithm()),
+            };
+            let activate_at =
+                match str_field(body, "activate_at") {
+                    Some(t) => Some(parse_rfc3339(t).ok_or_else(|| {
+                        ApiError::BadRequest("activate_at must be RFC 3339".into())
+                    })?),
+                    None => None,
+                };
+            let (int, ra) = rotation::rotate_ca(
+                store,
+                app.authority.ca_handle(),
+                organization,
+                alg,
+                activate_at,
+                &actor,
+                now,
+            )
+            .map_err(rotation_error)?;
+            Ok(json_response(
+                201,
+                &json!({"id": int.id, "role": "intermediate", "state": "next", "subject": int.subject, "not_after": rfc3339(int.not_after),
+                "ra_id": ra.id, "activate_at": activate_at.map(rfc3339)}),
+            ))
+        }
+        (&Method::POST, ["ca", id, "activate"]) => {
+            rotation::activate(store, app.authority.ca_handle(), id, &actor, now)
+                .map_err(rotation_error)?;
+            Ok(json_response(200, &json!({"id": id, "state": "active"})))
+        }
+        (&Method::POST, ["ra", "rotate"]) => {
+            let ra =
+                rotation::rotate_ra(store, app.authority.ca_handle(), organization, &actor, now)
+                    .map_err(rotation_error)?;
+            Ok(json_response(
+                201,
+                &json!({"id": ra.id, "role": "ra", "state": "active", "subject": ra.subject, "not_after": rfc3339(ra.not_after)}),
+            ))
         }
         (&Method::GET, ["audit"]) => {
             let since = match param(query, "since") {
@@ -484,5 +540,13 @@ fn create_platform(
         other => Err(ApiError::BadRequest(format!(
             "unknown challenge mode {other:?} (static, dynamic, intune, webhook)"
         ))),
+    }
+}
+
+fn rotation_error(e: rotation::RotationError) -> ApiError {
+    match e {
+        rotation::RotationError::Store(s) => ApiError::from(s),
+        rotation::RotationError::Invalid(m) => ApiError::BadRequest(m),
+        other => ApiError::Internal(other.to_string()),
     }
 }

@@ -25,6 +25,8 @@ pub struct AdminApp {
     pub app: Arc<App>,
     /// The data dir (for secrets files of delegated platforms).
     pub data_dir: std::path::PathBuf,
+    /// Organisation name for the subjects of rotated CAs.
+    pub organization: String,
 }
 
 /// A JSON response.
@@ -88,9 +90,7 @@ impl Handler for AdminApp {
         match path.as_str() {
             "/metrics" => response(200, "text/plain; version=0.0.4", self.app.metrics.render()),
             "/admin/v1/openapi.json" => response(200, "application/json", OPENAPI),
-            p if p.starts_with("/admin/v1/") => {
-                api::route(self.app.clone(), self.data_dir.clone(), req, caller).await
-            }
+            p if p.starts_with("/admin/v1/") => api::route(self.clone(), req, caller).await,
             _ => error(404, "not_found", "no such endpoint"),
         }
     }

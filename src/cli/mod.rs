@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 pub mod admin;
+pub mod ca;
 mod cert;
 pub mod device;
 mod platform;
@@ -51,6 +52,12 @@ pub enum Command {
     /// Admin API tokens.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// CA certificates and rotation.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
+    /// RA rotation.
+    #[command(subcommand)]
+    Ra(ca::RaCommand),
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -266,6 +273,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Cert(cmd) => cert::run(&config, cmd),
         Command::Device(cmd) => device::run(&config, cmd),
         Command::Admin(cmd) => admin::run(&config, cmd),
+        Command::Ca(cmd) => ca::run(&config, cmd),
+        Command::Ra(cmd) => ca::run_ra(&config, cmd),
         Command::Audit(AuditCommand::List { since, json }) => {
             admin::audit(&config, since.as_deref(), json)
         }

@@ -244,7 +244,7 @@ pub async fn handle(
             } else {
                 challenge_page(
                     &h,
-                    &dynamic::ndes_thumbprint(app.authority.root_certificate()),
+                    &dynamic::ndes_thumbprint(&app.authority.root_certificate()),
                 )
             }
         }

@@ -36,7 +36,7 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> H
     {
         // AIA caIssuers (RFC 5280 §4.2.2.1): the issuing CA certificate, DER.
         return match app.authority.ca_certificate(id) {
-            Some(der) => response(200, "application/pkix-cert", Bytes::copy_from_slice(der)),
+            Some(der) => response(200, "application/pkix-cert", Bytes::from(der)),
             None => failure_response(&HttpFailure::NotFound("not found".into())),
         };
     }

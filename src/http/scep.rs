@@ -46,11 +46,19 @@ pub async fn handle(
         Operation::GetCaCert => Ok(response(
             200,
             "application/x-x509-ca-ra-cert",
-            Bytes::copy_from_slice(app.authority.ca_cert()),
+            Bytes::from(app.authority.ca_cert()),
         )),
-        Operation::GetNextCaCert => Err(HttpFailure::NotFound(
-            "no next CA certificate is staged".into(),
-        )),
+        // RFC 8894 §4.7: signed by the current RA, content the next CA certificates.
+        Operation::GetNextCaCert => match app.authority.next_ca_cert() {
+            Some(body) => Ok(response(
+                200,
+                "application/x-x509-next-ca-cert",
+                Bytes::from(body),
+            )),
+            None => Err(HttpFailure::NotFound(
+                "no next CA certificate is staged".into(),
+            )),
+        },
         Operation::PkiOperation => {
             let body = if method == Method::POST {
                 read_body(&app, req).await?

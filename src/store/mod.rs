@@ -26,6 +26,7 @@ mod error;
 mod issuance;
 mod platforms;
 pub mod revocation;
+pub mod rotation;
 mod serial;
 #[cfg(test)]
 mod testutil;
@@ -53,10 +54,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_devices_revocation.sql"),
     include_str!("migrations/0003_admin.sql"),
     include_str!("migrations/0004_challenge_modes.sql"),
+    include_str!("migrations/0005_rotation.sql"),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 

@@ -12,5 +12,6 @@ pub mod interop_clients;
 pub mod intune;
 mod lifecycle;
 mod revocation;
+mod rotation;
 mod vectors;
 pub mod webhook;

@@ -108,6 +108,20 @@ impl SoftwareKey {
         ))
     }
 
+    /// The algorithm of this key (RSA by modulus size; other RSA sizes report the next lower
+    /// standard size).
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        match &self.inner {
+            Inner::Rsa { sign, .. } => match sign.public_modulus_len() * 8 {
+                b if b >= 4096 => KeyAlgorithm::Rsa4096,
+                b if b >= 3072 => KeyAlgorithm::Rsa3072,
+                _ => KeyAlgorithm::Rsa2048,
+            },
+            Inner::Ec { p384: false, .. } => KeyAlgorithm::EcP256,
+            Inner::Ec { p384: true, .. } => KeyAlgorithm::EcP384,
+        }
+    }
+
     /// True for RSA keys.
     pub fn is_rsa(&self) -> bool {
         matches!(self.inner, Inner::Rsa { .. })

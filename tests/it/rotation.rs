@@ -1,0 +1,348 @@
+//! CA rotation end to end with a real client (micromdm scepclient): enroll → rotate →
+//! GetNextCACert (signed by the current RA) → activate → enroll again; the old certificate
+//! still verifies and OCSP answers for it through the retired CA, whose CRL is still served.
+
+use super::interop_clients::{scepclient_available, scepclient_enroll};
+use super::testkit::*;
+
+fn admin_call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(&server.admin_addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut t = String::new();
+    let _ = s.read_to_string(&mut t);
+    let (head, body) = t.split_once("\r\n\r\n").unwrap();
+    (
+        head.split_whitespace().nth(1).unwrap().parse().unwrap(),
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+fn pem_der(p: &std::path::Path) -> Vec<u8> {
+    let text = std::fs::read_to_string(p).unwrap();
+    let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    scepd_pki::scep::http::decode_base64_lenient(b64.as_bytes()).unwrap()
+}
+
+#[test]
+fn rotation_keeps_old_devices_trusted_and_moves_new_ones() {
+    if !scepclient_available() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "scepclient missing: run scripts/test"
+        );
+        return;
+    }
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = server.cli(&[
+        "admin", "token", "create", "--name", "ops", "--scope", "admin", "--json",
+    ]);
+    let token = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let p: serde_json::Value = serde_json::from_slice(
+        &server
+            .cli(&[
+                "platform",
+                "add",
+                "--name",
+                "legacy",
+                "--challenge",
+                "static",
+                "--allow-des",
+                "--json",
+            ])
+            .stdout,
+    )
+    .unwrap();
+    let url = format!("http://{}{}", server.addr, p["scep_path"].as_str().unwrap());
+    let challenge = p["challenge"].as_str().unwrap().to_owned();
+    let old_ca = server.ca_certs();
+    let old = scepclient_enroll(&url, &challenge, "old managementAttestation ROT-1", d)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let old_cert = pem_der(&old.cert_pem);
+    openssl_verify(d, &old_ca, &old_cert);
+
+    // Rotate: staged, advertised, GetNextCACert signed by the current RA.
+    let caps = |s: &Server| {
+        String::from_utf8(
+            s.get(&format!("{}?operation=GetCACaps", s.scep_path()))
+                .body,
+        )
+        .unwrap()
+    };
+    assert!(!caps(&server).contains("GetNextCACert"));
+    let (s, next) = admin_call(&server, "POST", "/admin/v1/ca/rotate", &token, "{}");
+    assert_eq!((s, next["state"].as_str()), (201, Some("next")), "{next}");
+    let next_id = next["id"].as_str().unwrap().to_owned();
+    assert!(caps(&server).lines().any(|l| l == "GetNextCACert"));
+    let r = server.get(&format!("{}?operation=GetNextCACert", server.scep_path()));
+    assert_eq!(
+        (r.status, r.content_type.as_str()),
+        (200, "application/x-x509-next-ca-cert")
+    );
+    std::fs::write(d.join("next.p7"), &r.body).unwrap();
+    write_pem(&d.join("root.pem"), "CERTIFICATE", &old_ca.root);
+    write_pem(&d.join("int.pem"), "CERTIFICATE", &old_ca.intermediate);
+    let q = |n: &str| d.join(n).to_str().unwrap().to_owned();
+    // OpenSSL 3.0's `cms -verify` has no -untrusted: trust root and current intermediate.
+    let chain = std::fs::read_to_string(d.join("root.pem")).unwrap()
+        + &std::fs::read_to_string(d.join("int.pem")).unwrap();
+    std::fs::write(d.join("cas.pem"), chain).unwrap();
+    let (ok, text) = openssl(&[
+        "cms",
+        "-verify",
+        "-inform",
+        "DER",
+        "-in",
+        &q("next.p7"),
+        "-CAfile",
+        &q("cas.pem"),
+        "-purpose",
+        "any",
+        "-binary",
+        "-out",
+        &q("next-inner.der"),
+    ]);
+    assert!(
+        ok,
+        "GetNextCACert must verify against the current chain: {text}"
+    );
+    let inner = std::fs::read(d.join("next-inner.der")).unwrap();
+    let (certs, _) = scepd_pki::cms::certs_only::parse(&inner).unwrap();
+    let (_, list) = admin_call(&server, "GET", "/admin/v1/ca", &token, "");
+    let staged_der = scepd_pki::scep::http::encode_base64(certs[1]);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == next_id.as_str() && a["state"] == "next"),
+        "{list}"
+    );
+    // Until activation, enrollment still chains to the old intermediate.
+    let mid = Device::new("mid managementAttestation ROT-2");
+    openssl_verify(
+        d,
+        &old_ca,
+        &issued(&mid.enroll(
+            &server,
+            &old_ca,
+            Some(&server.challenge),
+            DEFAULT_PROTECTION,
+        )),
+    );
+
+    // Activate: new chain in GetCACert, new enrollments chain to the new intermediate.
+    let (s, _) = admin_call(
+        &server,
+        "POST",
+        &format!("/admin/v1/ca/{next_id}/activate"),
+        &token,
+        "",
+    );
+    assert_eq!(s, 200);
+    let new_ca = server.ca_certs();
+    assert_ne!(new_ca.intermediate, old_ca.intermediate);
+    assert_eq!(new_ca.root, old_ca.root);
+    assert_eq!(
+        scepd_pki::scep::http::encode_base64(&new_ca.intermediate),
+        staged_der,
+        "GetNextCACert announced what became active"
+    );
+    assert!(!caps(&server).contains("GetNextCACert"));
+    let new = scepclient_enroll(&url, &challenge, "new managementAttestation ROT-3", d)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let new_cert = pem_der(&new.cert_pem);
+    openssl_verify(d, &new_ca, &new_cert);
+    // The old certificate still verifies against the retired intermediate, OCSP answers "good"
+    // for it through the retired CA, and the retired CA's CRL is still published.
+    openssl_verify(d, &old_ca, &old_cert);
+    let leaf = d.join("old-leaf.pem");
+    write_pem(&leaf, "CERTIFICATE", &old_cert);
+    let text = super::revocation::ocsp_status(&server, d, &old_ca, &leaf);
+    assert!(text.contains(": good"), "{text}");
+    let (_, list) = admin_call(&server, "GET", "/admin/v1/ca", &token, "");
+    let retired: Vec<&serde_json::Value> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["role"] == "intermediate" && a["state"] == "retired")
+        .collect();
+    assert_eq!(retired.len(), 1, "{list}");
+    let crl = server.get(&format!("/crl/{}.crl", retired[0]["id"].as_str().unwrap()));
+    assert_eq!(
+        (crl.status, crl.content_type.as_str()),
+        (200, "application/pkix-crl")
+    );
+    // Revoking the old certificate now shows through the retired CA's OCSP.
+    let serial = scepd_pki::hex(
+        scepd_pki::x509::Certificate::parse(&old_cert)
+            .unwrap()
+            .serial_magnitude(),
+    );
+    assert!(
+        server
+            .cli(&["cert", "revoke", &serial, "--reason", "superseded"])
+            .status
+            .success()
+    );
+    assert!(super::revocation::ocsp_status(&server, d, &old_ca, &leaf).contains(": revoked"));
+    // A second activation of the same id is refused; the audit trail has both steps.
+    assert_eq!(
+        admin_call(
+            &server,
+            "POST",
+            &format!("/admin/v1/ca/{next_id}/activate"),
+            &token,
+            ""
+        )
+        .0,
+        404
+    );
+    let audit = String::from_utf8(server.cli(&["audit", "list", "--json"]).stdout).unwrap();
+    assert!(audit.contains("ca.staged") && audit.contains("ca.activated"));
+}
+
+#[test]
+fn ra_rotation_and_scheduled_activation() {
+    let server = Server::start();
+    let out = server.cli(&[
+        "admin", "token", "create", "--name", "ops", "--scope", "admin", "--json",
+    ]);
+    let token = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = server.ca_certs();
+    // A client that fetched GetCACert before the RA rotation still gets its answer.
+    let dev = Device::new("late managementAttestation RA-1");
+    let req = dev.pkcs_req(&before, Some(&server.challenge));
+    let (s, ra) = admin_call(&server, "POST", "/admin/v1/ra/rotate", &token, "");
+    assert_eq!((s, ra["state"].as_str()), (201, Some("active")), "{ra}");
+    let after = server.ca_certs();
+    assert_ne!(after.ra, before.ra);
+    assert_eq!(after.intermediate, before.intermediate);
+    let r = server.pki_operation(&req.der);
+    issued(&dev.decode(&before, &req, &r.body, None));
+    // Scheduled activation: activate_at a moment from now takes effect by itself.
+    let when = scepd_pki::der::time::rfc3339(unix_now() + 2);
+    let (s, next) = admin_call(
+        &server,
+        "POST",
+        "/admin/v1/ca/rotate",
+        &token,
+        &format!("{{\"activate_at\": \"{when}\", \"key_algorithm\": \"ecdsa-p256\"}}"),
+    );
+    assert_eq!(s, 201, "{next}");
+    let mut activated = false;
+    for _ in 0..60 {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        if server.ca_certs().intermediate != before.intermediate {
+            activated = true;
+            break;
+        }
+    }
+    assert!(activated, "scheduled activation did not happen");
+    let fresh = server.ca_certs();
+    let d2 = Device::new("after managementAttestation RA-2");
+    let dir = tempfile::tempdir().unwrap();
+    openssl_verify(
+        dir.path(),
+        &fresh,
+        &issued(&d2.enroll(&server, &fresh, Some(&server.challenge), DEFAULT_PROTECTION)),
+    );
+    let (_, bad) = admin_call(
+        &server,
+        "POST",
+        "/admin/v1/ca/rotate",
+        &token,
+        "{\"key_algorithm\": \"dsa-1024\"}",
+    );
+    assert_eq!(bad["error"], "bad_request");
+}
+
+/// Rotation from the CLI on the data dir reaches a running server within a second or two.
+#[test]
+fn cli_rotation_reaches_the_running_server() {
+    let server = Server::start();
+    let before = server.ca_certs();
+    let out = server.cli(&["ca", "rotate", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = v["id"].as_str().unwrap().to_owned();
+    let caps = || {
+        String::from_utf8(
+            server
+                .get(&format!("{}?operation=GetCACaps", server.scep_path()))
+                .body,
+        )
+        .unwrap()
+    };
+    let mut seen = false;
+    for _ in 0..40 {
+        if caps().contains("GetNextCACert") {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(seen, "the staged CA is announced");
+    assert!(server.cli(&["ca", "activate", &id]).status.success());
+    let mut switched = false;
+    for _ in 0..40 {
+        if server.ca_certs().intermediate != before.intermediate {
+            switched = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(switched, "the running server serves the new chain");
+    let list: serde_json::Value =
+        serde_json::from_slice(&server.cli(&["ca", "list", "--json"]).stdout).unwrap();
+    let states: Vec<(String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["role"].as_str().unwrap().to_owned(),
+                a["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states
+            .iter()
+            .filter(|(r, s)| r == "intermediate" && s == "retired")
+            .count(),
+        1,
+        "{states:?}"
+    );
+    assert_eq!(
+        states
+            .iter()
+            .filter(|(r, s)| r == "ra" && s == "retired")
+            .count(),
+        1,
+        "{states:?}"
+    );
+}
