@@ -6,14 +6,19 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    let cli = scepd::cli::Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SCEPD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SCEPD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    match scepd::cli::run(scepd::cli::Cli::parse()) {
+        .with_env_filter(filter);
+    // Secrets never reach the log in the first place (they are not formatted anywhere);
+    // JSON lines are for log shippers.
+    match cli.log_format {
+        scepd::cli::LogFormat::Json => builder.json().init(),
+        scepd::cli::LogFormat::Text => builder.init(),
+    }
+    match scepd::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("scepd: {}", e.message);
