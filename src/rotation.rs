@@ -128,7 +128,12 @@ pub fn rotate_ca(
     let root = store
         .active_authority(CaRole::Root)?
         .ok_or_else(|| RotationError::Invalid("no active root".into()))?;
-    let root_key = handle.keystore().load(&root.key_ref)?;
+    let root_key = handle.keystore().load(&root.key_ref).map_err(|e| match e {
+        KeystoreError::Io { .. } => RotationError::Invalid(
+            "the root key is not in the keystore (offline root): use `scepd ca rotate --csr-out` and `--import-cert`".into(),
+        ),
+        other => RotationError::Keystore(other),
+    })?;
     let sfx = suffix()?;
     let int_name = name::build(&[
         (oid::AT_ORGANIZATION, organization),
@@ -247,4 +252,119 @@ pub fn rotate_ra(
     let mut rec = ra.record;
     rec.state = CaState::Active;
     Ok(rec)
+}
+
+/// Offline root, step 1: a new intermediate key (kept in the keystore) and its PKCS#10 request
+/// for the offline root to sign. Returns the key id (to import the certificate with) and the
+/// CSR DER.
+pub fn intermediate_csr(
+    handle: &CaHandle,
+    organization: &str,
+    alg: KeyAlgorithm,
+) -> Result<(String, Vec<u8>), RotationError> {
+    let sfx = suffix()?;
+    let id = format!("intermediate-{sfx}");
+    let (key, pkcs8) = SoftwareKey::generate(alg).map_err(|e| RotationError::Pki(e.to_string()))?;
+    let subject = name::build(&[
+        (oid::AT_ORGANIZATION, organization),
+        (
+            oid::AT_COMMON_NAME,
+            &format!("{organization} Device CA {sfx}"),
+        ),
+    ]);
+    let digest = if alg == KeyAlgorithm::EcP384 {
+        scepd_pki::algorithms::DigestAlg::Sha384
+    } else {
+        scepd_pki::algorithms::DigestAlg::Sha256
+    };
+    let csr = scepd_pki::pkcs10::build(&subject, &key, digest, None, &[])
+        .map_err(|e| RotationError::Pki(e.to_string()))?;
+    handle.keystore().store(&id, &pkcs8)?;
+    Ok((id, csr))
+}
+
+/// Offline root, step 2: imports the intermediate certificate the root signed for key `id`,
+/// checks it (issued by the active root, our key, a CA certificate), creates the RA under it
+/// and stages both.
+#[allow(clippy::too_many_arguments)] // one call site (the CLI); a struct would only rename them
+pub fn import_intermediate(
+    store: &Store,
+    handle: &CaHandle,
+    organization: &str,
+    id: &str,
+    cert_der: &[u8],
+    activate_at: Option<i64>,
+    actor: &str,
+    now: i64,
+) -> Result<(CaRecord, CaRecord), RotationError> {
+    use scepd_pki::keys::Signer;
+    let root = store
+        .active_authority(CaRole::Root)?
+        .ok_or_else(|| RotationError::Invalid("no active root".into()))?;
+    let root_cert =
+        Certificate::parse(&root.cert_der).map_err(|e| RotationError::Pki(e.to_string()))?;
+    let cert = Certificate::parse(cert_der)
+        .map_err(|e| RotationError::Invalid(format!("not a certificate: {e}")))?;
+    if cert.issuer != root_cert.subject || cert.verify_signed_by(root_cert.spki).is_err() {
+        return Err(RotationError::Invalid(
+            "the certificate is not signed by the active root".into(),
+        ));
+    }
+    let key = handle.keystore().load(id)?;
+    if key.public_key_der() != cert.spki {
+        return Err(RotationError::Invalid(format!(
+            "the certificate is not for key {id}"
+        )));
+    }
+    let is_ca = cert
+        .extension(oid::BASIC_CONSTRAINTS)
+        .is_some_and(|e| e.value.windows(3).any(|w| w == [0x01, 0x01, 0xff]));
+    if !is_ca {
+        return Err(RotationError::Invalid(
+            "the certificate is not a CA certificate (basicConstraints CA:TRUE)".into(),
+        ));
+    }
+    if !cert.is_valid_at(now) {
+        return Err(RotationError::Invalid(
+            "the certificate is not valid now".into(),
+        ));
+    }
+    let record = CaRecord {
+        id: id.to_owned(),
+        role: CaRole::Intermediate,
+        state: CaState::Next,
+        subject: name::to_text(cert.subject),
+        cert_der: cert_der.to_vec(),
+        key_ref: id.to_owned(),
+        issuer_id: Some(root.id.clone()),
+        not_before: cert.not_before,
+        not_after: cert.not_after,
+        created_at: now,
+    };
+    let sfx = id.trim_start_matches("intermediate-");
+    let ra_name = name::build(&[
+        (oid::AT_ORGANIZATION, organization),
+        (
+            oid::AT_COMMON_NAME,
+            &format!("{organization} SCEP RA {sfx}"),
+        ),
+    ]);
+    let ra = create(
+        handle,
+        CaRole::Ra,
+        format!("ra-{sfx}"),
+        &ra_name,
+        KeyAlgorithm::Rsa2048,
+        (&record, &key),
+        RA_VALIDITY,
+        now,
+    )?;
+    store.stage_authorities(
+        &[record.clone(), ra.record.clone()],
+        activate_at,
+        actor,
+        now,
+    )?;
+    handle.reload_if_changed(store, now)?;
+    Ok((record, ra.record))
 }

@@ -30,6 +30,17 @@ pub enum CaCommand {
         /// Activate automatically at this time (RFC 3339).
         #[arg(long)]
         activate_at: Option<String>,
+        /// Offline root, step 1: write the new intermediate's CSR (PEM) here instead of signing
+        /// with the root key.
+        #[arg(long, conflicts_with = "import_cert")]
+        csr_out: Option<std::path::PathBuf>,
+        /// Offline root, step 2: import the intermediate certificate (PEM or DER) the root
+        /// signed; needs `--id` from step 1.
+        #[arg(long, requires = "id")]
+        import_cert: Option<std::path::PathBuf>,
+        /// The key id printed by `--csr-out`.
+        #[arg(long)]
+        id: Option<String>,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -89,6 +100,9 @@ pub fn run(config: &Config, cmd: CaCommand) -> Result<(), CliError> {
         CaCommand::Rotate {
             key_algorithm,
             activate_at,
+            csr_out,
+            import_cert,
+            id,
             json,
         } => {
             let h = handle(config, &store)?;
@@ -107,9 +121,40 @@ pub fn run(config: &Config, cmd: CaCommand) -> Result<(), CliError> {
                 })?),
                 None => None,
             };
-            let (int, ra) =
-                rotation::rotate_ca(&store, &h, &config.organization, alg, at, "cli", now)
+            if let Some(path) = csr_out {
+                let (id, csr) = rotation::intermediate_csr(&h, &config.organization, alg)
                     .map_err(|e| fail(1, e))?;
+                std::fs::write(&path, pem("CERTIFICATE REQUEST", &csr))
+                    .map_err(|e| fail(1, format!("{}: {e}", path.display())))?;
+                if json {
+                    println!("{}", json!({"id": id, "csr": path.display().to_string()}));
+                } else {
+                    println!(
+                        "wrote {} for key {id}; sign it with the root (CA:TRUE, pathlen 0, keyCertSign + cRLSign + digitalSignature), then: scepd ca rotate --import-cert CERT --id {id}",
+                        path.display()
+                    );
+                }
+                return Ok(());
+            }
+            let (int, ra) = match (import_cert, id) {
+                (Some(path), Some(id)) => {
+                    let raw = std::fs::read(&path)
+                        .map_err(|e| fail(1, format!("{}: {e}", path.display())))?;
+                    rotation::import_intermediate(
+                        &store,
+                        &h,
+                        &config.organization,
+                        &id,
+                        &from_pem_or_der(&raw),
+                        at,
+                        "cli",
+                        now,
+                    )
+                    .map_err(|e| fail(1, e))?
+                }
+                _ => rotation::rotate_ca(&store, &h, &config.organization, alg, at, "cli", now)
+                    .map_err(|e| fail(1, e))?,
+            };
             if json {
                 println!(
                     "{}",
@@ -147,4 +192,33 @@ pub fn run_ra(config: &Config, cmd: RaCommand) -> Result<(), CliError> {
         println!("RA {} is active", ra.id);
     }
     Ok(())
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = scepd_pki::scep::http::encode_base64(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .filter_map(|c| std::str::from_utf8(c).ok())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// PEM (first block) or DER.
+fn from_pem_or_der(raw: &[u8]) -> Vec<u8> {
+    match std::str::from_utf8(raw) {
+        Ok(text) if text.contains("-----BEGIN") => {
+            let b64: String = text
+                .lines()
+                .skip_while(|l| !l.starts_with("-----BEGIN"))
+                .skip(1)
+                .take_while(|l| !l.starts_with("-----END"))
+                .collect();
+            scepd_pki::scep::http::decode_base64_lenient(b64.as_bytes()).unwrap_or_default()
+        }
+        _ => raw.to_vec(),
+    }
 }

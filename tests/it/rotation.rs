@@ -346,3 +346,120 @@ fn cli_rotation_reaches_the_running_server() {
         "{states:?}"
     );
 }
+
+/// Offline root: with the root key out of the keystore, online rotation is refused with a clear
+/// message; the CSR flow (signed here by OpenSSL with the exported root key, as an offline
+/// ceremony would) stages, activates and issues.
+#[test]
+fn offline_root_rotation_via_csr_and_import() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = server.data_path();
+    let root_key = std::fs::read_dir(data.join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("root-")
+        })
+        .unwrap();
+    // Export the root key for the "ceremony", then take it offline.
+    let pass = data.join("key-passphrase");
+    let (ok, text) = openssl(&[
+        "pkey",
+        "-inform",
+        "DER",
+        "-in",
+        root_key.to_str().unwrap(),
+        "-passin",
+        &format!("file:{}", pass.display()),
+        "-out",
+        d.join("root.key").to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    std::fs::rename(&root_key, d.join("root.pk8.offline")).unwrap();
+    let out = server.cli(&["ca", "rotate"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("offline root"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csr = d.join("int.csr");
+    let out = server.cli(&["ca", "rotate", "--csr-out", csr.to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ca = server.ca_certs();
+    write_pem(&d.join("root.pem"), "CERTIFICATE", &ca.root);
+    std::fs::write(d.join("ext.cnf"), "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n").unwrap();
+    let p = |n: &str| d.join(n).to_str().unwrap().to_owned();
+    let (ok, text) = openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("int.csr"),
+        "-CA",
+        &p("root.pem"),
+        "-CAkey",
+        &p("root.key"),
+        "-CAcreateserial",
+        "-days",
+        "3650",
+        "-sha256",
+        "-extfile",
+        &p("ext.cnf"),
+        "-out",
+        &p("int.pem"),
+    ]);
+    assert!(ok, "{text}");
+    // A certificate for another key is refused.
+    let bad = server.cli(&["ca", "rotate", "--import-cert", &p("root.pem"), "--id", &id]);
+    assert!(!bad.status.success());
+    let out = server.cli(&[
+        "ca",
+        "rotate",
+        "--import-cert",
+        &p("int.pem"),
+        "--id",
+        &id,
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(server.cli(&["ca", "activate", &id]).status.success());
+    let mut switched = None;
+    for _ in 0..40 {
+        let now = server.ca_certs();
+        if now.intermediate != ca.intermediate {
+            switched = Some(now);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let new_ca = switched.expect("the running server serves the imported intermediate");
+    let dev = Device::new("offline managementAttestation OFF-1");
+    openssl_verify(
+        d,
+        &new_ca,
+        &issued(&dev.enroll(
+            &server,
+            &new_ca,
+            Some(&server.challenge),
+            DEFAULT_PROTECTION,
+        )),
+    );
+}
