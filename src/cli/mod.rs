@@ -11,6 +11,7 @@ pub mod ca;
 mod cert;
 pub mod device;
 mod platform;
+pub mod remote;
 
 use crate::bootstrap::{self, InitError};
 use crate::config::Config;
@@ -37,6 +38,13 @@ pub struct Cli {
         env = "SCEPD_LOG_FORMAT"
     )]
     pub log_format: LogFormat,
+    /// Send mutating commands to a running server's admin API (e.g. http://127.0.0.1:8081);
+    /// token from SCEPD_ADMIN_TOKEN or --admin-token-file.
+    #[arg(long, global = true, env = "SCEPD_ADMIN_URL")]
+    pub admin_url: Option<String>,
+    /// File holding the admin token for --admin-url.
+    #[arg(long, global = true)]
+    pub admin_token_file: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -269,6 +277,11 @@ pub(crate) fn print_created(created: &platforms::CreatedPlatform, json: bool) {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    if let Some(url) = &cli.admin_url {
+        if remote::try_run(url, cli.admin_token_file.as_deref(), &cli.command)? {
+            return Ok(());
+        }
+    }
     let listen = match &cli.command {
         Command::Serve(a) => a.listen,
         _ => None,

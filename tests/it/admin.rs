@@ -599,3 +599,93 @@ print(json.dumps({'type': p['PayloadType'], 'root_type': root['PayloadType'], 's
     let v: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
     assert_eq!(v["CAThumbprint"], w["CAThumbprint"]);
 }
+
+/// With --admin-url the CLI's mutating commands go through the API (audited as the token).
+#[test]
+fn cli_admin_url_mode() {
+    let server = Server::start();
+    let ca = server.ca_certs();
+    let admin = token(&server, "ops", "admin", &[]);
+    let url = format!("http://{}", server.admin_addr);
+    let remote = |args: &[&str]| {
+        std::process::Command::new(scepd_bin())
+            .args(args)
+            .args(["--admin-url", &url])
+            .env("SCEPD_ADMIN_TOKEN", &admin)
+            .env("SCEPD_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = remote(&[
+        "platform",
+        "add",
+        "--name",
+        "remote",
+        "--challenge",
+        "static",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dev = Device::new("rita managementAttestation REM-1");
+    let req = dev.pkcs_req(&ca, p["challenge"].as_str());
+    issued(
+        &dev.decode(
+            &ca,
+            &req,
+            &server
+                .post(
+                    &format!(
+                        "{}?operation=PKIOperation",
+                        p["scep_path"].as_str().unwrap()
+                    ),
+                    &req.der,
+                )
+                .body,
+            None,
+        ),
+    );
+    let out = remote(&[
+        "device",
+        "deactivate",
+        "REM-1",
+        "--platform",
+        p["platform_id"].as_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["state"].as_str(), v["revoked"].as_u64()),
+        (Some("deactivated"), Some(1))
+    );
+    let audit = String::from_utf8(server.cli(&["audit", "list", "--json"]).stdout).unwrap();
+    assert!(
+        audit.contains("token:ops") && audit.contains("device.deactivated"),
+        "{audit}"
+    );
+    // A bad token is reported, not silently applied offline.
+    let out = std::process::Command::new(scepd_bin())
+        .args([
+            "cert",
+            "revoke",
+            "00",
+            "--reason",
+            "superseded",
+            "--admin-url",
+            &url,
+        ])
+        .env("SCEPD_ADMIN_TOKEN", "scepd_WRONG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+}
