@@ -231,6 +231,7 @@ pub async fn handle(
     };
     match handed {
         Ok(h) => {
+            app.metrics.challenge_fetch();
             tracing::info!(platform = %platform.id, %peer, expires_at = h.expires_at, "handed out a one-time challenge");
             if json {
                 let body = Zeroizing::new(

@@ -16,6 +16,7 @@ const MAX_OCSP_REQUEST: usize = 16 * 1024;
 
 /// Serves the current CRL with cache headers that expire at nextUpdate.
 pub async fn crl(app: Arc<App>, ca_id: String) -> HttpResponse {
+    app.metrics.crl();
     let now = unix_now();
     let rev = app.authority.revocation().clone();
     let result = tokio::task::spawn_blocking(move || rev.crl(&ca_id, now)).await;
@@ -49,6 +50,7 @@ pub async fn crl(app: Arc<App>, ca_id: String) -> HttpResponse {
 
 /// Answers OCSP over POST (`application/ocsp-request`) or GET (`/ocsp/<base64 DER>`).
 pub async fn ocsp(app: Arc<App>, req: Request<Incoming>) -> HttpResponse {
+    app.metrics.ocsp();
     let der = if req.method() == Method::POST {
         match Limited::new(req.into_body(), MAX_OCSP_REQUEST)
             .collect()

@@ -35,6 +35,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, op: &str) -> HttpResp
             ),
         },
         "verify" => {
+            app.metrics.trust_check();
             let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
                 Ok(c) => c.to_bytes(),
                 Err(_) => return failure_response(&HttpFailure::TooLarge),

@@ -363,6 +363,7 @@ fn platforms_devices_and_certificates_through_the_api() {
     );
     assert!(metrics.contains(&format!("scepd_pki_operations_total{{platform=\"{pid}\",outcome=\"failure\",fail_info=\"badRequest\"}} 1")), "{metrics}");
     assert!(metrics.contains("scepd_ca_not_after_seconds{role=\"intermediate\""));
+    assert!(metrics.contains("scepd_ocsp_requests_total 1"), "{metrics}");
 }
 
 #[test]
@@ -688,4 +689,72 @@ fn cli_admin_url_mode() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+}
+
+/// Off loopback the admin API is served over TLS (rustls); a TLS client gets answers.
+#[test]
+fn admin_listener_serves_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("admin.pem"), dir.path().join("admin.key"));
+    let (ok, text) = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-days",
+        "1",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let server = Server::start_with_args(
+        "",
+        &[
+            "--admin-tls-cert",
+            cert.to_str().unwrap(),
+            "--admin-tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let mut child = std::process::Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &server.admin_addr,
+            "-quiet",
+            "-verify_quiet",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut done = None;
+    for _ in 0..100 {
+        if let Some(_status) = child.try_wait().unwrap() {
+            done = Some(child.wait_with_output().unwrap());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = done.unwrap_or_else(|| panic!("openssl s_client did not finish"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("200 OK") && text.contains("ok"), "{text}");
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let plain = std::panic::catch_unwind(|| call(&server, "GET", "/healthz", None, None));
+    assert!(plain.is_err() || plain.unwrap().0 != 200);
 }

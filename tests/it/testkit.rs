@@ -44,15 +44,20 @@ impl Server {
 
     /// Starts with a TOML config file body (empty for defaults).
     pub fn start_with_config(toml: &str) -> Self {
-        Self::start_opts(toml, false)
+        Self::start_with_args(toml, &[])
+    }
+
+    /// Starts with a config body and extra `serve` arguments.
+    pub fn start_with_args(toml: &str, extra: &[&str]) -> Self {
+        Self::start_opts(toml, false, extra)
     }
 
     /// Starts with info-level logs captured to a file (read them with [`Server::log`]).
     pub fn start_logging(toml: &str) -> Self {
-        Self::start_opts(toml, true)
+        Self::start_opts(toml, true, &[])
     }
 
-    fn start_opts(toml: &str, capture_log: bool) -> Self {
+    fn start_opts(toml: &str, capture_log: bool, extra: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let cfg = data_dir.path().join("scepd.toml");
         std::fs::write(&cfg, toml).unwrap();
@@ -74,6 +79,7 @@ impl Server {
             .arg(data_dir.path().join("data"))
             .arg("--config")
             .arg(&cfg)
+            .args(extra)
             .env("SCEPD_LOG", if capture_log { "info" } else { "warn" })
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -98,7 +104,10 @@ impl Server {
                     panic!("scepd did not start within 60 s");
                 }
             };
-            if let Some(a) = line.strip_prefix("scepd admin listening on http://") {
+            if let Some(a) = line
+                .strip_prefix("scepd admin listening on http://")
+                .or_else(|| line.strip_prefix("scepd admin listening on https://"))
+            {
                 admin_addr = a.to_owned();
             }
             if let Some(a) = line.strip_prefix("scepd listening on http://") {
