@@ -1,6 +1,7 @@
 //! The public HTTP listener: connection handling, limits, graceful shutdown, one response
 //! shape for errors. SCEP routing lives in [`scep`].
 
+pub mod crypto_pool;
 pub mod revocation;
 pub mod router;
 pub mod scep;

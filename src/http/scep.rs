@@ -69,7 +69,8 @@ pub async fn handle(
             };
             let now = unix_now();
             let reply =
-                blocking(move || app.authority.pki_operation(&platform, &body, now)).await?;
+                super::crypto_pool::run(move || app.authority.pki_operation(&platform, &body, now))
+                    .await?;
             Ok(response(200, "application/x-pki-message", reply))
         }
     }
