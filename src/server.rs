@@ -70,6 +70,7 @@ pub fn run(config: Config, json: bool) -> Result<(), CliError> {
             authority: Authority::new(&config, &config.public_base(addr), store, ca, revocation),
             max_body_bytes: config.max_body_bytes,
             header_timeout: Duration::from_secs(config.header_timeout_secs),
+            platforms: Default::default(),
         });
         // One plain line on stdout so scripts and tests learn the bound port.
         println!("scepd listening on http://{addr}");

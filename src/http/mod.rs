@@ -2,6 +2,7 @@
 //! shape for errors. SCEP routing lives in [`scep`].
 
 pub mod crypto_pool;
+pub mod platform_cache;
 pub mod revocation;
 pub mod router;
 pub mod scep;
@@ -34,6 +35,8 @@ pub struct App {
     pub max_body_bytes: usize,
     /// Header read timeout.
     pub header_timeout: Duration,
+    /// Platform ids recently found in the store.
+    pub platforms: platform_cache::PlatformCache,
 }
 
 /// A response with a body.

@@ -36,11 +36,13 @@ pub async fn handle(
         .ok_or_else(|| HttpFailure::BadRequest("missing operation parameter".into()))?;
     let op = Operation::parse(op_text)
         .ok_or_else(|| HttpFailure::BadRequest("unknown operation".into()))?;
-    let platform = {
-        let app = app.clone();
-        let id = platform_id.clone();
-        blocking(move || app.authority.platform(&id)).await?
-    };
+    // Unknown platforms are 404 before anything else; known ids are remembered for a second
+    // so the GET operations need no blocking hop (platform_cache.rs).
+    if !app.platforms.known(&platform_id) {
+        let (a, id) = (app.clone(), platform_id.clone());
+        blocking(move || a.authority.platform(&id).map(|_| ())).await?;
+        app.platforms.remember(&platform_id);
+    }
     match op {
         Operation::GetCaCaps => Ok(response(200, "text/plain", app.authority.ca_caps())),
         Operation::GetCaCert => Ok(response(
@@ -68,9 +70,12 @@ pub async fn handle(
                 )
             };
             let now = unix_now();
-            let reply =
-                super::crypto_pool::run(move || app.authority.pki_operation(&platform, &body, now))
-                    .await?;
+            // The platform's settings are read fresh, in the same blocking task as the work.
+            let reply = super::crypto_pool::run(move || {
+                let platform = app.authority.platform(&platform_id)?;
+                app.authority.pki_operation(&platform, &body, now)
+            })
+            .await?;
             Ok(response(200, "application/x-pki-message", reply))
         }
     }
