@@ -138,8 +138,6 @@ fn configure(conn: &Connection) -> Result<(), (&'static str, rusqlite::Error)> {
     // Every statement of the PKIOperation path is prepared once and cached; the default 16
     // slots are fewer than the statements of one issuance plus the CRL refresh loop.
     conn.set_prepared_statement_cache_capacity(64);
-    conn.pragma_update(None, "wal_autocheckpoint", 10_000)
-        .map_err(|e| ("cannot set the WAL checkpoint interval", e))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| ("cannot set busy timeout", e))?;
     conn.pragma_update(None, "foreign_keys", "ON")
