@@ -11,6 +11,7 @@ use scepd::bootstrap;
 use scepd::ca::CaHandle;
 use scepd::config::{Config, FileConfig};
 use scepd::keystore::Keystore;
+use scepd::store::{NewCertificate, Store};
 use scepd_pki::algorithms::{ContentCipher, DigestAlg, KeyTransport};
 use scepd_pki::der::oid;
 use scepd_pki::keys::{KeyAlgorithm, Signer, SoftwareKey};
@@ -22,6 +23,7 @@ use scepd_pki::x509::{Certificate, name};
 
 struct Fixture {
     authority: Authority,
+    store: Arc<Store>,
     platform: scepd::store::Platform,
     ra_der: Vec<u8>,
     challenge: String,
@@ -59,11 +61,13 @@ fn fixture(intermediate: KeyAlgorithm) -> Fixture {
         revocation,
     );
     let platform = store.platform(&created.platform_id).unwrap().unwrap();
+    let store = store.clone();
     let (device, _) = SoftwareKey::generate(KeyAlgorithm::Rsa2048).unwrap();
     let subject = name::build(&[(oid::AT_COMMON_NAME, "bench managementAttestation B-1")]);
     let signer_der = self_signed_signer(&device, &subject, now(), &SystemRandom).unwrap();
     Fixture {
         authority,
+        store,
         platform,
         ra_der,
         challenge: created.challenge.clone(),
@@ -161,6 +165,8 @@ fn bench(c: &mut Criterion) {
     let ra_key = SoftwareKey::from_pkcs8(&std::fs::read(keyfile(&f)).unwrap()).unwrap();
     let req = request(&f, p);
     let mut g = c.benchmark_group("stage");
+    g.warm_up_time(std::time::Duration::from_secs(1));
+    g.measurement_time(std::time::Duration::from_secs(3));
     g.bench_function("decode_verify", |b| {
         b.iter(|| PkiMessage::decode(&req).unwrap())
     });
@@ -172,17 +178,114 @@ fn bench(c: &mut Criterion) {
     g.bench_function("parse_verify_csr", |b| {
         b.iter(|| pkcs10::CertificationRequest::parse_and_verify(&opened.message_data).unwrap())
     });
+    let int_der = f
+        .store
+        .active_authority(scepd::store::CaRole::Intermediate)
+        .unwrap()
+        .unwrap();
+    let int_key =
+        SoftwareKey::from_pkcs8(&std::fs::read(keyfile_for(&f, "intermediate-")).unwrap()).unwrap();
+    g.bench_function("parse_ra_and_intermediate_certs", |b| {
+        b.iter(|| {
+            (
+                Certificate::parse(&f.ra_der).unwrap().spki.len(),
+                Certificate::parse(&int_der.cert_der).unwrap().spki.len(),
+            )
+        })
+    });
+    let csr = pkcs10::CertificationRequest::parse_and_verify(&opened.message_data).unwrap();
+    let int_cert = Certificate::parse(&int_der.cert_der).unwrap();
+    let profile = scepd_pki::issue::DeviceProfile::default();
+    g.bench_function("issue_certificate_rsa2048_ca", |b| {
+        b.iter(|| {
+            scepd_pki::issue::issue_device_certificate(
+                &csr,
+                &profile,
+                &int_cert,
+                &int_key,
+                now(),
+                &SystemRandom,
+            )
+            .unwrap()
+        })
+    });
+    let issued = scepd_pki::issue::issue_device_certificate(
+        &csr,
+        &profile,
+        &int_cert,
+        &int_key,
+        now(),
+        &SystemRandom,
+    )
+    .unwrap();
+    g.bench_function("cert_rep_success_rsa2048_ra", |b| {
+        let signer = scepd_pki::scep::CertRepSigner {
+            ra_cert: &ra,
+            ra_key: &ra_key,
+            rng: &SystemRandom,
+            now: now(),
+        };
+        b.iter(|| {
+            signer
+                .success(
+                    &msg.header,
+                    &msg.signer_cert,
+                    opened.cipher,
+                    opened.transport,
+                    &[issued.der.as_slice()],
+                    &[],
+                )
+                .unwrap()
+        })
+    });
+    g.bench_function("rsa2048_sign_sha256", |b| {
+        b.iter(|| ra_key.sign(DigestAlg::Sha256, &req[..512]).unwrap())
+    });
+    // One committed INSERT transaction as PKIOperation runs it (WAL, synchronous=NORMAL).
+    let mut n = 0u64;
+    g.bench_function("store_record_issuance", |b| {
+        b.iter(|| {
+            n += 1;
+            let rec = NewCertificate {
+                serial: [&[0x42u8][..], &n.to_be_bytes()].concat(),
+                issuer_id: int_der.id.clone(),
+                platform_id: f.platform.id.clone(),
+                transaction_id: format!("bench-{n}"),
+                public_key_sha256: DigestAlg::Sha256.digest(csr.spki).as_ref().to_vec(),
+                device_id: None,
+                user: None,
+                subject: issued.subject.clone(),
+                sans: Vec::new(),
+                not_before: issued.not_before,
+                not_after: issued.not_after,
+                der: issued.der.clone(),
+                requested_at: now(),
+            };
+            f.store.record_issuance(&rec).unwrap()
+        })
+    });
+    g.bench_function("store_certificate_by_transaction_miss", |b| {
+        b.iter(|| {
+            f.store
+                .certificate_by_transaction(&f.platform.id, "no-such-transaction")
+                .unwrap()
+        })
+    });
     g.finish();
     c.bench_function("get_ca_cert", |b| b.iter(|| f.authority.ca_cert().len()));
     let _ = f.device.public_key_der();
 }
 
 fn keyfile(f: &Fixture) -> std::path::PathBuf {
+    keyfile_for(f, "ra-")
+}
+
+fn keyfile_for(f: &Fixture, prefix: &str) -> std::path::PathBuf {
     let dir = f._dir.path().join("d").join("keys");
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("ra-"))
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix))
         .unwrap()
 }
 

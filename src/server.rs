@@ -93,6 +93,7 @@ pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError>
             max_body_bytes: config.max_body_bytes,
             header_timeout: Duration::from_secs(config.header_timeout_secs),
             auth_limiter: http::auth_limiter::AuthLimiter::default(),
+            platforms: Default::default(),
         });
         let admin_listener = tokio::net::TcpListener::bind(admin_addr)
             .await

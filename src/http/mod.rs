@@ -3,6 +3,8 @@
 
 pub mod auth_limiter;
 pub mod challenge_url;
+pub mod crypto_pool;
+pub mod platform_cache;
 pub mod revocation;
 pub mod router;
 pub mod scep;
@@ -40,6 +42,8 @@ pub struct App {
     pub header_timeout: Duration,
     /// Failed challenge-URL logins per client.
     pub auth_limiter: auth_limiter::AuthLimiter,
+    /// Platform ids recently found in the store.
+    pub platforms: platform_cache::PlatformCache,
 }
 
 /// A response with a body.

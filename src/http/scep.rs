@@ -36,11 +36,13 @@ pub async fn handle(
         .ok_or_else(|| HttpFailure::BadRequest("missing operation parameter".into()))?;
     let op = Operation::parse(op_text)
         .ok_or_else(|| HttpFailure::BadRequest("unknown operation".into()))?;
-    let platform = {
-        let app = app.clone();
-        let id = platform_id.clone();
-        blocking(move || app.authority.platform(&id)).await?
-    };
+    // Unknown platforms are 404 before anything else; known ids are remembered for a second
+    // so the GET operations need no blocking hop (platform_cache.rs).
+    if !app.platforms.known(&platform_id) {
+        let (a, id) = (app.clone(), platform_id.clone());
+        blocking(move || a.authority.platform(&id).map(|_| ())).await?;
+        app.platforms.remember(&platform_id);
+    }
     match op {
         Operation::GetCaCaps => Ok(response(200, "text/plain", app.authority.ca_caps())),
         Operation::GetCaCert => Ok(response(
@@ -76,10 +78,15 @@ pub async fn handle(
                 )
             };
             let now = unix_now();
+            // The platform's settings are read fresh, in the same blocking task as the work.
             let started = std::time::Instant::now();
             let metrics = app.metrics.clone();
-            let platform_id = platform.id.clone();
-            let result = blocking(move || app.authority.pki_operation(&platform, &body, now)).await;
+            let metric_platform = platform_id.clone();
+            let result = super::crypto_pool::run(move || {
+                let platform = app.authority.platform(&platform_id)?;
+                app.authority.pki_operation(&platform, &body, now)
+            })
+            .await;
             let (outcome, fail_info) = match &result {
                 Ok(r) => match r.fail_info {
                     None => ("success", ""),
@@ -87,7 +94,7 @@ pub async fn handle(
                 },
                 Err(_) => ("rejected", ""),
             };
-            metrics.enrollment(&platform_id, outcome, fail_info, started.elapsed());
+            metrics.enrollment(&metric_platform, outcome, fail_info, started.elapsed());
             Ok(response(200, "application/x-pki-message", result?.body))
         }
     }

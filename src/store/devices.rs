@@ -25,11 +25,10 @@ fn get(
     platform_id: &str,
     device_id: &str,
 ) -> Result<Option<Device>, StoreError> {
-    tx.query_row(
-        &format!("SELECT {COLUMNS} FROM devices WHERE platform_id = ?1 AND device_id = ?2"),
-        params![platform_id, device_id],
-        from_row,
-    )
+    tx.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM devices WHERE platform_id = ?1 AND device_id = ?2"
+    ))
+    .and_then(|mut stmt| stmt.query_row(params![platform_id, device_id], from_row))
     .optional()
     .context("reading a device")
 }
@@ -176,14 +175,11 @@ impl Store {
     /// The per-platform device id pattern, if set.
     pub fn device_id_pattern(&self, platform_id: &str) -> Result<Option<String>, StoreError> {
         let conn = self.lock()?;
-        conn.query_row(
-            "SELECT device_id_pattern FROM platforms WHERE id = ?1",
-            params![platform_id],
-            |r| r.get(0),
-        )
-        .optional()
-        .context("reading a platform")
-        .map(Option::flatten)
+        conn.prepare_cached("SELECT device_id_pattern FROM platforms WHERE id = ?1")
+            .and_then(|mut stmt| stmt.query_row(params![platform_id], |r| r.get(0)))
+            .optional()
+            .context("reading a platform")
+            .map(Option::flatten)
     }
 
     /// Sets (or clears) the per-platform device id pattern.

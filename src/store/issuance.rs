@@ -9,17 +9,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 /// Fails with [`StoreError::NotFound`] unless `table` has a row with this id.
 fn require(conn: &Connection, table: &str, what: &'static str, id: &str) -> Result<(), StoreError> {
-    conn.query_row(
-        &format!("SELECT 1 FROM {table} WHERE id = ?1"),
-        [id],
-        |_| Ok(()),
-    )
-    .optional()
-    .context("checking references")?
-    .ok_or_else(|| StoreError::NotFound {
-        what,
-        id: id.to_owned(),
-    })
+    conn.prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?1"))
+        .and_then(|mut stmt| stmt.query_row([id], |_| Ok(())))
+        .optional()
+        .context("checking references")?
+        .ok_or_else(|| StoreError::NotFound {
+            what,
+            id: id.to_owned(),
+        })
 }
 
 impl Store {

@@ -144,6 +144,9 @@ impl Store {
 
 /// Connection settings that apply to file and memory databases alike.
 fn configure(conn: &Connection) -> Result<(), (&'static str, rusqlite::Error)> {
+    // Every statement of the PKIOperation path is prepared once and cached; the default 16
+    // slots are fewer than the statements of one issuance plus the CRL refresh loop.
+    conn.set_prepared_statement_cache_capacity(64);
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| ("cannot set busy timeout", e))?;
     conn.pragma_update(None, "foreign_keys", "ON")

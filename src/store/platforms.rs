@@ -152,11 +152,10 @@ impl Store {
     /// `column` is one of the fixed names above, never caller input.
     fn platform_where(&self, column: &str, value: &str) -> Result<Option<Platform>, StoreError> {
         let conn = self.lock()?;
-        conn.query_row(
-            &format!("SELECT {COLUMNS} FROM platforms WHERE {column} = ?1"),
-            [value],
-            RawPlatform::from_row,
-        )
+        conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM platforms WHERE {column} = ?1"
+        ))
+        .and_then(|mut stmt| stmt.query_row([value], RawPlatform::from_row))
         .optional()
         .context("reading a platform")?
         .map(RawPlatform::decode)
