@@ -2,6 +2,7 @@ pub mod testkit;
 
 mod cli;
 mod enroll;
+mod fuzz_regressions;
 mod hostile;
 mod interop;
 pub mod interop_clients;
