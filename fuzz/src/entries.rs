@@ -42,6 +42,20 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("config_toml", config_toml),
 ];
 
+/// The fuzz RA key and certificate, parsed once (key import validates the RSA key, which
+/// would otherwise dominate every execution).
+fn fuzz_ra() -> Option<&'static (SoftwareKey, Certificate<'static>)> {
+    static RA: std::sync::OnceLock<Option<(SoftwareKey, Certificate<'static>)>> =
+        std::sync::OnceLock::new();
+    RA.get_or_init(|| {
+        Some((
+            SoftwareKey::from_pkcs8(FUZZ_RA_KEY_PKCS8).ok()?,
+            Certificate::parse(FUZZ_RA_CERT).ok()?,
+        ))
+    })
+    .as_ref()
+}
+
 /// Pinned randomness: the substituted CEK after an RSA failure must not make runs differ.
 struct Pinned;
 
@@ -60,11 +74,8 @@ pub fn pki_message(data: &[u8]) {
     if let Ok(msg) = PkiMessage::decode(data) {
         let _ = Certificate::parse(msg.signer_cert_der());
         // The envelope inside a well-signed message goes down the same path as `envelope`.
-        if let (Ok(key), Ok(cert)) = (
-            SoftwareKey::from_pkcs8(FUZZ_RA_KEY_PKCS8),
-            Certificate::parse(FUZZ_RA_CERT),
-        ) {
-            if let Ok(opened) = msg.open(&cert, &key, true, &Pinned) {
+        if let Some((key, cert)) = fuzz_ra() {
+            if let Ok(opened) = msg.open(cert, key, true, &Pinned) {
                 message_data(&opened.message_data);
             }
         }
@@ -77,17 +88,13 @@ pub fn pki_message(data: &[u8]) {
 /// (AES-128 or 3DES by the second byte, RSA v1.5 or OAEP by the third) and then opened, so the
 /// whole decrypt → parse path runs on fuzzer-chosen plaintext.
 pub fn envelope(data: &[u8]) {
-    let (Some(&mode), Ok(key), Ok(cert)) = (
-        data.first(),
-        SoftwareKey::from_pkcs8(FUZZ_RA_KEY_PKCS8),
-        Certificate::parse(FUZZ_RA_CERT),
-    ) else {
+    let (Some(&mode), Some((key, cert))) = (data.first(), fuzz_ra()) else {
         return;
     };
     let rest = &data[1..];
     if mode % 2 == 0 {
         if let Ok(ed) = EnvelopedData::parse(rest) {
-            if let Ok((_, _, plain)) = ed.decrypt(&cert, &key, true, &Pinned) {
+            if let Ok((_, _, plain)) = ed.decrypt(cert, key, true, &Pinned) {
                 message_data(&plain);
             }
         }
@@ -104,11 +111,11 @@ pub fn envelope(data: &[u8]) {
         KeyTransport::RsaPkcs1v15
     };
     let plain = rest.get(2..).unwrap_or(&[]);
-    let Ok(built) = enveloped_data::build(plain, &cert, transport, cipher, &Pinned) else {
+    let Ok(built) = enveloped_data::build(plain, cert, transport, cipher, &Pinned) else {
         return;
     };
     if let Ok(ed) = EnvelopedData::parse(&built) {
-        if let Ok((_, _, opened)) = ed.decrypt(&cert, &key, false, &Pinned) {
+        if let Ok((_, _, opened)) = ed.decrypt(cert, key, false, &Pinned) {
             message_data(&opened);
         }
     }
