@@ -87,6 +87,9 @@ pub enum HttpFailure {
     /// Method not allowed (405).
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// This client is over its request rate (429).
+    #[error("too many requests from this address: slow down")]
+    TooManyRequests,
     /// Our own failure (500/503): store down, key failure. Never caused by client input.
     #[error("internal error")]
     Internal(String),
@@ -101,6 +104,7 @@ impl HttpFailure {
             Self::TooLarge => 413,
             Self::UriTooLong => 414,
             Self::MethodNotAllowed => 405,
+            Self::TooManyRequests => 429,
             Self::Internal(_) => 500,
         }
     }

@@ -70,6 +70,10 @@ pub fn run(config: Config, json: bool) -> Result<(), CliError> {
             authority: Authority::new(&config, &config.public_base(addr), store, ca, revocation),
             max_body_bytes: config.max_body_bytes,
             header_timeout: Duration::from_secs(config.header_timeout_secs),
+            max_connections: config.max_connections,
+            idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+            pki_rate: http::limits::RateLimiter::new(config.pki_operation_per_minute),
+            trust_rate: http::limits::RateLimiter::new(config.trust_per_minute),
         });
         // One plain line on stdout so scripts and tests learn the bound port.
         println!("scepd listening on http://{addr}");

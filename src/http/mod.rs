@@ -1,6 +1,7 @@
 //! The public HTTP listener: connection handling, limits, graceful shutdown, one response
 //! shape for errors. SCEP routing lives in [`scep`].
 
+pub mod limits;
 pub mod revocation;
 pub mod router;
 pub mod scep;
@@ -33,6 +34,14 @@ pub struct App {
     pub max_body_bytes: usize,
     /// Header read timeout.
     pub header_timeout: Duration,
+    /// Most connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// A connection with no I/O for this long is closed.
+    pub idle_timeout: Duration,
+    /// Per-client-address limit on PKIOperation.
+    pub pki_rate: limits::RateLimiter,
+    /// Per-client-address limit on `/trust/v1/*`.
+    pub trust_rate: limits::RateLimiter,
 }
 
 /// A response with a body.
@@ -65,6 +74,7 @@ pub fn failure_response(f: &HttpFailure) -> HttpResponse {
 /// Serves connections until `shutdown` resolves, then waits (bounded) for in-flight requests.
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(app.max_connections));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -78,21 +88,34 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
                         continue;
                     }
                 };
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, max = app.max_connections, "connection limit reached");
+                    tokio::spawn(refuse_busy(stream));
+                    continue;
+                };
                 let header_timeout = app.header_timeout;
+                let idle_timeout = app.idle_timeout;
                 let conn_app = app.clone();
                 let service = service_fn(move |req: Request<Incoming>| {
                     let app = conn_app.clone();
                     async move { Ok::<_, Infallible>(router::route(app, req, peer).await) }
                 });
+                let (io, activity) = limits::IdleIo::new(stream);
                 let conn = http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(header_timeout)
-                    .serve_connection(TokioIo::new(stream), service);
+                    .serve_connection(TokioIo::new(io), service);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with error");
+                    tokio::select! {
+                        r = conn => if let Err(e) = r {
+                            tracing::debug!(error = %e, "connection ended with error");
+                        },
+                        () = activity.idle_for(idle_timeout) => {
+                            tracing::debug!(%peer, "idle timeout: connection closed");
+                        }
                     }
+                    drop(permit);
                 });
             }
             () = &mut shutdown => {
@@ -108,4 +131,20 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
     {
         tracing::warn!("in-flight requests did not finish within 10 s");
     }
+}
+
+/// Answers a connection over the limit with a bare 503 and closes it, all within two seconds.
+/// The request is drained after our FIN so the close does not turn into a reset that could
+/// discard the answer before the client reads it.
+async fn refuse_busy(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let msg = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 28\r\nRetry-After: 1\r\nConnection: close\r\n\r\ntoo many connections: retry\n";
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        stream.write_all(msg).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
 }

@@ -7,5 +7,6 @@ mod hostile;
 mod interop;
 pub mod interop_clients;
 mod lifecycle;
+mod limits;
 mod revocation;
 mod vectors;
