@@ -44,41 +44,7 @@ impl Server {
         let data_dir = tempfile::tempdir().unwrap();
         let cfg = data_dir.path().join("scepd.toml");
         std::fs::write(&cfg, toml).unwrap();
-        let mut child = Command::new(scepd_bin())
-            .args(["serve", "--json", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir.path().join("data"))
-            .arg("--config")
-            .arg(&cfg)
-            .env("SCEPD_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut platform = None;
-        let addr = loop {
-            let line = match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(l) => l,
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("scepd did not start within 60 s");
-                }
-            };
-            if let Some(a) = line.strip_prefix("scepd listening on http://") {
-                break a.to_owned();
-            }
-            if line.starts_with('{') {
-                platform = Some(serde_json::from_str::<serde_json::Value>(&line).unwrap());
-            }
-        };
+        let (child, addr, platform) = spawn_serve(data_dir.path());
         let p = platform.expect("first start prints the default platform");
         Self {
             child,
@@ -87,6 +53,16 @@ impl Server {
             challenge: p["challenge"].as_str().unwrap().to_owned(),
             data_dir,
         }
+    }
+
+    /// SIGKILLs the server (no shutdown of any kind) and starts it again on the same data dir
+    /// and config; the address may change.
+    pub fn kill9_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, addr, _) = spawn_serve(self.data_dir.path());
+        self.child = child;
+        self.addr = addr;
     }
 
     pub fn data_path(&self) -> PathBuf {
@@ -147,6 +123,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// True while the process is alive.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -165,6 +146,47 @@ impl Server {
             std::thread::sleep(Duration::from_millis(100));
         }
         None
+    }
+}
+
+/// Runs `scepd serve` on `dir/data` with `dir/scepd.toml`; returns the child, the bound
+/// address and the platform JSON printed on a first start.
+fn spawn_serve(dir: &Path) -> (Child, String, Option<serde_json::Value>) {
+    let mut child = Command::new(scepd_bin())
+        .args(["serve", "--json", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .arg("--config")
+        .arg(dir.join("scepd.toml"))
+        .env("SCEPD_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut platform = None;
+    loop {
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("scepd did not start within 60 s");
+            }
+        };
+        if let Some(a) = line.strip_prefix("scepd listening on http://") {
+            return (child, a.to_owned(), platform);
+        }
+        if line.starts_with('{') {
+            platform = Some(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+        }
     }
 }
 
