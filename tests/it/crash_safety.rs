@@ -2,6 +2,10 @@
 //! that got no answer retry the very same request (same transactionID) against the restarted
 //! server. Afterwards the database passes `PRAGMA integrity_check`, every certificate a client
 //! received is in the store, no serial appears twice, and no transaction has two certificates.
+//!
+//! Not here yet: "a consumed one-time challenge stays consumed after kill -9" needs the dynamic
+//! challenges of issue #3 (another branch). When they land, add: enroll with a dynamic
+//! challenge, kill -9, restart, replay the challenge with a new key → signed FAILURE badRequest.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
