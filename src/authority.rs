@@ -280,6 +280,16 @@ impl Authority {
                 return Err(Outcome::Fail(ScepFailure::Time(t - now)));
             }
         }
+        // Every successful reply is enveloped to the signer certificate's key (RFC 8894 §3.3.2),
+        // which takes RSA key transport. Refuse other keys before anything is issued: found by
+        // the hostile suite, an EC signer used to get a certificate stored and then a 500.
+        let signer_rsa = scepd_pki::algorithms::PublicKeyInfo::parse(msg.signer_cert.spki)
+            .is_ok_and(|k| k.rsa_bits().is_some());
+        if !signer_rsa {
+            return Err(Outcome::Fail(ScepFailure::Algorithm(
+                "the signer certificate's key must be RSA: the reply is encrypted to it".into(),
+            )));
+        }
         // The active RA first; then the staged and retired ones, for clients that fetched
         // GetNextCACert or GetCACert around a rotation.
         let mut opened = Err(CmsError::WrongRecipient);

@@ -57,7 +57,9 @@ pub fn open_store(config: &Config) -> Result<Store, InitError> {
     };
     fs::create_dir_all(dir).map_err(io)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
-    Ok(Store::open(database_path(config))?)
+    let store = Store::open(database_path(config))?;
+    store.set_full_durability(config.full_durability)?;
+    Ok(store)
 }
 
 /// Initializes the data dir. Returns the `default` platform's one-time output.

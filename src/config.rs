@@ -56,6 +56,9 @@ pub struct FileConfig {
     /// Key protection.
     #[serde(default)]
     pub keys: KeysSection,
+    /// Database durability.
+    #[serde(default)]
+    pub store: StoreSection,
     /// Outbound calls of delegated challenge modes (Intune, webhooks).
     #[serde(default)]
     pub outbound: OutboundSection,
@@ -93,6 +96,15 @@ pub struct PkiSection {
     pub max_clock_skew_secs: Option<u32>,
 }
 
+/// `[store]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `full` (default: fsync every commit; nothing a client received is lost on power
+    /// failure) or `normal` (survives crashes of the process, not of the machine; faster).
+    pub synchronous: Option<String>,
+}
+
 /// `[keys]`: how private keys are protected at rest.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,6 +123,14 @@ pub struct LimitsSection {
     pub max_body_bytes: Option<usize>,
     /// Seconds a client may take to send its request headers.
     pub header_timeout_secs: Option<u64>,
+    /// Most concurrent connections on the public listener (more get 503).
+    pub max_connections: Option<usize>,
+    /// Seconds without any I/O after which a connection is closed.
+    pub idle_timeout_secs: Option<u64>,
+    /// PKIOperation requests per minute per client address (0: unlimited).
+    pub pki_operation_per_minute: Option<u32>,
+    /// `/trust/v1/*` requests per minute per client address (0: unlimited).
+    pub trust_per_minute: Option<u32>,
 }
 
 /// `[outbound]`.
@@ -150,6 +170,14 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Header read timeout.
     pub header_timeout_secs: u64,
+    /// Concurrent connection cap.
+    pub max_connections: usize,
+    /// Idle connection timeout.
+    pub idle_timeout_secs: u64,
+    /// PKIOperation per minute per client address (0: off).
+    pub pki_operation_per_minute: u32,
+    /// Trust API requests per minute per client address (0: off).
+    pub trust_per_minute: u32,
     /// CRL validity.
     pub crl_validity_secs: i64,
     /// OCSP response validity.
@@ -158,6 +186,8 @@ pub struct Config {
     pub key_passphrase_file: Option<PathBuf>,
     /// Keys stored unencrypted (explicit opt-in).
     pub plaintext_keys: bool,
+    /// fsync every commit (`[store] synchronous = "full"`).
+    pub full_durability: bool,
     /// Bound on one outbound HTTP exchange (Intune, webhooks), seconds.
     pub outbound_timeout_secs: u64,
 }
@@ -265,7 +295,25 @@ impl Config {
                 "revocation.crl_validity_hours must be 1..=744".into(),
             ));
         }
+        let l = &fc.limits;
+        let max_connections = l.max_connections.unwrap_or(1024);
+        if !(1..=1_000_000).contains(&max_connections) {
+            return Err(ConfigError::Invalid(
+                "limits.max_connections must be 1..=1000000".into(),
+            ));
+        }
+        let idle_timeout_secs = l.idle_timeout_secs.unwrap_or(60);
+        let header_timeout_secs = l.header_timeout_secs.unwrap_or(10);
+        if idle_timeout_secs == 0 || header_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.idle_timeout_secs and header_timeout_secs must be at least 1".into(),
+            ));
+        }
         Ok(Self {
+            max_connections,
+            idle_timeout_secs,
+            pki_operation_per_minute: l.pki_operation_per_minute.unwrap_or(6000),
+            trust_per_minute: l.trust_per_minute.unwrap_or(6000),
             data_dir: data_dir
                 .or(fc.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
@@ -284,11 +332,20 @@ impl Config {
             include_root: p.include_root.unwrap_or(true),
             max_clock_skew_secs: p.max_clock_skew_secs.unwrap_or(86_400),
             max_body_bytes: fc.limits.max_body_bytes.unwrap_or(256 * 1024),
-            header_timeout_secs: fc.limits.header_timeout_secs.unwrap_or(10),
+            header_timeout_secs,
             crl_validity_secs: i64::from(crl_hours) * 3600,
             ocsp_validity_secs: i64::from(fc.revocation.ocsp_validity_secs.unwrap_or(3600)),
             key_passphrase_file: fc.keys.passphrase_file,
             plaintext_keys: fc.keys.plaintext.unwrap_or(false),
+            full_durability: match fc.store.synchronous.as_deref() {
+                None | Some("full") => true,
+                Some("normal") => false,
+                Some(other) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "store.synchronous must be full or normal, not {other:?}"
+                    )));
+                }
+            },
             outbound_timeout_secs,
         })
     }

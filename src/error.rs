@@ -95,6 +95,9 @@ pub enum HttpFailure {
     /// Temporarily unable to serve (503), e.g. a full challenge cache.
     #[error("{0}")]
     Unavailable(String),
+    /// This client is over its request rate (429).
+    #[error("too many requests from this address: slow down")]
+    TooManyRequests,
     /// Our own failure (500/503): store down, key failure. Never caused by client input.
     #[error("internal error")]
     Internal(String),
@@ -110,6 +113,7 @@ impl HttpFailure {
             Self::UriTooLong => 414,
             Self::MethodNotAllowed => 405,
             Self::Unavailable(_) => 503,
+            Self::TooManyRequests => 429,
             Self::Internal(_) => 500,
         }
     }

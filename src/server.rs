@@ -94,6 +94,10 @@ pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError>
             header_timeout: Duration::from_secs(config.header_timeout_secs),
             auth_limiter: http::auth_limiter::AuthLimiter::default(),
             platforms: Default::default(),
+            max_connections: config.max_connections,
+            idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+            pki_rate: http::limits::RateLimiter::new(config.pki_operation_per_minute),
+            trust_rate: http::limits::RateLimiter::new(config.trust_per_minute),
         });
         let admin_listener = tokio::net::TcpListener::bind(admin_addr)
             .await
@@ -108,14 +112,18 @@ pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError>
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|v| *v).await;
         };
-        let header_timeout = app.header_timeout;
+        let bounds = http::ConnLimits {
+            header_timeout: app.header_timeout,
+            idle_timeout: app.idle_timeout,
+            max_connections: app.max_connections,
+        };
         let admin = Arc::new(crate::admin::AdminApp {
             app: app.clone(),
             data_dir: config.data_dir.clone(),
             organization: config.organization.clone(),
         });
-        let public = tokio::spawn(http::serve(listener, app, header_timeout, None, stopped(stop_rx.clone())));
-        let admin = tokio::spawn(http::serve(admin_listener, admin, header_timeout, tls, stopped(stop_rx)));
+        let public = tokio::spawn(http::serve(listener, app, bounds, None, stopped(stop_rx.clone())));
+        let admin = tokio::spawn(http::serve(admin_listener, admin, bounds, tls, stopped(stop_rx)));
         shutdown_signal().await;
         let _ = stop_tx.send(true);
         let _ = tokio::join!(public, admin);

@@ -261,6 +261,9 @@ impl<'a> PublicKeyInfo<'a> {
     }
 }
 
+/// Largest RSA modulus accepted anywhere a key from outside is used (signatures, CSRs).
+pub const MAX_RSA_BITS: usize = 8192;
+
 /// Verifies `sig` over `msg` with the key in `spki`.
 pub fn verify_signature(
     spki: &[u8],
@@ -270,6 +273,11 @@ pub fn verify_signature(
 ) -> Result<(), AlgorithmError> {
     let info = PublicKeyInfo::parse(spki)?;
     let is_rsa = info.algorithm == oid::RSA_ENCRYPTION;
+    // Bounded CPU per request: refuse oversized RSA keys before any big-number work (aws-lc's
+    // *_8192 parameters refuse them too; this makes the limit explicit and cheap).
+    if info.rsa_bits().is_some_and(|b| b > MAX_RSA_BITS) {
+        return Err(AlgorithmError::BadKey("RSA key larger than 8192 bits"));
+    }
     let params: &'static dyn signature::VerificationAlgorithm = match (alg, is_rsa) {
         // The 1024-bit floor here is for *message* signatures of throwaway signer certs; the
         // requested key size is policy, enforced on the CSR.

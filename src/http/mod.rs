@@ -4,6 +4,7 @@
 pub mod auth_limiter;
 pub mod challenge_url;
 pub mod crypto_pool;
+pub mod limits;
 pub mod platform_cache;
 pub mod revocation;
 pub mod router;
@@ -44,6 +45,14 @@ pub struct App {
     pub auth_limiter: auth_limiter::AuthLimiter,
     /// Platform ids recently found in the store.
     pub platforms: platform_cache::PlatformCache,
+    /// Most connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// A connection with no I/O for this long is closed.
+    pub idle_timeout: Duration,
+    /// Per-client-address limit on PKIOperation.
+    pub pki_rate: limits::RateLimiter,
+    /// Per-client-address limit on `/trust/v1/*`.
+    pub trust_rate: limits::RateLimiter,
 }
 
 /// A response with a body.
@@ -96,16 +105,28 @@ impl Handler for App {
 /// How long a TLS handshake may take.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Per-listener connection limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// Time a client may take to send its request headers.
+    pub header_timeout: Duration,
+    /// A connection with no I/O for this long is closed.
+    pub idle_timeout: Duration,
+    /// Most connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+}
+
 /// Serves connections until `shutdown` resolves, then waits (bounded) for in-flight requests.
 /// With `tls`, every connection is a TLS server connection.
 pub async fn serve<H: Handler>(
     listener: TcpListener,
     handler: Arc<H>,
-    header_timeout: Duration,
+    bounds: ConnLimits,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(bounds.max_connections));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -119,6 +140,11 @@ pub async fn serve<H: Handler>(
                         continue;
                     }
                 };
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, max = bounds.max_connections, "connection limit reached");
+                    tokio::spawn(refuse_busy(stream));
+                    continue;
+                };
                 let service_handler = handler.clone();
                 let service = service_fn(move |req: Request<Incoming>| {
                     let h = service_handler.clone();
@@ -126,29 +152,38 @@ pub async fn serve<H: Handler>(
                 });
                 let builder = {
                     let mut b = http1::Builder::new();
-                    b.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+                    b.timer(TokioTimer::new()).header_read_timeout(bounds.header_timeout);
                     b
                 };
                 let watcher = graceful.watcher();
                 let tls = tls.clone();
                 tokio::spawn(async move {
-                    let result = match tls {
-                        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
-                        Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                            Ok(Ok(tls_stream)) => watcher.watch(builder.serve_connection(TokioIo::new(tls_stream), service)).await,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        },
+                    let (io, activity) = limits::IdleIo::new(stream);
+                    let served = async {
+                        match tls {
+                            None => watcher.watch(builder.serve_connection(TokioIo::new(io), service)).await,
+                            Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(io)).await {
+                                Ok(Ok(tls_stream)) => watcher.watch(builder.serve_connection(TokioIo::new(tls_stream), service)).await,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                    Ok(())
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%peer, "TLS handshake timed out");
+                                    Ok(())
+                                }
+                            },
+                        }
                     };
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, "connection ended with error");
+                    tokio::select! {
+                        r = served => if let Err(e) = r {
+                            tracing::debug!(error = %e, "connection ended with error");
+                        },
+                        () = activity.idle_for(bounds.idle_timeout) => {
+                            tracing::debug!(%peer, "idle timeout: connection closed");
+                        }
                     }
+                    drop(permit);
                 });
             }
             () = &mut shutdown => {
@@ -164,4 +199,20 @@ pub async fn serve<H: Handler>(
     {
         tracing::warn!("in-flight requests did not finish within 10 s");
     }
+}
+
+/// Answers a connection over the limit with a bare 503 and closes it, all within two seconds.
+/// The request is drained after our FIN so the close does not turn into a reset that could
+/// discard the answer before the client reads it.
+async fn refuse_busy(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let msg = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 28\r\nRetry-After: 1\r\nConnection: close\r\n\r\ntoo many connections: retry\n";
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        stream.write_all(msg).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
 }

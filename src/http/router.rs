@@ -27,6 +27,9 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> H
         return super::revocation::ocsp(app, req).await;
     }
     if let Some(op) = path.strip_prefix("/trust/v1/") {
+        if !app.trust_rate.allow(peer.ip()) {
+            return failure_response(&HttpFailure::TooManyRequests);
+        }
         let op = op.to_owned();
         return super::trust::handle(app, req, &op).await;
     }
@@ -46,6 +49,14 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> H
     let Some(platform_id) = platform_from_path(&path).map(str::to_owned) else {
         return failure_response(&HttpFailure::NotFound("not found".into()));
     };
+    let query = req.uri().query().unwrap_or("");
+    let is_pki_operation = scepd_pki::scep::http::query_param(query, "operation")
+        .and_then(scepd_pki::scep::http::Operation::parse)
+        == Some(scepd_pki::scep::http::Operation::PkiOperation);
+    if is_pki_operation && !app.pki_rate.allow(peer.ip()) {
+        tracing::debug!(%peer, "PKIOperation rate limit");
+        return failure_response(&HttpFailure::TooManyRequests);
+    }
     match handle(app, req, platform_id).await {
         Ok(r) => r,
         Err(f) => {

@@ -31,6 +31,8 @@ pub struct Server {
     pub challenge: String,
     /// Where the server's stderr goes when started with [`Server::start_logging`].
     pub log_path: Option<PathBuf>,
+    /// Extra `serve` arguments (kept for restarts).
+    extra: Vec<String>,
 }
 
 pub fn scepd_bin() -> &'static str {
@@ -61,62 +63,9 @@ impl Server {
         let data_dir = tempfile::tempdir().unwrap();
         let cfg = data_dir.path().join("scepd.toml");
         std::fs::write(&cfg, toml).unwrap();
+        let extra: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
+        let (child, addr, admin_addr, platform) = spawn_serve(data_dir.path(), capture_log, &extra);
         let log_path = capture_log.then(|| data_dir.path().join("scepd.log"));
-        let stderr = match &log_path {
-            Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
-            None => Stdio::inherit(),
-        };
-        let mut child = Command::new(scepd_bin())
-            .args([
-                "serve",
-                "--json",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(data_dir.path().join("data"))
-            .arg("--config")
-            .arg(&cfg)
-            .args(extra)
-            .env("SCEPD_LOG", if capture_log { "info" } else { "warn" })
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut platform = None;
-        let mut admin_addr = String::new();
-        let addr = loop {
-            let line = match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(l) => l,
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("scepd did not start within 60 s");
-                }
-            };
-            if let Some(a) = line
-                .strip_prefix("scepd admin listening on http://")
-                .or_else(|| line.strip_prefix("scepd admin listening on https://"))
-            {
-                admin_addr = a.to_owned();
-            }
-            if let Some(a) = line.strip_prefix("scepd listening on http://") {
-                break a.to_owned();
-            }
-            if line.starts_with('{') {
-                platform = Some(serde_json::from_str::<serde_json::Value>(&line).unwrap());
-            }
-        };
         let p = platform.expect("first start prints the default platform");
         Self {
             child,
@@ -126,6 +75,7 @@ impl Server {
             challenge: p["challenge"].as_str().unwrap().to_owned(),
             data_dir,
             log_path,
+            extra,
         }
     }
 
@@ -154,6 +104,18 @@ impl Server {
     /// GET with extra request headers.
     pub fn get_with(&self, path_and_query: &str, headers: &[(&str, &str)]) -> HttpReply {
         http_with(&self.addr, "GET", path_and_query, headers, &[], None)
+    }
+
+    /// SIGKILLs the server (no shutdown of any kind) and starts it again on the same data dir
+    /// and config; the address may change.
+    pub fn kill9_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, addr, admin_addr, _) =
+            spawn_serve(self.data_dir.path(), self.log_path.is_some(), &self.extra);
+        self.child = child;
+        self.addr = addr;
+        self.admin_addr = admin_addr;
     }
 
     pub fn data_path(&self) -> PathBuf {
@@ -214,6 +176,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// True while the process is alive.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -233,6 +200,78 @@ impl Server {
         }
         None
     }
+}
+
+/// Spawns `scepd serve` on a data dir prepared by [`Server::start_opts`]; waits for the
+/// listening lines. Returns the child, public address, admin address and first-start JSON.
+fn spawn_serve(
+    dir: &Path,
+    capture_log: bool,
+    extra: &[String],
+) -> (Child, String, String, Option<serde_json::Value>) {
+    let log_path = capture_log.then(|| dir.join("scepd.log"));
+    let stderr = match &log_path {
+        Some(p) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .unwrap(),
+        ),
+        None => Stdio::inherit(),
+    };
+    let mut child = Command::new(scepd_bin())
+        .args([
+            "serve",
+            "--json",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.join("data"))
+        .arg("--config")
+        .arg(dir.join("scepd.toml"))
+        .args(extra)
+        .env("SCEPD_LOG", if capture_log { "info" } else { "warn" })
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut platform = None;
+    let mut admin_addr = String::new();
+    let addr = loop {
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("scepd did not start within 60 s");
+            }
+        };
+        if let Some(a) = line
+            .strip_prefix("scepd admin listening on http://")
+            .or_else(|| line.strip_prefix("scepd admin listening on https://"))
+        {
+            admin_addr = a.to_owned();
+        }
+        if let Some(a) = line.strip_prefix("scepd listening on http://") {
+            break a.to_owned();
+        }
+        if line.starts_with('{') {
+            platform = Some(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+        }
+    };
+    (child, addr, admin_addr, platform)
 }
 
 impl Drop for Server {

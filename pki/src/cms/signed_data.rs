@@ -65,6 +65,12 @@ pub struct SignedData<'a> {
     pub signers: Vec<SignerInfo<'a>>,
 }
 
+/// Most certificates accepted in one SignedData. SCEP messages carry one to three (signer, maybe
+/// its chain); a cap bounds the parsing and lookup work an attacker can demand per request.
+pub const MAX_CERTIFICATES: usize = 16;
+/// Most SignerInfos accepted in one SignedData (SCEP needs exactly one).
+pub const MAX_SIGNERS: usize = 4;
+
 impl<'a> SignedData<'a> {
     /// Parses a ContentInfo holding SignedData.
     pub fn parse(content_info: &'a [u8]) -> Result<Self, CmsError> {
@@ -85,6 +91,11 @@ impl<'a> SignedData<'a> {
                 let cert = cr.read()?;
                 // CertificateChoices: only plain certificates are of use to us.
                 if cert.tag == tag::SEQUENCE {
+                    if certificates.len() == MAX_CERTIFICATES {
+                        return Err(CmsError::Malformed(format!(
+                            "more than {MAX_CERTIFICATES} certificates"
+                        )));
+                    }
                     certificates.push(cert.raw);
                 }
             }
@@ -93,6 +104,11 @@ impl<'a> SignedData<'a> {
         let mut signers = Vec::new();
         let mut sr = r.expect(tag::SET)?.reader();
         while !sr.is_empty() {
+            if signers.len() == MAX_SIGNERS {
+                return Err(CmsError::Malformed(format!(
+                    "more than {MAX_SIGNERS} SignerInfos"
+                )));
+            }
             signers.push(parse_signer_info(sr.read()?)?);
         }
         Ok(Self {

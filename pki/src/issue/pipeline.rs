@@ -65,7 +65,7 @@ pub fn issue_device_certificate(
                 profile.min_rsa_bits
             )));
         }
-        Some(bits) if bits > 8192 => {
+        Some(bits) if bits > crate::algorithms::MAX_RSA_BITS => {
             return Err(IssueError::Key(format!("RSA-{bits} is too large")));
         }
         Some(_) => {}

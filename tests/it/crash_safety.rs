@@ -1,0 +1,200 @@
+//! Crash safety: `kill -9` the server again and again while several clients enroll; clients
+//! that got no answer retry the very same request (same transactionID) against the restarted
+//! server. Afterwards the database passes `PRAGMA integrity_check`, every certificate a client
+//! received is in the store, no serial appears twice, and no transaction has two certificates.
+//!
+//! Not here yet: "a consumed one-time challenge stays consumed after kill -9" needs the dynamic
+//! challenges of issue #3 (another branch). When they land, add: enroll with a dynamic
+//! challenge, kill -9, restart, replay the challenge with a new key → signed FAILURE badRequest.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use scepd_pki::random::SystemRandom;
+use scepd_pki::scep::client::{CertRepOutcome, decode_cert_rep};
+use scepd_pki::x509::Certificate;
+
+use super::testkit::*;
+
+/// POSTs a PKIOperation; `None` on any transport failure (the server may be dead).
+fn try_pki(addr: &str, path: &str, body: &[u8]) -> Option<Vec<u8>> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    s.set_write_timeout(Some(Duration::from_secs(20))).ok()?;
+    let head = format!(
+        "POST {path}?operation=PKIOperation HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/x-pki-message\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    raw.starts_with(b"HTTP/1.1 200")
+        .then(|| raw[split + 4..].to_vec())
+}
+
+fn hex(b: &[u8]) -> String {
+    let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+    b[start..].iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn kill_9_under_concurrent_enrollment_loses_and_duplicates_nothing() {
+    const ROUNDS: usize = 5;
+    const CLIENTS: usize = 4;
+    let mut server = Server::start();
+    let ca = server.ca_certs();
+    let path = server.scep_path();
+    let challenge = server.challenge.clone();
+    let addr = Arc::new(Mutex::new(server.addr.clone()));
+    let stop = Arc::new(AtomicBool::new(false));
+    // serial → transactionID of every certificate a client received.
+    let received: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let retried = Arc::new(Mutex::new(0usize));
+    let ra = ca.ra.clone();
+    let mut threads = Vec::new();
+    for c in 0..CLIENTS {
+        let (addr, stop, received, retried) = (
+            addr.clone(),
+            stop.clone(),
+            received.clone(),
+            retried.clone(),
+        );
+        let (path, challenge, ra) = (path.clone(), challenge.clone(), ra.clone());
+        threads.push(std::thread::spawn(move || {
+            let ra = Certificate::parse(&ra).unwrap();
+            let ca = CaCerts {
+                ra: ra.raw.to_vec(),
+                intermediate: vec![],
+                root: vec![],
+            };
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let device = Device::new(&format!("crash managementAttestation C{c}-{n}"));
+                let req = device.pkcs_req(&ca, Some(&challenge));
+                let signer = Certificate::parse(&device.signer_der).unwrap();
+                // Retry the same request until the (restarted) server answers.
+                let t0 = Instant::now();
+                let reply = loop {
+                    let a = addr.lock().unwrap().clone();
+                    if let Some(r) = try_pki(&a, &path, &req.der) {
+                        break Some(r);
+                    }
+                    if stop.load(Ordering::Relaxed) && t0.elapsed() > Duration::from_secs(30) {
+                        break None;
+                    }
+                    *retried.lock().unwrap() += 1;
+                    std::thread::sleep(Duration::from_millis(100));
+                };
+                let Some(reply) = reply else { break };
+                match decode_cert_rep(&reply, &ra, &req, &signer, &device.key, &SystemRandom) {
+                    Ok(ok @ CertRepOutcome::Success { .. }) => {
+                        let der = issued(&ok);
+                        let cert = Certificate::parse(&der).unwrap();
+                        received.lock().unwrap().push((
+                            hex(cert.serial_magnitude()),
+                            req.transaction_id.as_str().to_owned(),
+                        ));
+                    }
+                    other => panic!("client {c}: {other:?}"),
+                }
+            }
+        }));
+    }
+    for round in 0..ROUNDS {
+        std::thread::sleep(Duration::from_millis(800 + 150 * round as u64));
+        server.kill9_and_restart();
+        *addr.lock().unwrap() = server.addr.clone();
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    // One last kill, then inspect the file exactly as a crash left it.
+    server.kill9_and_restart();
+    let db = server.data_path().join("scepd.sqlite3");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let mut stmt = conn
+        .prepare("SELECT serial, transaction_id FROM certificates")
+        .unwrap();
+    let stored: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let serials: HashSet<&str> = stored.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(serials.len(), stored.len(), "a serial was stored twice");
+    let mut per_tx: HashMap<&str, usize> = HashMap::new();
+    for (_, tx) in &stored {
+        *per_tx.entry(tx.as_str()).or_default() += 1;
+    }
+    assert!(
+        per_tx.values().all(|&n| n == 1),
+        "a transaction has two certificates"
+    );
+    let received = received.lock().unwrap();
+    for (serial, tx) in received.iter() {
+        assert!(
+            serials.contains(serial.as_str()),
+            "client got serial {serial} (transaction {tx}) that is not in the store"
+        );
+    }
+    let received_serials: HashSet<&str> = received.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        received_serials.len(),
+        received.len(),
+        "a client got a serial twice"
+    );
+    assert!(
+        received.len() >= 2 * CLIENTS,
+        "too little load: {} enrollments",
+        received.len()
+    );
+    eprintln!(
+        "crash safety: {ROUNDS} kills, {} certificates received, {} stored, {} retries",
+        received.len(),
+        stored.len(),
+        retried.lock().unwrap()
+    );
+}
+
+/// Cost of `synchronous=FULL` over `NORMAL` in WAL mode, one small transaction per commit as
+/// the store does. Not an assertion: run with `--ignored --nocapture` and see docs/operations.md.
+#[test]
+#[ignore = "measurement, not a check"]
+fn sqlite_synchronous_cost() {
+    for mode in ["NORMAL", "FULL"] {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = rusqlite::Connection::open(dir.path().join("m.sqlite3")).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "synchronous", mode).unwrap();
+        conn.execute(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, serial TEXT UNIQUE, der BLOB)",
+            [],
+        )
+        .unwrap();
+        let n = 2000;
+        let t0 = Instant::now();
+        for i in 0..n {
+            conn.execute(
+                "INSERT INTO t (serial, der) VALUES (?1, ?2)",
+                rusqlite::params![format!("{i:040x}"), vec![0u8; 1200]],
+            )
+            .unwrap();
+        }
+        let per = t0.elapsed() / n;
+        eprintln!("synchronous={mode}: {per:?} per committed insert ({n} commits)");
+    }
+}

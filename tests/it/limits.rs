@@ -1,0 +1,114 @@
+//! `[limits]` against the running server: per-client rate limits on PKIOperation and the trust
+//! API (429), the concurrent-connection cap (503, slots come back), and the header and idle
+//! timeouts that close slowloris connections.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use super::testkit::*;
+
+/// Reads until the server closes the connection; returns what it sent and how long it took.
+fn read_until_closed(s: &mut TcpStream, within: Duration) -> (Vec<u8>, Duration) {
+    s.set_read_timeout(Some(within)).unwrap();
+    let t0 = Instant::now();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    (raw, t0.elapsed())
+}
+
+#[test]
+fn rate_limits_answer_429_per_client_and_leave_other_operations_alone() {
+    let server =
+        Server::start_with_config("[limits]\npki_operation_per_minute = 5\ntrust_per_minute = 3\n");
+    let path = server.scep_path();
+    for i in 0..5 {
+        let r = server.pki_operation(b"not a pkiMessage");
+        assert_eq!(r.status, 400, "request {i} is within the rate");
+    }
+    let r = server.pki_operation(b"not a pkiMessage");
+    assert_eq!(r.status, 429, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        String::from_utf8_lossy(&r.body),
+        "too many requests from this address: slow down\n"
+    );
+    // GET PKIOperation counts too; GetCACaps and GetCACert do not.
+    let r = server.get(&format!("{path}?operation=PKIOperation&message=AAAA"));
+    assert_eq!(r.status, 429);
+    assert_eq!(
+        server.get(&format!("{path}?operation=GetCACaps")).status,
+        200
+    );
+    for _ in 0..3 {
+        assert_eq!(server.post("/trust/v1/challenge", b"").status, 200);
+    }
+    assert_eq!(server.post("/trust/v1/challenge", b"").status, 429);
+}
+
+#[test]
+fn connection_cap_answers_503_and_frees_slots() {
+    let server = Server::start_with_config("[limits]\nmax_connections = 4\n");
+    // Four idle connections hold every slot (a request on each proves they are being served).
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(&server.addr).unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 256];
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let n = s.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(s);
+    }
+    let r = server.get("/healthz");
+    assert_eq!(r.status, 503);
+    assert_eq!(r.body, b"too many connections: retry\n");
+    drop(held);
+    // Slots come back once those clients leave.
+    let t0 = Instant::now();
+    loop {
+        if server.get("/healthz").status == 200 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "slots not released");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn slow_headers_and_idle_connections_are_closed() {
+    let server =
+        Server::start_with_config("[limits]\nheader_timeout_secs = 2\nidle_timeout_secs = 2\n");
+    // Slowloris on headers: half a request line, then nothing.
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost:").unwrap();
+    let (_, took) = read_until_closed(&mut s, Duration::from_secs(20));
+    assert!(
+        took < Duration::from_secs(10),
+        "slow headers kept open {took:?}"
+    );
+    // Slow body: headers promise 1000 octets, three arrive.
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    let head = format!(
+        "POST {}?operation=PKIOperation HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc",
+        server.scep_path()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let (_, took) = read_until_closed(&mut s, Duration::from_secs(20));
+    assert!(
+        took < Duration::from_secs(10),
+        "slow body kept open {took:?}"
+    );
+    // An idle keep-alive connection after a complete request.
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (raw, took) = read_until_closed(&mut s, Duration::from_secs(20));
+    assert!(raw.starts_with(b"HTTP/1.1 200"));
+    assert!(
+        took < Duration::from_secs(10),
+        "idle connection kept open {took:?}"
+    );
+    // Still serving.
+    assert_eq!(server.get("/healthz").status, 200);
+}
