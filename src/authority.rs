@@ -627,27 +627,20 @@ impl Authority {
         &self.revocation
     }
 
+    /// GetCert: a certificate by issuer and serial, from the active or a retired intermediate.
     fn get_cert(&self, data: &[u8]) -> Result<Granted, Outcome> {
-        let bad = |s: &str| Outcome::Fail(ScepFailure::Envelope(s.to_owned()));
-        let seq = Reader::new(data)
-            .expect(tag::SEQUENCE)
-            .map_err(|_| bad("IssuerAndSerialNumber"))?;
-        let mut r = seq.reader();
-        let issuer = r.expect(tag::SEQUENCE).map_err(|_| bad("issuer"))?.raw;
-        let serial = r
-            .expect(tag::INTEGER)
-            .and_then(|t| t.unsigned_integer())
-            .map_err(|_| bad("serial"))?;
-        let ca = self.ca.get();
-        let intermediate = Certificate::parse(&ca.intermediate.cert_der)
-            .map_err(|e| Outcome::Internal(e.to_string()))?;
+        let (issuer, serial) = issuer_and_serial(data)?;
         let not_found = || Outcome::Fail(ScepFailure::NotFound("no such certificate".into()));
-        if issuer != intermediate.subject {
+        let ca = self.ca.get();
+        let Some(issuer_id) = ca.issuers().find_map(|a| {
+            let c = Certificate::parse(&a.cert_der).ok()?;
+            (c.subject == issuer).then(|| a.id.clone())
+        }) else {
             return Err(not_found());
-        }
+        };
         let rec = self
             .store
-            .certificate_by_serial(&ca.intermediate.id, serial)
+            .certificate_by_serial(&issuer_id, serial)
             .map_err(store_err)?;
         rec.map(|c| Granted::cert(c.der)).ok_or_else(not_found)
     }

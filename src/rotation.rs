@@ -111,6 +111,33 @@ fn create(
     })
 }
 
+/// A new RA (RSA-2048, named after `organization` and `sfx`) issued by `issuer`.
+fn new_ra(
+    handle: &CaHandle,
+    organization: &str,
+    sfx: &str,
+    issuer: (&CaRecord, &SoftwareKey),
+    now: i64,
+) -> Result<Created, RotationError> {
+    let ra_name = name::build(&[
+        (oid::AT_ORGANIZATION, organization),
+        (
+            oid::AT_COMMON_NAME,
+            &format!("{organization} SCEP RA {sfx}"),
+        ),
+    ]);
+    create(
+        handle,
+        CaRole::Ra,
+        format!("ra-{sfx}"),
+        &ra_name,
+        KeyAlgorithm::Rsa2048,
+        issuer,
+        RA_VALIDITY,
+        now,
+    )
+}
+
 /// Stages a new intermediate (signed by the root, whose key must be online) and a new RA
 /// under it. Returns the staged intermediate and RA records.
 pub fn rotate_ca(
@@ -153,23 +180,7 @@ pub fn rotate_ca(
         now,
     )?;
     let int_key = handle.keystore().load(&int.record.key_ref)?;
-    let ra_name = name::build(&[
-        (oid::AT_ORGANIZATION, organization),
-        (
-            oid::AT_COMMON_NAME,
-            &format!("{organization} SCEP RA {sfx}"),
-        ),
-    ]);
-    let ra = create(
-        handle,
-        CaRole::Ra,
-        format!("ra-{sfx}"),
-        &ra_name,
-        KeyAlgorithm::Rsa2048,
-        (&int.record, &int_key),
-        RA_VALIDITY,
-        now,
-    )?;
+    let ra = new_ra(handle, organization, &sfx, (&int.record, &int_key), now)?;
     store.stage_authorities(
         &[int.record.clone(), ra.record.clone()],
         activate_at,
@@ -229,23 +240,7 @@ pub fn rotate_ra(
         .ok_or_else(|| RotationError::Invalid("no active intermediate".into()))?;
     let int_key = handle.keystore().load(&int.key_ref)?;
     let sfx = suffix()?;
-    let ra_name = name::build(&[
-        (oid::AT_ORGANIZATION, organization),
-        (
-            oid::AT_COMMON_NAME,
-            &format!("{organization} SCEP RA {sfx}"),
-        ),
-    ]);
-    let ra = create(
-        handle,
-        CaRole::Ra,
-        format!("ra-{sfx}"),
-        &ra_name,
-        KeyAlgorithm::Rsa2048,
-        (&int, &int_key),
-        RA_VALIDITY,
-        now,
-    )?;
+    let ra = new_ra(handle, organization, &sfx, (&int, &int_key), now)?;
     store.stage_authorities(std::slice::from_ref(&ra.record), None, actor, now)?;
     store.activate_authorities(&[ra.record.id.as_str()], actor, now)?;
     handle.reload_if_changed(store, now)?;
@@ -342,23 +337,7 @@ pub fn import_intermediate(
         created_at: now,
     };
     let sfx = id.trim_start_matches("intermediate-");
-    let ra_name = name::build(&[
-        (oid::AT_ORGANIZATION, organization),
-        (
-            oid::AT_COMMON_NAME,
-            &format!("{organization} SCEP RA {sfx}"),
-        ),
-    ]);
-    let ra = create(
-        handle,
-        CaRole::Ra,
-        format!("ra-{sfx}"),
-        &ra_name,
-        KeyAlgorithm::Rsa2048,
-        (&record, &key),
-        RA_VALIDITY,
-        now,
-    )?;
+    let ra = new_ra(handle, organization, sfx, (&record, &key), now)?;
     store.stage_authorities(
         &[record.clone(), ra.record.clone()],
         activate_at,
