@@ -40,6 +40,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("ocsp_request", ocsp_request),
     ("trust_json", trust_json),
     ("config_toml", config_toml),
+    ("admin_json", admin_json),
 ];
 
 /// The fuzz RA key and certificate, parsed once (key import validates the RSA key, which
@@ -180,6 +181,43 @@ pub fn trust_json(data: &[u8]) {
             for alg in [SignatureAlg::RsaSha256, SignatureAlg::EcdsaSha256] {
                 let _ = verify_signature(cert.spki, alg, req.nonce.as_bytes(), &sig);
             }
+        }
+    }
+}
+
+/// Admin API request bodies: JSON, then every field interpreter an admin request reaches
+/// before the store (times, revocation reasons, operator regexes, key algorithms, TTLs).
+pub fn admin_json(data: &[u8]) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    let Some(obj) = v.as_object() else {
+        return;
+    };
+    for (k, val) in obj {
+        let Some(s) = val.as_str() else {
+            continue;
+        };
+        match k.as_str() {
+            "activate_at" | "since" => {
+                let _ = scepd::admin::api::parse_rfc3339(s);
+            }
+            "reason" => {
+                let _ = scepd_pki::revocation::RevocationReason::parse(s);
+            }
+            "device_id_pattern" => {
+                if let Ok(p) = scepd::devices::identity::DevicePattern::new(s) {
+                    let subject = scepd_pki::x509::name::build(&[(oid::AT_COMMON_NAME, s)]);
+                    let _ = scepd::devices::identity::extract(&subject, &[], Some(&p));
+                }
+            }
+            "key_algorithm" => {
+                let _ = s.parse::<scepd_pki::keys::KeyAlgorithm>();
+            }
+            "challenge_ttl" => {
+                let _ = scepd::challenge::dynamic::parse_ttl(s);
+            }
+            _ => {}
         }
     }
 }

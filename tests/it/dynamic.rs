@@ -382,3 +382,26 @@ fn policy_refusal_burns_the_challenge_but_an_unauthenticated_failure_does_not() 
         Some(&burnt)
     )));
 }
+
+/// A consumed one-time challenge stays consumed across a `kill -9` and restart.
+#[test]
+fn consumed_challenge_stays_consumed_after_a_crash() {
+    let mut server = Server::start();
+    let ca = server.ca_certs();
+    let d = add_dynamic(&server, "restart", &[]);
+    let challenge = fetch(&server, &d);
+    let first = Device::new("mac managementAttestation CRASH-1");
+    issued(&first.enroll_at(&server, &d.scep_path, &ca, Some(&challenge)));
+    server.kill9_and_restart();
+    let ca = server.ca_certs();
+    let second = Device::new("mac managementAttestation CRASH-2");
+    assert!(refused(&second.enroll_at(
+        &server,
+        &d.scep_path,
+        &ca,
+        Some(&challenge)
+    )));
+    // A fresh challenge after the restart works.
+    let fresh = fetch(&server, &d);
+    issued(&second.enroll_at(&server, &d.scep_path, &ca, Some(&fresh)));
+}
