@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
+mod lookups;
+
 use scepd_pki::algorithms::DigestAlg;
 use scepd_pki::cms::CmsError;
-use scepd_pki::der::{Reader, oid, tag};
+use scepd_pki::der::oid;
 use scepd_pki::issue::{DeviceProfile, issue_device_certificate};
 use scepd_pki::pkcs10::CertificationRequest;
 use scepd_pki::random::SystemRandom;
@@ -125,6 +127,11 @@ impl Authority {
     /// The replaceable CA handle (rotation).
     pub fn ca_handle(&self) -> &Arc<CaHandle> {
         &self.ca
+    }
+
+    /// The revocation service (CRL, OCSP).
+    pub fn revocation(&self) -> &Arc<Revocation> {
+        &self.revocation
     }
 
     /// The store (for handlers that list or look up platforms).
@@ -545,108 +552,10 @@ impl Authority {
         let auth = verifier.verify(request).map_err(refused)?;
         Ok(Authorized { verifier, auth })
     }
-
-    /// Authenticated renewal: the signer certificate must be one we issued on this platform,
-    /// currently valid and unrevoked, for the same subject as the new request.
-    fn authorize_renewal(
-        &self,
-        platform: &Platform,
-        msg: &PkiMessage<'_>,
-        csr: &CertificationRequest<'_>,
-        now: i64,
-    ) -> Result<(), Outcome> {
-        let fail = |s: &str| Outcome::Fail(ScepFailure::Renewal(s.to_owned()));
-        let signer = &msg.signer_cert;
-        let ca = self.ca.get();
-        let intermediate = Certificate::parse(&ca.intermediate.cert_der)
-            .map_err(|e| Outcome::Internal(e.to_string()))?;
-        if signer.issuer != intermediate.subject
-            || signer.verify_signed_by(intermediate.spki).is_err()
-        {
-            return Err(fail("signer certificate was not issued by this CA"));
-        }
-        if !signer.is_valid_at(now) {
-            return Err(fail("signer certificate is expired or not yet valid"));
-        }
-        let rec = self
-            .store
-            .certificate_by_serial(&ca.intermediate.id, signer.serial_magnitude())
-            .map_err(store_err)?
-            .ok_or_else(|| fail("signer certificate is not on record"))?;
-        if rec.status != crate::store::CertStatus::Valid {
-            return Err(fail("signer certificate is revoked"));
-        }
-        if rec.platform_id != platform.id {
-            return Err(fail("signer certificate belongs to another platform"));
-        }
-        if csr.subject != signer.subject {
-            return Err(fail("subject differs from the certificate being renewed"));
-        }
-        Ok(())
-    }
-
-    fn cert_poll(&self, platform: &Platform, header: &Header) -> Result<Granted, Outcome> {
-        // RFC 8894 §3.3.3: identify by transactionID; unknown transactions are rejected.
-        match self
-            .store
-            .certificate_by_transaction(&platform.id, header.transaction_id.as_str())
-            .map_err(store_err)?
-        {
-            Some(c) => Ok(Granted::cert(c.der)),
-            None => Err(Outcome::Fail(ScepFailure::NotFound(
-                "no certificate for this transaction".into(),
-            ))),
-        }
-    }
-
-    /// GetCRL (RFC 8894 §3.3.4): IssuerAndSerialNumber names a certificate; reply with the
-    /// current CRL of its issuer.
-    fn get_crl(&self, data: &[u8], now: i64) -> Result<Granted, Outcome> {
-        let (issuer, _) = issuer_and_serial(data)?;
-        let ca = self.ca.get();
-        let intermediate = Certificate::parse(&ca.intermediate.cert_der)
-            .map_err(|e| Outcome::Internal(e.to_string()))?;
-        if issuer != intermediate.subject {
-            return Err(Outcome::Fail(ScepFailure::NotFound(
-                "no CRL for that issuer".into(),
-            )));
-        }
-        let crl = self
-            .revocation
-            .crl(&ca.intermediate.id, now)
-            .map_err(|e| Outcome::Internal(e.to_string()))?
-            .ok_or_else(|| Outcome::Internal("CRL unavailable".into()))?;
-        Ok(Granted {
-            der: Vec::new(),
-            crl: Some(crl.der),
-        })
-    }
-
-    /// The revocation service (CRL, OCSP).
-    pub fn revocation(&self) -> &Arc<Revocation> {
-        &self.revocation
-    }
-
-    /// GetCert: a certificate by issuer and serial, from the active or a retired intermediate.
-    fn get_cert(&self, data: &[u8]) -> Result<Granted, Outcome> {
-        let (issuer, serial) = issuer_and_serial(data)?;
-        let not_found = || Outcome::Fail(ScepFailure::NotFound("no such certificate".into()));
-        let ca = self.ca.get();
-        let Some(issuer_id) = ca.issuers().find_map(|a| {
-            let c = Certificate::parse(&a.cert_der).ok()?;
-            (c.subject == issuer).then(|| a.id.clone())
-        }) else {
-            return Err(not_found());
-        };
-        let rec = self
-            .store
-            .certificate_by_serial(&issuer_id, serial)
-            .map_err(store_err)?;
-        rec.map(|c| Granted::cert(c.der)).ok_or_else(not_found)
-    }
 }
 
-enum Outcome {
+/// How a request ended inside the authority.
+pub(crate) enum Outcome {
     Fail(ScepFailure),
     Internal(String),
 }
@@ -667,18 +576,4 @@ fn log_failure(platform: &Platform, header: &Header, f: &ScepFailure) {
     let reply = f.reply();
     tracing::warn!(platform = %platform.id, txid = header.transaction_id.as_str(), kind = header.message_type.name(),
         fail_info = reply.fail_info.name(), detail = %f, "PKIOperation refused");
-}
-/// Parses `IssuerAndSerialNumber ::= SEQUENCE { issuer Name, serialNumber INTEGER }`.
-fn issuer_and_serial(data: &[u8]) -> Result<(&[u8], &[u8]), Outcome> {
-    let bad = |s: &str| Outcome::Fail(ScepFailure::Envelope(s.to_owned()));
-    let seq = Reader::new(data)
-        .expect(tag::SEQUENCE)
-        .map_err(|_| bad("IssuerAndSerialNumber"))?;
-    let mut r = seq.reader();
-    let issuer = r.expect(tag::SEQUENCE).map_err(|_| bad("issuer"))?.raw;
-    let serial = r
-        .expect(tag::INTEGER)
-        .and_then(|t| t.unsigned_integer())
-        .map_err(|_| bad("serial"))?;
-    Ok((issuer, serial))
 }
