@@ -7,16 +7,16 @@ use std::net::TcpStream;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use scepd_pki::algorithms::{ContentCipher, DigestAlg, KeyTransport};
-use scepd_pki::cms::signed_data::{SignedData, SignedDataBuilder};
-use scepd_pki::cms::{attributes, enveloped_data};
+use scepd_pki::algorithms::{ContentCipher, KeyTransport};
+use scepd_pki::cms::enveloped_data;
+use scepd_pki::cms::signed_data::SignedData;
 use scepd_pki::der::{Reader, oid, tag, writer};
 use scepd_pki::keys::Signer;
 use scepd_pki::random::{Random, SystemRandom};
 use scepd_pki::scep::client::{
     CertRepOutcome, ClientRequest, Protection, RequestBuilder, transaction_id_for_key,
 };
-use scepd_pki::scep::{FailInfo, MessageType, Nonce};
+use scepd_pki::scep::{FailInfo, MessageType};
 use scepd_pki::x509::Certificate;
 
 use super::testkit::*;
@@ -96,41 +96,6 @@ fn pkcs_req(
     }
     .build(csr)
     .unwrap()
-}
-
-/// Signs `envelope` (already built, possibly patched) into a PKCSReq pkiMessage, exactly as
-/// `RequestBuilder::build` does.
-fn sign_envelope(device: &Device, envelope: &[u8]) -> ClientRequest {
-    let signer = Certificate::parse(&device.signer_der).unwrap();
-    let transaction_id = transaction_id_for_key(device.key.public_key_der()).unwrap();
-    let sender_nonce = Nonce::random(&SystemRandom).unwrap();
-    let attrs = vec![
-        attributes::encode(oid::SCEP_TRANSACTION_ID, &transaction_id.encode()),
-        attributes::encode(
-            oid::SCEP_MESSAGE_TYPE,
-            &writer::printable_string(&MessageType::PkcsReq.code().to_string()),
-        ),
-        attributes::encode(
-            oid::SCEP_SENDER_NONCE,
-            &writer::octet_string(sender_nonce.as_bytes()),
-        ),
-    ];
-    let der = SignedDataBuilder {
-        content: Some(envelope),
-        certificates: vec![signer.raw],
-        signer_cert: &signer,
-        signer: &device.key,
-        digest: DigestAlg::Sha256,
-        attributes: attrs,
-        signing_time: Some(unix_now()),
-    }
-    .build()
-    .unwrap();
-    ClientRequest {
-        der,
-        transaction_id,
-        sender_nonce,
-    }
 }
 
 /// Offset of `part` (a sub-slice of `whole`) inside `whole`.
@@ -263,7 +228,7 @@ fn signed_refusals_carry_the_documented_fail_info() {
         .collect();
     assert_eq!(hits.len(), 1, "exactly one AES-128-CBC OID in the envelope");
     env[hits[0] + aes.len() - 1] = 0x7f;
-    let req = sign_envelope(&device, &env);
+    let req = device.sign_envelope(&Certificate::parse(&ca.ra).unwrap(), &env);
     let (fi, text) = failure(&server, &ca, &device, &req, "unknown cipher");
     assert_eq!(fi, FailInfo::BadAlg);
     assert!(text.contains("2.16.840.1.101.3.4.1.127"), "{text}");

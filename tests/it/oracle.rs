@@ -6,15 +6,14 @@
 use std::ops::Range;
 use std::time::Instant;
 
-use scepd_pki::algorithms::{ContentCipher, DigestAlg, KeyTransport};
+use scepd_pki::algorithms::{ContentCipher, KeyTransport};
+use scepd_pki::cms::CmsError;
 use scepd_pki::cms::enveloped_data::{self, EnvelopedData};
-use scepd_pki::cms::{CmsError, attributes, signed_data::SignedDataBuilder};
-use scepd_pki::der::{oid, writer};
-use scepd_pki::keys::{KeyAlgorithm, Signer, SoftwareKey};
+use scepd_pki::keys::{KeyAlgorithm, SoftwareKey};
 use scepd_pki::pkcs10::CertificationRequest;
 use scepd_pki::random::{Random, SystemRandom};
-use scepd_pki::scep::client::{CertRepOutcome, ClientRequest, transaction_id_for_key};
-use scepd_pki::scep::{FailInfo, MessageType, Nonce, PkiMessage};
+use scepd_pki::scep::client::CertRepOutcome;
+use scepd_pki::scep::{FailInfo, PkiMessage};
 use scepd_pki::x509::Certificate;
 
 use super::testkit::*;
@@ -69,40 +68,6 @@ fn bad_envelope(ra: &Certificate<'_>, csr: &[u8], bad: Bad) -> Vec<u8> {
     env
 }
 
-/// Signs `envelope` into a PKCSReq from `device`.
-fn sign(device: &Device, envelope: &[u8]) -> ClientRequest {
-    let signer = Certificate::parse(&device.signer_der).unwrap();
-    let transaction_id = transaction_id_for_key(device.key.public_key_der()).unwrap();
-    let sender_nonce = Nonce::random(&SystemRandom).unwrap();
-    let attrs = vec![
-        attributes::encode(oid::SCEP_TRANSACTION_ID, &transaction_id.encode()),
-        attributes::encode(
-            oid::SCEP_MESSAGE_TYPE,
-            &writer::printable_string(&MessageType::PkcsReq.code().to_string()),
-        ),
-        attributes::encode(
-            oid::SCEP_SENDER_NONCE,
-            &writer::octet_string(sender_nonce.as_bytes()),
-        ),
-    ];
-    let der = SignedDataBuilder {
-        content: Some(envelope),
-        certificates: vec![&device.signer_der],
-        signer_cert: &signer,
-        signer: &device.key,
-        digest: DigestAlg::Sha256,
-        attributes: attrs,
-        signing_time: Some(unix_now()),
-    }
-    .build()
-    .unwrap();
-    ClientRequest {
-        der,
-        transaction_id,
-        sender_nonce,
-    }
-}
-
 #[test]
 fn rsa_padding_and_content_failures_get_the_same_answer() {
     let server = Server::start();
@@ -113,7 +78,7 @@ fn rsa_padding_and_content_failures_get_the_same_answer() {
     let mut answers = Vec::new();
     for bad in ALL {
         for _ in 0..3 {
-            let req = sign(&device, &bad_envelope(&ra, &csr, bad));
+            let req = device.sign_envelope(&ra, &bad_envelope(&ra, &csr, bad));
             let r = server.pki_operation(&req.der);
             assert_eq!(
                 r.status,
@@ -169,7 +134,14 @@ fn failure_timings_are_not_clearly_separated() {
     let csr = device.csr(Some("x"), &[]);
     const N: usize = 150;
     let reqs: Vec<(Bad, Vec<u8>)> = (0..N)
-        .flat_map(|_| ALL.map(|b| (b, sign(&device, &bad_envelope(&ra, &csr, b)).der)))
+        .flat_map(|_| {
+            ALL.map(|b| {
+                (
+                    b,
+                    device.sign_envelope(&ra, &bad_envelope(&ra, &csr, b)).der,
+                )
+            })
+        })
         .collect();
     // Sanity: each kind fails where it should.
     for (bad, der) in reqs.iter().take(3) {

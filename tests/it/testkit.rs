@@ -460,6 +460,24 @@ impl Device {
         decode_cert_rep(reply, &ra, req, &signer_cert, signer_key, &SystemRandom).unwrap()
     }
 
+    /// Signs an already built (possibly altered) envelope into a PKCSReq from this device
+    /// (SHA-256, its self-signed signer certificate).
+    pub fn sign_envelope(&self, recipient: &Certificate<'_>, envelope: &[u8]) -> ClientRequest {
+        let signer_cert = Certificate::parse(&self.signer_der).unwrap();
+        RequestBuilder {
+            message_type: MessageType::PkcsReq,
+            transaction_id: transaction_id_for_key(self.key.public_key_der()).unwrap(),
+            signer_cert: &signer_cert,
+            signer_key: &self.key,
+            recipient,
+            protection: DEFAULT_PROTECTION,
+            rng: &SystemRandom,
+            signing_time: Some(unix_now()),
+        }
+        .sign_envelope(envelope)
+        .unwrap()
+    }
+
     /// A PKCSReq with this device's CSR and the default protection.
     pub fn pkcs_req(&self, ca: &CaCerts, challenge: Option<&str>) -> ClientRequest {
         self.request(

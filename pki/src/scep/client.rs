@@ -103,6 +103,12 @@ impl RequestBuilder<'_> {
     /// Builds the pkiMessage around `message_data`.
     pub fn build(&self, message_data: &[u8]) -> Result<ClientRequest, ClientError> {
         let envelope = enveloped_data_for(message_data, self.recipient, self.protection, self.rng)?;
+        self.sign_envelope(&envelope)
+    }
+
+    /// Signs an already built pkcsPKIEnvelope (e.g. one a test has altered) into the
+    /// pkiMessage, with the SCEP attributes and a fresh senderNonce.
+    pub fn sign_envelope(&self, envelope: &[u8]) -> Result<ClientRequest, ClientError> {
         let sender_nonce = Nonce::random(self.rng).map_err(|_| KeyError::Operation)?;
         let attrs = vec![
             attributes::encode(oid::SCEP_TRANSACTION_ID, &self.transaction_id.encode()),
@@ -116,7 +122,7 @@ impl RequestBuilder<'_> {
             ),
         ];
         let der = SignedDataBuilder {
-            content: Some(&envelope),
+            content: Some(envelope),
             certificates: vec![self.signer_cert.raw],
             signer_cert: self.signer_cert,
             signer: self.signer_key,
