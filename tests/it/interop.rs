@@ -3,26 +3,14 @@
 //! it needs a platform with `--allow-des`) and certmonger's `scep-submit` (GET, AES-256, SHA-256).
 
 use super::interop_clients::{
-    certmonger_available, certmonger_enroll, key_matches_cert, scepclient_available,
+    certmonger_available, certmonger_enroll, key_matches_cert, missing, scepclient_available,
     scepclient_enroll,
 };
 use super::testkit::*;
 
-fn require(available: bool, what: &str) {
-    // scripts/test installs the clients; in CI a missing client is a failure, not a skip.
-    if !available {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{what} is not installed: run scripts/test"
-        );
-        eprintln!("skipping: {what} is not installed (scripts/test installs it)");
-    }
-}
-
 #[test]
 fn micromdm_scepclient_enrolls() {
-    require(scepclient_available(), "scepclient");
-    if !scepclient_available() {
+    if missing(scepclient_available(), "scepclient") {
         return;
     }
     let server = Server::start();
@@ -69,8 +57,7 @@ fn micromdm_scepclient_enrolls() {
 
 #[test]
 fn certmonger_scep_submit_enrolls() {
-    require(certmonger_available(), "certmonger");
-    if !certmonger_available() {
+    if missing(certmonger_available(), "certmonger") {
         return;
     }
     let server = Server::start();
@@ -100,8 +87,7 @@ fn pem_to_der(pem: &std::path::Path) -> Vec<u8> {
 /// challenge is one-time, so a second enrollment with it is refused.
 #[test]
 fn micromdm_scepclient_enrolls_with_a_dynamic_challenge() {
-    require(scepclient_available(), "scepclient");
-    if !scepclient_available() {
+    if missing(scepclient_available(), "scepclient") {
         return;
     }
     let server = Server::start();
@@ -135,8 +121,7 @@ fn micromdm_scepclient_enrolls_with_a_dynamic_challenge() {
 /// micromdm scepclient against a webhook platform: the fake receiver allows, then denies.
 #[test]
 fn micromdm_scepclient_enrolls_through_a_webhook() {
-    require(scepclient_available(), "scepclient");
-    if !scepclient_available() {
+    if missing(scepclient_available(), "scepclient") {
         return;
     }
     let server = Server::start();
@@ -179,8 +164,7 @@ fn micromdm_scepclient_enrolls_through_a_webhook() {
 /// validated, issued, success-notified; a challenge Intune does not accept is refused.
 #[test]
 fn micromdm_scepclient_enrolls_through_intune_validation() {
-    require(scepclient_available(), "scepclient");
-    if !scepclient_available() {
+    if missing(scepclient_available(), "scepclient") {
         return;
     }
     const CHALLENGE: &str = "intune-interop-challenge-0123456789";

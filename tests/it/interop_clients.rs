@@ -450,3 +450,16 @@ pub fn certmonger_enroll(
     }
     finish(&dir, key, cert, out, "certmonger")
 }
+
+/// True when a test needing `what` should be skipped: the client is missing outside CI.
+/// scripts/test installs the clients, so under CI a missing client fails the test instead.
+pub fn missing(available: bool, what: &str) -> bool {
+    if !available {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{what} is not installed: run scripts/test"
+        );
+        eprintln!("skipping: {what} is not installed (scripts/test installs it)");
+    }
+    !available
+}

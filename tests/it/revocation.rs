@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use scepd_pki::scep::FailInfo;
 use scepd_pki::scep::client::CertRepOutcome;
 
-use super::interop_clients::{scepclient_available, scepclient_enroll};
+use super::interop_clients::{missing, scepclient_available, scepclient_enroll};
 use super::testkit::*;
 
 struct Enrolled {
@@ -180,11 +180,7 @@ fn enroll_again(
 
 #[test]
 fn device_lifecycle_drives_revocation_enrollment_and_trust() {
-    if !scepclient_available() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "scepclient missing: run scripts/test"
-        );
+    if missing(scepclient_available(), "scepclient") {
         return;
     }
     let server = Server::start();
