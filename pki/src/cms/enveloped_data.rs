@@ -109,17 +109,10 @@ impl<'a> EnvelopedData<'a> {
                 ),
             ));
         }
-        let ski = subject_key_id(recipient_cert);
         let ri = self
             .recipients
             .iter()
-            .find(|ri| match ri.rid {
-                super::signed_data::SignerId::IssuerSerial(issuer, serial) => {
-                    issuer == recipient_cert.issuer
-                        && strip(serial) == recipient_cert.serial_magnitude()
-                }
-                super::signed_data::SignerId::KeyId(k) => Some(k) == ski,
-            })
+            .find(|ri| ri.rid.names(recipient_cert))
             .ok_or(CmsError::WrongRecipient)?;
         let mut cek = Zeroizing::new(vec![0u8; cipher.key_len()]);
         rng.fill(&mut cek).map_err(|_| CmsError::Crypto("random"))?;
@@ -135,27 +128,11 @@ impl<'a> EnvelopedData<'a> {
     }
 }
 
-fn strip(mut s: &[u8]) -> &[u8] {
-    while s.len() > 1 && s[0] == 0 {
-        s = &s[1..];
-    }
-    s
-}
-
 fn parse_ktri(t: Tlv<'_>) -> Result<KeyTransRecipient<'_>, CmsError> {
     let mut r = t.reader();
     r.expect(tag::INTEGER)?;
     let rid_tlv = r.read()?;
-    let rid = match rid_tlv.tag {
-        tag::SEQUENCE => {
-            let mut s = rid_tlv.reader();
-            let issuer = s.expect(tag::SEQUENCE)?.raw;
-            let serial = s.expect(tag::INTEGER)?.value;
-            super::signed_data::SignerId::IssuerSerial(issuer, serial)
-        }
-        t if t == tag::context_primitive(0) => super::signed_data::SignerId::KeyId(rid_tlv.value),
-        _ => return Err(CmsError::Malformed("recipient identifier".into())),
-    };
+    let rid = super::signed_data::SignerId::parse(rid_tlv)?;
     let transport = KeyTransport::from_algorithm_identifier(r.expect(tag::SEQUENCE)?)?;
     let encrypted_key = r.expect(tag::OCTET_STRING)?.value;
     Ok(KeyTransRecipient {

@@ -123,41 +123,47 @@ impl<'a> SignedData<'a> {
     pub fn signer_certificate(&self, signer: &SignerInfo<'a>) -> Option<Certificate<'a>> {
         self.certificates.iter().find_map(|raw| {
             let cert = Certificate::parse(raw).ok()?;
-            let matches = match signer.sid {
-                SignerId::IssuerSerial(issuer, serial) => {
-                    cert.issuer == issuer && strip_zeros(cert.serial) == strip_zeros(serial)
-                }
-                SignerId::KeyId(kid) => {
-                    crate::x509::certificate::subject_key_id(&cert) == Some(kid)
-                }
-            };
-            matches.then_some(cert)
+            signer.sid.names(&cert).then_some(cert)
         })
     }
 }
 
-fn strip_zeros(mut s: &[u8]) -> &[u8] {
-    while s.len() > 1 && s[0] == 0 {
-        s = &s[1..];
+impl<'a> SignerId<'a> {
+    /// Parses `SignerIdentifier` / `RecipientIdentifier`: IssuerAndSerialNumber or
+    /// `[0] IMPLICIT SubjectKeyIdentifier` (RFC 5652 §5.3, §6.2.1).
+    pub fn parse(t: Tlv<'a>) -> Result<Self, CmsError> {
+        match t.tag {
+            tag::SEQUENCE => {
+                let mut s = t.reader();
+                let issuer = s.expect(tag::SEQUENCE)?.raw;
+                // Serials over RFC 5280's 20 octets occur (sscep: 32): accept any length here.
+                let serial = s.expect(tag::INTEGER)?.value;
+                Ok(Self::IssuerSerial(issuer, serial))
+            }
+            t2 if t2 == tag::context_primitive(0) => Ok(Self::KeyId(t.value)),
+            _ => Err(CmsError::Malformed("signer or recipient identifier".into())),
+        }
     }
-    s
+
+    /// True when this identifier names `cert` (serials compared without leading zeros).
+    pub fn names(&self, cert: &Certificate<'_>) -> bool {
+        match *self {
+            Self::IssuerSerial(issuer, mut serial) => {
+                while serial.len() > 1 && serial[0] == 0 {
+                    serial = &serial[1..];
+                }
+                cert.issuer == issuer && cert.serial_magnitude() == serial
+            }
+            Self::KeyId(kid) => crate::x509::certificate::subject_key_id(cert) == Some(kid),
+        }
+    }
 }
 
 fn parse_signer_info(t: Tlv<'_>) -> Result<SignerInfo<'_>, CmsError> {
     let mut r = t.expect(tag::SEQUENCE)?.reader();
     r.expect(tag::INTEGER)?;
     let sid_tlv = r.read()?;
-    let sid = match sid_tlv.tag {
-        tag::SEQUENCE => {
-            let mut s = sid_tlv.reader();
-            let issuer = s.expect(tag::SEQUENCE)?.raw;
-            // Serials over RFC 5280's 20 octets occur (sscep: 32): accept any length here.
-            let serial = s.expect(tag::INTEGER)?.value;
-            SignerId::IssuerSerial(issuer, serial)
-        }
-        t if t == tag::context_primitive(0) => SignerId::KeyId(sid_tlv.value),
-        _ => return Err(CmsError::Malformed("signer identifier".into())),
-    };
+    let sid = SignerId::parse(sid_tlv)?;
     let digest = DigestAlg::from_algorithm_identifier(r.read()?)?;
     let mut signed_attrs_raw = None;
     let mut signed_attrs = Vec::new();
