@@ -8,8 +8,7 @@
 //! deployments set one of the first two. `[keys] plaintext = true` stores keys unencrypted.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use scepd_pki::keys::SoftwareKey;
@@ -18,6 +17,7 @@ use scepd_pki::random::SystemRandom;
 use zeroize::Zeroizing;
 
 use crate::config::Config;
+use crate::private_file;
 
 /// Key file errors.
 #[derive(Debug, thiserror::Error)]
@@ -108,14 +108,7 @@ impl Keystore {
             let secret = crate::challenge::secret::generate()
                 .map_err(|_| KeystoreError::BadRef("random".into()))?;
             fs::create_dir_all(&config.data_dir).map_err(io)?;
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(io)?;
-            f.write_all(secret.as_bytes()).map_err(io)?;
-            f.sync_all().map_err(io)?;
+            private_file::write_new(&path, secret.as_bytes()).map_err(io)?;
         }
         let meta = fs::metadata(&path).map_err(io)?;
         if meta.permissions().mode() & 0o077 != 0 {
@@ -192,15 +185,9 @@ impl Keystore {
             let p = path.to_owned();
             move |source| KeystoreError::Io { path: p, source }
         };
-        fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
-        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700)).map_err(io(&self.dir))?;
+        private_file::ensure_dir(&self.dir).map_err(io(&self.dir))?;
         let path = self.path(key_ref)?;
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io(&path))?;
+        // Encrypt before creating the file, so a failure leaves no empty key file behind.
         let bytes = match &self.protection {
             Protection::Passphrase(p) => Zeroizing::new(
                 encrypted_pkcs8::encrypt(
@@ -216,9 +203,7 @@ impl Keystore {
             ),
             Protection::Plaintext => pkcs8.clone(),
         };
-        f.write_all(&bytes).map_err(io(&path))?;
-        f.sync_all().map_err(io(&path))?;
-        Ok(())
+        private_file::write_new(&path, &bytes).map_err(io(&path))
     }
 
     /// Loads a key, refusing files that group or others can access.

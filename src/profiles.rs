@@ -80,19 +80,8 @@ fn hex_upper(d: &[u8]) -> String {
 }
 
 fn uuid() -> String {
-    let mut b = [0u8; 16];
-    let _ = aws_lc_rs::rand::fill(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex_upper(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    // Apple profiles conventionally use uppercase UUIDs.
+    crate::uuid::v4().to_ascii_uppercase()
 }
 
 fn xml_escape(s: &str) -> String {

@@ -3,8 +3,8 @@
 //! zeroized memory, never logged. The only module that touches these files.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
@@ -113,17 +113,9 @@ impl SecretFiles {
 
     /// Writes a new secret file (refuses to overwrite), mode 0600, fsynced.
     pub fn store(&self, name: &str, secret: &str) -> Result<(), SecretError> {
-        fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
-        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700)).map_err(io(&self.dir))?;
+        crate::private_file::ensure_dir(&self.dir).map_err(io(&self.dir))?;
         let path = self.path(name)?;
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io(&path))?;
-        f.write_all(secret.as_bytes()).map_err(io(&path))?;
-        f.sync_all().map_err(io(&path))
+        crate::private_file::write_new(&path, secret.as_bytes()).map_err(io(&path))
     }
 
     /// Loads a secret, refusing files that group or others can access.
