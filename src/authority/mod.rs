@@ -71,6 +71,7 @@ pub struct Authority {
     rng: SystemRandom,
     revocation: Arc<Revocation>,
     public_base: String,
+    patterns: std::sync::Mutex<std::collections::HashMap<String, DevicePattern>>,
 }
 
 /// A challenge verifier's decision together with the verifier (for its notifications).
@@ -103,6 +104,7 @@ impl Authority {
             rng: SystemRandom,
             revocation,
             public_base: base.to_owned(),
+            patterns: Default::default(),
         }
     }
 
@@ -517,7 +519,7 @@ impl Authority {
             .device_id_pattern(&platform.id)
             .map_err(store_err)?
         {
-            Some(p) => Some(DevicePattern::new(&p).map_err(|e| Outcome::Internal(e.to_string()))?),
+            Some(p) => Some(self.compiled_pattern(&p)?),
             None => None,
         };
         let sans = csr
@@ -538,6 +540,20 @@ impl Authority {
             }
         }
         Ok(who)
+    }
+
+    /// A platform's device-id pattern, compiled once per distinct pattern (not per request).
+    fn compiled_pattern(&self, pattern: &str) -> Result<DevicePattern, Outcome> {
+        let mut cache = self
+            .patterns
+            .lock()
+            .map_err(|_| Outcome::Internal("pattern cache poisoned".into()))?;
+        if let Some(p) = cache.get(pattern) {
+            return Ok(p.clone());
+        }
+        let compiled = DevicePattern::new(pattern).map_err(|e| Outcome::Internal(e.to_string()))?;
+        cache.insert(pattern.to_owned(), compiled.clone());
+        Ok(compiled)
     }
 
     fn authorize_challenge(&self, request: &ChallengeRequest<'_>) -> Result<Authorized, Outcome> {
