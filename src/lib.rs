@@ -9,6 +9,7 @@ pub mod ca;
 pub mod challenge;
 pub mod cli;
 pub mod config;
+pub mod cpu_pool;
 pub mod devices;
 pub mod error;
 pub mod http;

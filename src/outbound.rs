@@ -224,7 +224,8 @@ impl Outbound {
         handle.spawn(async move {
             let _ = tx.send(this.send(req).await);
         });
-        rx.recv_timeout(self.timeout + Duration::from_secs(1))
+        // Waiting on the network is not CPU work: free the CPU slot for other requests.
+        crate::cpu_pool::off_cpu(|| rx.recv_timeout(self.timeout + Duration::from_secs(1)))
             .map_err(|_| OutboundError::Timeout(self.timeout))?
     }
 

@@ -53,6 +53,8 @@ pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError>
         }
     }
     let store = Arc::new(store);
+    // No request waits for a WAL checkpoint: checkpoint_loop runs them instead.
+    store.defer_checkpoints().map_err(fail)?;
     let keystore = Keystore::from_config(&config).map_err(fail)?;
     keystore.check_permissions().map_err(fail)?;
     let ca = CaHandle::load(&store, keystore, config.include_root, unix_now()).map_err(fail)?;
@@ -79,6 +81,7 @@ pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError>
             .map_err(fail)?
             .map_err(fail)?;
         tokio::spawn(refresh_loop(revocation.clone(), ca.clone(), store.clone()));
+        tokio::spawn(checkpoint_loop(store.clone()));
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let current = ca.get();
         for (role, a) in [("root", &current.root), ("intermediate", &current.intermediate), ("ra", &current.ra)] {
@@ -148,6 +151,25 @@ async fn shutdown_signal() {
 
 /// Re-publishes the CRL when revocations change (also from the CLI) or it ages; polls twice a
 /// second so operator changes reach relying parties within a second.
+/// Copies the WAL into the database file every second with a passive checkpoint, which never
+/// blocks the writer or readers. The writer's own checkpoints are off
+/// ([`Store::defer_checkpoints`](crate::store::Store::defer_checkpoints)): done inside a commit,
+/// a checkpoint stalls that commit and every issuance grouped with it (measured in
+/// BENCHMARKS.md).
+async fn checkpoint_loop(store: Arc<crate::store::Store>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.checkpoint()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying"),
+            Err(e) => tracing::error!(error = %e, "WAL checkpoint task failed"),
+        }
+    }
+}
+
 async fn refresh_loop(
     revocation: Arc<Revocation>,
     ca: Arc<CaHandle>,

@@ -429,11 +429,13 @@ impl Authority {
             requested_at: now,
         };
         // Committed before the CertRep leaves: a certificate we hand out is always on record.
+        // The commit waits for the disk; meanwhile this CPU slot serves other requests, whose
+        // issuances then share the next commit (store/group_commit.rs).
         let one_time = authorized.and_then(|a| a.auth.one_time.as_deref());
-        let recorded = match one_time {
+        let recorded = crate::cpu_pool::off_cpu(|| match one_time {
             Some(sha256) => self.store.record_issuance_consuming(&record, sha256),
             None => self.store.record_issuance(&record),
-        };
+        });
         match recorded {
             Ok(Issuance::Recorded) => {}
             Ok(Issuance::Replayed(existing)) => return Ok(Granted::cert(existing.der)),

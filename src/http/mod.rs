@@ -3,7 +3,6 @@
 
 pub mod auth_limiter;
 pub mod challenge_url;
-pub mod crypto_pool;
 pub mod limits;
 pub mod platform_cache;
 pub mod revocation;

@@ -82,7 +82,7 @@ pub async fn handle(
             let started = std::time::Instant::now();
             let metrics = app.metrics.clone();
             let metric_platform = platform_id.clone();
-            let result = super::crypto_pool::run(move || {
+            let result = crate::cpu_pool::run(move || {
                 let platform = app.authority.platform(&platform_id)?;
                 app.authority.pki_operation(&platform, &body, now)
             })

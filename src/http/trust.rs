@@ -51,10 +51,15 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, op: &str) -> HttpResp
             };
             let now = unix_now();
             let app2 = app.clone();
-            match tokio::task::spawn_blocking(move || app2.trust.verify(&parsed, now)).await {
-                Ok(Ok(v)) => json_response(200, &json!(v)),
-                Ok(Err(e)) => failure_response(&HttpFailure::Internal(e.to_string())),
-                Err(e) => failure_response(&HttpFailure::Internal(e.to_string())),
+            // Signature verification (and the store) on the CPU slots, like PKIOperation.
+            let verified = crate::cpu_pool::run(move || {
+                app2.trust
+                    .verify(&parsed, now)
+                    .map_err(|e| HttpFailure::Internal(e.to_string()))
+            });
+            match verified.await {
+                Ok(v) => json_response(200, &json!(v)),
+                Err(e) => failure_response(&e),
             }
         }
         _ => failure_response(&HttpFailure::NotFound("not found".into())),

@@ -67,27 +67,29 @@ impl Store {
 
     /// The token with this hash, if any (revoked and expired ones included: the caller decides).
     pub fn admin_token_by_hash(&self, token_hash: &[u8]) -> Result<Option<AdminToken>, StoreError> {
-        let conn = self.lock()?;
-        conn.query_row(
-            "SELECT name, scope, created_at, expires_at, revoked_at FROM admin_tokens WHERE token_hash = ?1",
-            params![token_hash],
-            token_row,
-        )
-        .optional()
-        .context("reading an admin token")
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT name, scope, created_at, expires_at, revoked_at FROM admin_tokens WHERE token_hash = ?1",
+                params![token_hash],
+                token_row,
+            )
+            .optional()
+            .context("reading an admin token")
+        })
     }
 
     /// All tokens.
     pub fn list_admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError> {
-        let conn = self.lock()?;
-        let mut stmt = conn
-            .prepare_cached("SELECT name, scope, created_at, expires_at, revoked_at FROM admin_tokens ORDER BY created_at, name")
-            .context("listing admin tokens")?;
-        let rows = stmt
-            .query_map([], token_row)
-            .context("listing admin tokens")?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .context("listing admin tokens")
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT name, scope, created_at, expires_at, revoked_at FROM admin_tokens ORDER BY created_at, name")
+                .context("listing admin tokens")?;
+            let rows = stmt
+                .query_map([], token_row)
+                .context("listing admin tokens")?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .context("listing admin tokens")
+        })
     }
 
     /// Revokes a token by name.
@@ -119,24 +121,25 @@ impl Store {
 
     /// Audit events at or after `since`, oldest first, at most `limit`.
     pub fn audit_events(&self, since: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
-        let conn = self.lock()?;
-        let mut stmt = conn
-            .prepare_cached("SELECT id, at, actor, action, subject, detail FROM audit_events WHERE at >= ?1 ORDER BY id LIMIT ?2")
-            .context("listing audit events")?;
-        let rows = stmt
-            .query_map(params![since, limit], |r| {
-                Ok(AuditEvent {
-                    id: r.get(0)?,
-                    at: r.get(1)?,
-                    actor: r.get(2)?,
-                    action: r.get(3)?,
-                    subject: r.get(4)?,
-                    detail: r.get(5)?,
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT id, at, actor, action, subject, detail FROM audit_events WHERE at >= ?1 ORDER BY id LIMIT ?2")
+                .context("listing audit events")?;
+            let rows = stmt
+                .query_map(params![since, limit], |r| {
+                    Ok(AuditEvent {
+                        id: r.get(0)?,
+                        at: r.get(1)?,
+                        actor: r.get(2)?,
+                        action: r.get(3)?,
+                        subject: r.get(4)?,
+                        detail: r.get(5)?,
+                    })
                 })
-            })
-            .context("listing audit events")?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .context("listing audit events")
+                .context("listing audit events")?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .context("listing audit events")
+        })
     }
 
     /// Replaces a static platform's secret hash.

@@ -136,27 +136,29 @@ impl Store {
 
     /// All CA records, oldest first (ties in insertion order).
     pub fn authorities(&self) -> Result<Vec<CaRecord>, StoreError> {
-        let conn = self.lock()?;
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM authorities ORDER BY created_at, rowid"
-            ))
-            .context("listing authorities")?;
-        stmt.query_map([], from_row)
-            .and_then(Iterator::collect)
-            .context("listing authorities")
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM authorities ORDER BY created_at, rowid"
+                ))
+                .context("listing authorities")?;
+            stmt.query_map([], from_row)
+                .and_then(Iterator::collect)
+                .context("listing authorities")
+        })
     }
 
     /// The active authority of `role`, if any (there is at most one).
     pub fn active_authority(&self, role: CaRole) -> Result<Option<CaRecord>, StoreError> {
-        let conn = self.lock()?;
-        conn.query_row(
-            &format!("SELECT {COLUMNS} FROM authorities WHERE role = ?1 AND state = 'active'"),
-            [role],
-            from_row,
-        )
-        .optional()
-        .context("reading the active authority")
+        self.read(|conn| {
+            conn.query_row(
+                &format!("SELECT {COLUMNS} FROM authorities WHERE role = ?1 AND state = 'active'"),
+                [role],
+                from_row,
+            )
+            .optional()
+            .context("reading the active authority")
+        })
     }
 
     /// True once PKI bootstrap has stored an active intermediate.

@@ -99,7 +99,7 @@ impl Store {
         platform_id: &str,
         transaction_id: &str,
     ) -> Result<Option<IssuedCertificate>, StoreError> {
-        by_transaction(&*self.lock()?, platform_id, transaction_id)
+        self.read(|conn| by_transaction(conn, platform_id, transaction_id))
     }
 
     /// The certificate `issuer_id` issued with `serial` (leading zero octets ignored), if any.
@@ -112,7 +112,7 @@ impl Store {
         let Some(serial) = canonical_serial(serial) else {
             return Ok(None);
         };
-        by_serial(&*self.lock()?, issuer_id, &format_serial(serial))
+        self.read(|conn| by_serial(conn, issuer_id, &format_serial(serial)))
     }
 
     /// Certificates matching `filter`, most recently recorded first.
@@ -134,11 +134,12 @@ impl Store {
         let limit = filter.limit.map_or(-1, i64::from);
         sql.push_str(" ORDER BY id DESC LIMIT ?");
         args.push(&limit);
-        let conn = self.lock()?;
-        let mut stmt = conn.prepare_cached(&sql).context("listing certificates")?;
-        stmt.query_map(args.as_slice(), from_row)
-            .and_then(Iterator::collect)
-            .context("listing certificates")
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql).context("listing certificates")?;
+            stmt.query_map(args.as_slice(), from_row)
+                .and_then(Iterator::collect)
+                .context("listing certificates")
+        })
     }
 
     /// Marks a certificate revoked and returns it. Revoking an already revoked certificate

@@ -1,7 +1,7 @@
 //! Device registry verbs. Which transitions are allowed is policy (`src/devices.rs`); the store
 //! applies one atomically (compare-and-set on the current state) with its revocations and audit.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::error::Context;
 use super::{Device, DeviceState, DeviceTransition, Store, StoreError};
@@ -36,7 +36,7 @@ fn get(
 /// Inside an issuance transaction: creates the device at its first enrollment, or checks that
 /// it is active. Fills in the user when it was not known yet.
 pub(super) fn enroll_device(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     platform_id: &str,
     device_id: &str,
     user: Option<&str>,
@@ -105,8 +105,7 @@ pub(super) fn bump_generation(tx: &rusqlite::Connection) -> Result<(), StoreErro
 impl Store {
     /// One device.
     pub fn device(&self, platform_id: &str, device_id: &str) -> Result<Option<Device>, StoreError> {
-        let conn = self.lock()?;
-        get(&conn, platform_id, device_id)
+        self.read(|conn| get(conn, platform_id, device_id))
     }
 
     /// Devices, optionally of one platform, with one device id, or in one state.
@@ -116,22 +115,23 @@ impl Store {
         device_id: Option<&str>,
         state: Option<DeviceState>,
     ) -> Result<Vec<Device>, StoreError> {
-        let conn = self.lock()?;
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM devices WHERE (?1 IS NULL OR platform_id = ?1) \
-                 AND (?2 IS NULL OR device_id = ?2) AND (?3 IS NULL OR state = ?3) \
-                 ORDER BY platform_id, device_id"
-            ))
-            .context("listing devices")?;
-        let rows = stmt
-            .query_map(
-                params![platform_id, device_id, state.map(DeviceState::as_str)],
-                from_row,
-            )
-            .context("listing devices")?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .context("listing devices")
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM devices WHERE (?1 IS NULL OR platform_id = ?1) \
+                     AND (?2 IS NULL OR device_id = ?2) AND (?3 IS NULL OR state = ?3) \
+                     ORDER BY platform_id, device_id"
+                ))
+                .context("listing devices")?;
+            let rows = stmt
+                .query_map(
+                    params![platform_id, device_id, state.map(DeviceState::as_str)],
+                    from_row,
+                )
+                .context("listing devices")?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .context("listing devices")
+        })
     }
 
     /// Applies a state change atomically: checks the current state is in `t.from`, updates it,
@@ -174,12 +174,13 @@ impl Store {
 
     /// The per-platform device id pattern, if set.
     pub fn device_id_pattern(&self, platform_id: &str) -> Result<Option<String>, StoreError> {
-        let conn = self.lock()?;
-        conn.prepare_cached("SELECT device_id_pattern FROM platforms WHERE id = ?1")
-            .and_then(|mut stmt| stmt.query_row(params![platform_id], |r| r.get(0)))
-            .optional()
-            .context("reading a platform")
-            .map(Option::flatten)
+        self.read(|conn| {
+            conn.prepare_cached("SELECT device_id_pattern FROM platforms WHERE id = ?1")
+                .and_then(|mut stmt| stmt.query_row(params![platform_id], |r| r.get(0)))
+                .optional()
+                .context("reading a platform")
+                .map(Option::flatten)
+        })
     }
 
     /// Sets (or clears) the per-platform device id pattern.

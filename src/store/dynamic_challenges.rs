@@ -141,24 +141,25 @@ impl Store {
         sha256: &[u8],
         now: i64,
     ) -> Result<OneTimeState, StoreError> {
-        let conn = self.lock()?;
-        let row: Option<(i64, Option<i64>)> = conn
-            .prepare_cached(
-                "SELECT expires_at, consumed_at FROM dynamic_challenges \
-                 WHERE platform_id = ?1 AND challenge_sha256 = ?2",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![platform_id, sha256], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
+        self.read(|conn| {
+            let row: Option<(i64, Option<i64>)> = conn
+                .prepare_cached(
+                    "SELECT expires_at, consumed_at FROM dynamic_challenges \
+                     WHERE platform_id = ?1 AND challenge_sha256 = ?2",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![platform_id, sha256], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
+                .context("reading a challenge")?;
+            Ok(match row {
+                None => OneTimeState::Unknown,
+                Some((_, Some(_))) => OneTimeState::Consumed,
+                Some((expires_at, None)) if expires_at > now => {
+                    OneTimeState::Outstanding { expires_at }
+                }
+                Some(_) => OneTimeState::Expired,
             })
-            .context("reading a challenge")?;
-        Ok(match row {
-            None => OneTimeState::Unknown,
-            Some((_, Some(_))) => OneTimeState::Consumed,
-            Some((expires_at, None)) if expires_at > now => {
-                OneTimeState::Outstanding { expires_at }
-            }
-            Some(_) => OneTimeState::Expired,
         })
     }
 
@@ -182,16 +183,17 @@ impl Store {
         platform_id: &str,
         now: i64,
     ) -> Result<u32, StoreError> {
-        let conn = self.lock()?;
-        let n: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM dynamic_challenges WHERE platform_id = ?1 \
-                 AND consumed_at IS NULL AND expires_at > ?2",
-                params![platform_id, now],
-                |r| r.get(0),
-            )
-            .context("counting challenges")?;
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        self.read(|conn| {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM dynamic_challenges WHERE platform_id = ?1 \
+                     AND consumed_at IS NULL AND expires_at > ?2",
+                    params![platform_id, now],
+                    |r| r.get(0),
+                )
+                .context("counting challenges")?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        })
     }
 }
 

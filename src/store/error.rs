@@ -119,6 +119,11 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// The group commit this write was part of failed (the transaction could not start or
+    /// commit): nothing of the group was stored. Carries the underlying error as text.
+    #[error("database error while committing a group of writes: {0}")]
+    GroupCommit(String),
+
     /// A thread panicked while holding the connection; the store refuses further use.
     #[error("database connection unusable after a panic in another thread")]
     Poisoned,

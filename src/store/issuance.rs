@@ -5,7 +5,7 @@ use super::dynamic_challenges::consume;
 use super::error::Context;
 use super::serial::{canonical_serial, format_serial};
 use super::{Issuance, NewCertificate, SHA256_LEN, Store, StoreError};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// Fails with [`StoreError::NotFound`] unless `table` has a row with this id.
 fn require(conn: &Connection, table: &str, what: &'static str, id: &str) -> Result<(), StoreError> {
@@ -53,6 +53,53 @@ impl Store {
         cert: &NewCertificate,
         challenge_sha256: Option<&[u8]>,
     ) -> Result<Issuance, StoreError> {
+        let pending = Pending::new(cert, challenge_sha256)?;
+        self.issuances
+            .submit(pending, |group| self.commit_issuances(group))
+    }
+
+    /// Records a group of issuances in one transaction (one fsync), each behind its own
+    /// savepoint so that it is checked and applied exactly as if alone. If the transaction
+    /// cannot start or commit, every entry fails and nothing of the group is stored.
+    fn commit_issuances(&self, group: &[Pending]) -> Vec<Result<Issuance, StoreError>> {
+        const CONTEXT: &str = "recording certificates";
+        let committed = (|| {
+            let mut conn = self.lock()?;
+            let mut tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .context(CONTEXT)?;
+            let mut results = Vec::with_capacity(group.len());
+            for pending in group {
+                let result = tx.savepoint().context(CONTEXT).and_then(|sp| {
+                    let issuance = record_in(&sp, pending)?;
+                    sp.commit().context(CONTEXT)?;
+                    Ok(issuance)
+                });
+                results.push(result);
+            }
+            tx.commit().context(CONTEXT)?;
+            Ok(results)
+        })();
+        committed.unwrap_or_else(|e: StoreError| {
+            let detail = error_chain(&e);
+            group
+                .iter()
+                .map(|_| Err(StoreError::GroupCommit(detail.clone())))
+                .collect()
+        })
+    }
+}
+
+/// An issuance validated and waiting for its group commit.
+pub(super) struct Pending {
+    cert: NewCertificate,
+    challenge_sha256: Option<Vec<u8>>,
+    serial_hex: String,
+    sans: String,
+}
+
+impl Pending {
+    fn new(cert: &NewCertificate, challenge_sha256: Option<&[u8]>) -> Result<Self, StoreError> {
         let serial = canonical_serial(&cert.serial).ok_or_else(|| StoreError::Invalid {
             field: "serial",
             reason: "must be positive and at most 20 octets in DER".into(),
@@ -67,71 +114,96 @@ impl Store {
                 reason,
             });
         }
-        let serial_hex = format_serial(serial);
         let sans = serde_json::to_string(&cert.sans).map_err(|e| StoreError::Invalid {
             field: "sans",
             reason: e.to_string(),
         })?;
-        self.write("recording a certificate", |tx| {
-            if let Some(existing) = by_transaction(tx, &cert.platform_id, &cert.transaction_id)? {
-                if existing.public_key_sha256 == cert.public_key_sha256 {
-                    return Ok(Issuance::Replayed(existing));
-                }
-                return Err(StoreError::TransactionConflict {
-                    platform_id: cert.platform_id.clone(),
-                    transaction_id: cert.transaction_id.clone(),
-                });
-            }
-            require(tx, "platforms", "platform", &cert.platform_id)?;
-            if let Some(device_id) = &cert.device_id {
-                // The device must be active at the moment the certificate is recorded, in the
-                // same transaction, so a concurrent deactivation cannot slip a certificate past.
-                super::devices::enroll_device(
-                    tx,
-                    &cert.platform_id,
-                    device_id,
-                    cert.user.as_deref(),
-                    cert.requested_at,
-                )?;
-            }
-            require(tx, "authorities", "issuing authority", &cert.issuer_id)?;
-            if let Some(sha256) = challenge_sha256 {
-                let named = Some((cert.issuer_id.as_str(), serial_hex.as_str()));
-                if !consume(tx, &cert.platform_id, sha256, cert.requested_at, named)? {
-                    return Err(StoreError::ChallengeSpent);
-                }
-            }
-            if by_serial(tx, &cert.issuer_id, &serial_hex)?.is_some() {
-                let issuer_id = cert.issuer_id.clone();
-                return Err(StoreError::DuplicateSerial {
-                    issuer_id,
-                    serial: serial_hex,
-                });
-            }
-            tx.prepare_cached(&format!(
-                "INSERT INTO certificates ({COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'valid', NULL, NULL)"
-            ))
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    serial_hex,
-                    cert.issuer_id,
-                    cert.platform_id,
-                    cert.transaction_id,
-                    cert.public_key_sha256,
-                    cert.subject,
-                    sans,
-                    cert.device_id,
-                    cert.not_before,
-                    cert.not_after,
-                    cert.der,
-                    cert.requested_at
-                ])
-            })
-            .context("recording a certificate")?;
-            Ok(Issuance::Recorded)
+        Ok(Self {
+            serial_hex: format_serial(serial),
+            cert: cert.clone(),
+            challenge_sha256: challenge_sha256.map(<[u8]>::to_vec),
+            sans,
         })
     }
+}
+
+/// One issuance inside an open transaction: replay check, references, device state, the
+/// one-time challenge, serial uniqueness, then the row.
+fn record_in(tx: &Connection, pending: &Pending) -> Result<Issuance, StoreError> {
+    let Pending {
+        cert,
+        challenge_sha256,
+        serial_hex,
+        sans,
+    } = pending;
+    if let Some(existing) = by_transaction(tx, &cert.platform_id, &cert.transaction_id)? {
+        if existing.public_key_sha256 == cert.public_key_sha256 {
+            return Ok(Issuance::Replayed(existing));
+        }
+        return Err(StoreError::TransactionConflict {
+            platform_id: cert.platform_id.clone(),
+            transaction_id: cert.transaction_id.clone(),
+        });
+    }
+    require(tx, "platforms", "platform", &cert.platform_id)?;
+    if let Some(device_id) = &cert.device_id {
+        // The device must be active at the moment the certificate is recorded, in the same
+        // transaction, so a concurrent deactivation cannot slip a certificate past.
+        super::devices::enroll_device(
+            tx,
+            &cert.platform_id,
+            device_id,
+            cert.user.as_deref(),
+            cert.requested_at,
+        )?;
+    }
+    require(tx, "authorities", "issuing authority", &cert.issuer_id)?;
+    if let Some(sha256) = challenge_sha256 {
+        let named = Some((cert.issuer_id.as_str(), serial_hex.as_str()));
+        if !consume(tx, &cert.platform_id, sha256, cert.requested_at, named)? {
+            return Err(StoreError::ChallengeSpent);
+        }
+    }
+    if by_serial(tx, &cert.issuer_id, serial_hex)?.is_some() {
+        return Err(StoreError::DuplicateSerial {
+            issuer_id: cert.issuer_id.clone(),
+            serial: serial_hex.clone(),
+        });
+    }
+    tx.prepare_cached(&format!(
+        "INSERT INTO certificates ({COLUMNS}) VALUES \
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'valid', NULL, NULL)"
+    ))
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            serial_hex,
+            cert.issuer_id,
+            cert.platform_id,
+            cert.transaction_id,
+            cert.public_key_sha256,
+            cert.subject,
+            sans,
+            cert.device_id,
+            cert.not_before,
+            cert.not_after,
+            cert.der,
+            cert.requested_at
+        ])
+    })
+    .context("recording a certificate")?;
+    Ok(Issuance::Recorded)
+}
+
+/// The error and its sources in one line, for the other entries of a failed group.
+fn error_chain(e: &StoreError) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -300,6 +372,87 @@ mod tests {
             .list_certificates(&CertificateFilter::default())
             .unwrap();
         assert_eq!(all, [winner]);
+    }
+
+    #[test]
+    fn one_group_checks_each_entry_as_if_alone_and_a_refusal_spares_the_others() {
+        let (_dir, store) = seeded_store();
+        let group = [
+            new_cert(&[1], "tx1", 1),
+            new_cert(&[1], "tx2", 2), // serial of the first entry, same group
+            new_cert(&[3], "tx1", 1), // replay of the first entry, same group
+            new_cert(&[4], "tx1", 9), // its transaction with another key
+            new_cert(&[5], "tx5", 5),
+        ]
+        .iter()
+        .map(|c| Pending::new(c, None).unwrap())
+        .collect::<Vec<_>>();
+        let results = store.commit_issuances(&group);
+        assert!(matches!(results[0], Ok(Issuance::Recorded)), "{results:?}");
+        assert!(matches!(
+            results[1],
+            Err(StoreError::DuplicateSerial { .. })
+        ));
+        assert!(matches!(&results[2], Ok(Issuance::Replayed(c)) if c.serial == [1]));
+        assert!(matches!(
+            results[3],
+            Err(StoreError::TransactionConflict { .. })
+        ));
+        assert!(matches!(results[4], Ok(Issuance::Recorded)));
+        let serials: Vec<Vec<u8>> = store
+            .list_certificates(&CertificateFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|c| c.serial)
+            .collect();
+        assert_eq!(serials, [vec![5], vec![1]]);
+    }
+
+    #[test]
+    fn a_group_that_cannot_commit_stores_nothing_and_fails_every_entry() {
+        let (dir, store) = seeded_store();
+        // Another connection holds the write lock past the busy timeout's reach: the group's
+        // BEGIN IMMEDIATE fails (shortened timeout to keep the test fast).
+        store
+            .lock()
+            .unwrap()
+            .busy_timeout(std::time::Duration::from_millis(50))
+            .unwrap();
+        let other = rusqlite::Connection::open(dir.path().join("scepd.db")).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let group: Vec<Pending> = [new_cert(&[1], "tx1", 1), new_cert(&[2], "tx2", 2)]
+            .iter()
+            .map(|c| Pending::new(c, None).unwrap())
+            .collect();
+        let results = store.commit_issuances(&group);
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Err(StoreError::GroupCommit(d)) if d.contains("locked"))),
+            "{results:?}"
+        );
+        other.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(count(&store), 0);
+    }
+
+    #[test]
+    fn many_concurrent_issuances_are_all_recorded_once() {
+        let (_dir, store) = seeded_store();
+        let store = Arc::new(store);
+        let handles: Vec<_> = (1..=64u8)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let mut cert = new_cert(&[i], &format!("tx{i}"), i);
+                    cert.device_id = Some(format!("dev-{i}"));
+                    store.record_issuance(&cert).unwrap()
+                })
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap(), Issuance::Recorded);
+        }
+        assert_eq!(count(&store), 64);
     }
 
     #[test]

@@ -5,10 +5,12 @@
 //! but decides no policy: whether a platform may enroll, whether a key is acceptable, when a CA
 //! rolls over are the callers' business.
 //!
-//! Concurrency: one connection behind a [`Mutex`], so all access in one process is serialised;
-//! every write runs in a `BEGIN IMMEDIATE` transaction, so several processes sharing the file
-//! (e.g. the daemon and an admin command) are serialised by SQLite too, waiting up to the busy
-//! timeout. A future PostgreSQL backend for several stateless nodes follows the same verbs
+//! Concurrency: one writer connection behind a [`Mutex`], so writes in one process are
+//! serialised; every write runs in a `BEGIN IMMEDIATE` transaction, so several processes sharing
+//! the file (e.g. the daemon and an admin command) are serialised by SQLite too, waiting up to
+//! the busy timeout. Reads use separate connections (WAL readers never wait for the writer),
+//! concurrent issuances share commits (`group_commit.rs`), and a server moves WAL checkpoints
+//! off the request path ([`Store::defer_checkpoints`], [`Store::checkpoint`]). A future PostgreSQL backend for several stateless nodes follows the same verbs
 //! with the same transaction boundaries (each verb is one transaction; the unique indexes
 //! carry the invariants), so callers need not change. Verbs block (disk I/O, and up to
 //! [`BUSY_TIMEOUT`] under contention): async callers run them on a blocking thread.
@@ -23,8 +25,10 @@ mod challenge_config;
 mod devices;
 mod dynamic_challenges;
 mod error;
+mod group_commit;
 mod issuance;
 mod platforms;
+mod readers;
 pub mod revocation;
 pub mod rotation;
 mod serial;
@@ -65,10 +69,18 @@ const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 /// How long a write waits for another process holding the database lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Bytes of WAL kept on disk after a checkpoint restarts it (`journal_size_limit`).
+const WAL_SIZE_LIMIT: i64 = 64 << 20;
+
 /// The persistent store. Cheap to share behind an `Arc`; every verb takes `&self`.
 #[derive(Debug)]
 pub struct Store {
+    /// The writer (and, for in-memory databases, the only connection).
     conn: Mutex<Connection>,
+    /// Read-only connections to the same file; `None` in memory (a second in-memory
+    /// connection would be another, empty database).
+    readers: Option<readers::Readers>,
+    issuances: group_commit::GroupCommit<issuance::Pending, Issuance>,
 }
 
 impl Store {
@@ -93,7 +105,9 @@ impl Store {
                 None,
             ));
         }
-        Self::migrated(conn)
+        let mut store = Self::migrated(conn)?;
+        store.readers = Some(readers::Readers::new(path.to_path_buf()));
+        Ok(store)
     }
 
     /// Opens a private in-memory database (no WAL), for tests and tools.
@@ -112,13 +126,14 @@ impl Store {
         migrate(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            readers: None,
+            issuances: Default::default(),
         })
     }
 
     /// The schema version of the open database (equals [`SCHEMA_VERSION`] after open).
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        let conn = self.lock()?;
-        read_user_version(&conn)
+        self.read(read_user_version)
     }
 
     /// Chooses the commit durability: `true` (the default at open) fsyncs the WAL at every
@@ -131,7 +146,46 @@ impl Store {
             .context("setting the synchronous mode")
     }
 
-    /// Locks the connection; a poisoned lock becomes [`StoreError::Poisoned`].
+    /// Stops the writer from checkpointing the WAL inside its commits: the caller promises to
+    /// call [`Store::checkpoint`] regularly (the server does, on a timer), so that no request
+    /// waits for a checkpoint. Other processes on the file keep SQLite's automatic checkpoints.
+    pub fn defer_checkpoints(&self) -> Result<(), StoreError> {
+        let conn = self.lock()?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .context("deferring checkpoints")?;
+        // After a checkpoint the WAL restarts from its beginning; this caps what it keeps on
+        // disk after a burst.
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
+            .context("deferring checkpoints")
+    }
+
+    /// Copies committed WAL pages into the database file without blocking writers or readers
+    /// (a passive checkpoint, on a reader connection). Returns the WAL's size in pages and how
+    /// many of them are now checkpointed; a no-op for in-memory databases.
+    pub fn checkpoint(&self) -> Result<(u32, u32), StoreError> {
+        let Some(readers) = &self.readers else {
+            return Ok((0, 0));
+        };
+        readers.with_checkpointer(|conn| {
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get::<_, u32>(1)?, r.get::<_, u32>(2)?))
+            })
+            .context("checkpointing the WAL")
+        })
+    }
+
+    /// Runs `f` on a read-only connection (the writer for in-memory databases).
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match &self.readers {
+            Some(readers) => readers.with(f),
+            None => f(&*self.lock()?),
+        }
+    }
+
+    /// Locks the writer connection; a poisoned lock becomes [`StoreError::Poisoned`].
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         self.conn.lock().map_err(|_| StoreError::Poisoned)
     }
@@ -285,6 +339,49 @@ mod tests {
         for h in handles {
             assert_eq!(h.join().unwrap().unwrap(), SCHEMA_VERSION);
         }
+    }
+
+    #[test]
+    fn reads_see_committed_writes_and_cannot_write() {
+        let (_dir, store) = temp_store();
+        store.insert_platform(&platform("p1", "Fleet", 1)).unwrap();
+        assert_eq!(store.list_platforms().unwrap().len(), 1);
+        let err = store
+            .read(|c| {
+                c.execute("DELETE FROM platforms", [])
+                    .context("writing through a reader")
+            })
+            .unwrap_err();
+        assert!(
+            format!("{:?}", err).contains("readonly"),
+            "a reader wrote: {err:?}"
+        );
+        assert_eq!(store.list_platforms().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn deferred_checkpoints_leave_the_wal_to_checkpoint() {
+        let (_dir, store) = temp_store();
+        store.defer_checkpoints().unwrap();
+        for i in 0..50 {
+            store
+                .insert_platform(&platform(&format!("p{i}"), &format!("Fleet {i}"), i))
+                .unwrap();
+        }
+        let auto: i64 = store
+            .lock()
+            .unwrap()
+            .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
+            .unwrap();
+        assert_eq!(auto, 0, "the writer still checkpoints inside its commits");
+        let (wal_pages, done) = store.checkpoint().unwrap();
+        assert!(wal_pages > 0, "{wal_pages}");
+        assert_eq!(done, wal_pages);
+        assert_eq!(store.list_platforms().unwrap().len(), 50);
+        assert_eq!(
+            Store::open_in_memory().unwrap().checkpoint().unwrap(),
+            (0, 0)
+        );
     }
 
     #[test]

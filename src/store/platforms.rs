@@ -122,44 +122,47 @@ impl Store {
         &self,
         username: &str,
     ) -> Result<Option<Platform>, StoreError> {
-        let conn = self.lock()?;
-        conn.query_row(
-            &format!("SELECT {COLUMNS} FROM platforms WHERE {BY_USERNAME}"),
-            [username],
-            RawPlatform::from_row,
-        )
-        .optional()
-        .context("reading a platform")?
-        .map(RawPlatform::decode)
-        .transpose()
+        self.read(|conn| {
+            conn.query_row(
+                &format!("SELECT {COLUMNS} FROM platforms WHERE {BY_USERNAME}"),
+                [username],
+                RawPlatform::from_row,
+            )
+            .optional()
+            .context("reading a platform")?
+            .map(RawPlatform::decode)
+            .transpose()
+        })
     }
 
     /// All platforms, oldest first (ties by name).
     pub fn list_platforms(&self) -> Result<Vec<Platform>, StoreError> {
-        let conn = self.lock()?;
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM platforms ORDER BY created_at, name"
-            ))
-            .context("listing platforms")?;
-        let raws = stmt
-            .query_map([], RawPlatform::from_row)
-            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
-            .context("listing platforms")?;
-        raws.into_iter().map(RawPlatform::decode).collect()
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM platforms ORDER BY created_at, name"
+                ))
+                .context("listing platforms")?;
+            let raws = stmt
+                .query_map([], RawPlatform::from_row)
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .context("listing platforms")?;
+            raws.into_iter().map(RawPlatform::decode).collect()
+        })
     }
 
     /// `column` is one of the fixed names above, never caller input.
     fn platform_where(&self, column: &str, value: &str) -> Result<Option<Platform>, StoreError> {
-        let conn = self.lock()?;
-        conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM platforms WHERE {column} = ?1"
-        ))
-        .and_then(|mut stmt| stmt.query_row([value], RawPlatform::from_row))
-        .optional()
-        .context("reading a platform")?
-        .map(RawPlatform::decode)
-        .transpose()
+        self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM platforms WHERE {column} = ?1"
+            ))
+            .and_then(|mut stmt| stmt.query_row([value], RawPlatform::from_row))
+            .optional()
+            .context("reading a platform")?
+            .map(RawPlatform::decode)
+            .transpose()
+        })
     }
 }
 

@@ -30,37 +30,38 @@ impl Store {
         issuer_id: &str,
         now: i64,
     ) -> Result<Vec<RevokedCertificate>, StoreError> {
-        let conn = self.lock()?;
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT serial, revoked_at, revocation_reason FROM certificates \
-                 WHERE issuer_id = ?1 AND status = 'revoked' AND not_after >= ?2 ORDER BY revoked_at, serial",
-            )
-            .context("listing revoked certificates")?;
-        let rows = stmt
-            .query_map(params![issuer_id, now], |r| {
-                let serial: String = r.get(0)?;
-                Ok((
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT serial, revoked_at, revocation_reason FROM certificates \
+                     WHERE issuer_id = ?1 AND status = 'revoked' AND not_after >= ?2 ORDER BY revoked_at, serial",
+                )
+                .context("listing revoked certificates")?;
+            let rows = stmt
+                .query_map(params![issuer_id, now], |r| {
+                    let serial: String = r.get(0)?;
+                    Ok((
+                        serial,
+                        r.get::<_, Option<i64>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })
+                .context("listing revoked certificates")?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (serial, at, reason) = row.context("listing revoked certificates")?;
+                let serial = parse_hex(&serial).ok_or(StoreError::Corrupt {
+                    table: "certificates",
+                    reason: "serial is not hex".into(),
+                })?;
+                out.push(RevokedCertificate {
                     serial,
-                    r.get::<_, Option<i64>>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                ))
-            })
-            .context("listing revoked certificates")?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (serial, at, reason) = row.context("listing revoked certificates")?;
-            let serial = parse_hex(&serial).ok_or(StoreError::Corrupt {
-                table: "certificates",
-                reason: "serial is not hex".into(),
-            })?;
-            out.push(RevokedCertificate {
-                serial,
-                revoked_at: at.unwrap_or(0),
-                reason,
-            });
-        }
-        Ok(out)
+                    revoked_at: at.unwrap_or(0),
+                    reason,
+                });
+            }
+            Ok(out)
+        })
     }
 
     /// Allocates the next CRL number of an issuer (monotonic, persisted).
@@ -85,13 +86,14 @@ impl Store {
 
     /// The revocation generation: changes whenever a certificate or device status changes.
     pub fn revocation_generation(&self) -> Result<i64, StoreError> {
-        let conn = self.lock()?;
-        conn.query_row(
-            "SELECT value FROM revocation_generation WHERE id = 1",
-            [],
-            |r| r.get(0),
-        )
-        .context("reading the revocation generation")
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT value FROM revocation_generation WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .context("reading the revocation generation")
+        })
     }
 
     /// The status of one certificate by issuer and serial.
@@ -103,24 +105,25 @@ impl Store {
         let Some(serial) = canonical_serial(serial).map(format_serial) else {
             return Ok(None);
         };
-        let conn = self.lock()?;
-        conn.query_row(
-            "SELECT status, revoked_at, revocation_reason, not_after, platform_id, device_id \
-             FROM certificates WHERE issuer_id = ?1 AND serial = ?2",
-            params![issuer_id, serial],
-            |r| {
-                Ok(CertificateState {
-                    status: r.get(0)?,
-                    revoked_at: r.get(1)?,
-                    reason: r.get(2)?,
-                    not_after: r.get(3)?,
-                    platform_id: r.get(4)?,
-                    device_id: r.get(5)?,
-                })
-            },
-        )
-        .optional()
-        .context("reading a certificate's status")
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT status, revoked_at, revocation_reason, not_after, platform_id, device_id \
+                 FROM certificates WHERE issuer_id = ?1 AND serial = ?2",
+                params![issuer_id, serial],
+                |r| {
+                    Ok(CertificateState {
+                        status: r.get(0)?,
+                        revoked_at: r.get(1)?,
+                        reason: r.get(2)?,
+                        not_after: r.get(3)?,
+                        platform_id: r.get(4)?,
+                        device_id: r.get(5)?,
+                    })
+                },
+            )
+            .optional()
+            .context("reading a certificate's status")
+        })
     }
 
     /// Revokes one certificate with a reason and an audit event; bumps the generation.
@@ -169,22 +172,23 @@ impl Store {
             .trim_start_matches('0')
             .to_ascii_lowercase()
             .replace(':', "");
-        let conn = self.lock()?;
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT issuer_id, serial FROM certificates WHERE ltrim(serial, '0') = ?1",
-            )
-            .context("finding a serial")?;
-        let rows = stmt
-            .query_map(params![norm], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .context("finding a serial")?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (issuer, s) = row.context("finding a serial")?;
-            out.push((issuer, parse_hex(&s).unwrap_or_default()));
-        }
-        Ok(out)
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT issuer_id, serial FROM certificates WHERE ltrim(serial, '0') = ?1",
+                )
+                .context("finding a serial")?;
+            let rows = stmt
+                .query_map(params![norm], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .context("finding a serial")?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (issuer, s) = row.context("finding a serial")?;
+                out.push((issuer, parse_hex(&s).unwrap_or_default()));
+            }
+            Ok(out)
+        })
     }
 }

@@ -84,15 +84,16 @@ impl Store {
 
     /// Staged authorities whose automatic activation time has come.
     pub fn due_activations(&self, now: i64) -> Result<Vec<String>, StoreError> {
-        let conn = self.lock()?;
-        let mut stmt = conn
-            .prepare_cached("SELECT id FROM authorities WHERE state = 'next' AND activate_at IS NOT NULL AND activate_at <= ?1 ORDER BY role")
-            .context("reading due activations")?;
-        let rows = stmt
-            .query_map(params![now], |r| r.get(0))
-            .context("reading due activations")?;
-        rows.collect::<Result<Vec<String>, _>>()
-            .context("reading due activations")
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT id FROM authorities WHERE state = 'next' AND activate_at IS NOT NULL AND activate_at <= ?1 ORDER BY role")
+                .context("reading due activations")?;
+            let rows = stmt
+                .query_map(params![now], |r| r.get(0))
+                .context("reading due activations")?;
+            rows.collect::<Result<Vec<String>, _>>()
+                .context("reading due activations")
+        })
     }
 
     /// Staged authorities of a role.
