@@ -225,7 +225,7 @@ impl Outbound {
             let _ = tx.send(this.send(req).await);
         });
         // Waiting on the network is not CPU work: free the CPU slot for other requests.
-        crate::cpu_pool::off_cpu(|| rx.recv_timeout(self.timeout + Duration::from_secs(1)))
+        crate::cpu_pool::lend(|| rx.recv_timeout(self.timeout + Duration::from_secs(1)))
             .map_err(|_| OutboundError::Timeout(self.timeout))?
     }
 

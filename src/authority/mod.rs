@@ -429,10 +429,10 @@ impl Authority {
             requested_at: now,
         };
         // Committed before the CertRep leaves: a certificate we hand out is always on record.
-        // The commit waits for the disk; meanwhile this CPU slot serves other requests, whose
-        // issuances then share the next commit (store/group_commit.rs).
+        // The commit waits for the disk; this CPU slot goes to other requests, whose issuances
+        // then share the next commit (store/group_commit.rs). The rest runs without a slot.
         let one_time = authorized.and_then(|a| a.auth.one_time.as_deref());
-        let recorded = crate::cpu_pool::off_cpu(|| match one_time {
+        let recorded = crate::cpu_pool::release(|| match one_time {
             Some(sha256) => self.store.record_issuance_consuming(&record, sha256),
             None => self.store.record_issuance(&record),
         });

@@ -11,22 +11,33 @@
 //! Leader/follower instead of a writer thread: nothing to start or stop, and a lone caller
 //! commits at once on its own thread, as before.
 
-use std::collections::HashMap;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Mutex, MutexGuard};
 
 use super::StoreError;
 
 /// A queue of pending writes of type `W`, each answered with an `R`.
 pub(super) struct GroupCommit<W, R> {
     state: Mutex<State<W, R>>,
-    changed: Condvar,
 }
 
 struct State<W, R> {
-    queue: Vec<(u64, W)>,
+    queue: Vec<Entry<W, R>>,
+    /// A leader is committing (or has been told to): new entries wait for it.
     leading: bool,
-    next_ticket: u64,
-    done: HashMap<u64, Result<R, StoreError>>,
+}
+
+struct Entry<W, R> {
+    write: W,
+    /// Each waiter is woken exactly once per message: no thundering herd on a shared condvar.
+    reply: SyncSender<Signal<R>>,
+}
+
+enum Signal<R> {
+    /// The result of this entry's write, after its group committed.
+    Done(Result<R, StoreError>),
+    /// Become the leader: commit the queue (this entry included).
+    Lead,
 }
 
 impl<W, R> Default for GroupCommit<W, R> {
@@ -35,10 +46,7 @@ impl<W, R> Default for GroupCommit<W, R> {
             state: Mutex::new(State {
                 queue: Vec::new(),
                 leading: false,
-                next_ticket: 0,
-                done: HashMap::new(),
             }),
-            changed: Condvar::new(),
         }
     }
 }
@@ -61,31 +69,43 @@ impl<W, R> GroupCommit<W, R> {
         write: W,
         commit: impl Fn(&[W]) -> Vec<Result<R, StoreError>>,
     ) -> Result<R, StoreError> {
-        let mut state = self.lock()?;
-        let ticket = state.next_ticket;
-        state.next_ticket = state.next_ticket.wrapping_add(1);
-        state.queue.push((ticket, write));
-        loop {
-            if let Some(result) = state.done.remove(&ticket) {
-                return result;
-            }
-            if !state.leading {
-                state.leading = true;
-                let (tickets, writes): (Vec<u64>, Vec<W>) =
-                    std::mem::take(&mut state.queue).into_iter().unzip();
-                drop(state);
-                let mut leader = Leader {
-                    group: self,
-                    tickets,
-                    results: None,
-                };
-                leader.results = Some(commit(&writes));
-                drop(leader); // publishes the results and hands leadership on
-                state = self.lock()?;
-                continue;
-            }
-            state = self.changed.wait(state).map_err(|_| StoreError::Poisoned)?;
+        // Capacity 1: an entry is sent at most one message at a time (Lead is received
+        // before its Done can be sent).
+        let (reply, signals): (_, Receiver<Signal<R>>) = sync_channel(1);
+        let lead_now = {
+            let mut state = self.lock()?;
+            state.queue.push(Entry { write, reply });
+            !std::mem::replace(&mut state.leading, true)
+        };
+        if lead_now {
+            self.lead(&commit);
         }
+        loop {
+            match signals.recv() {
+                Ok(Signal::Done(result)) => return result,
+                Ok(Signal::Lead) => self.lead(&commit),
+                // Every entry is answered by a leader, even one that panics (see Leader).
+                Err(_) => return Err(StoreError::Poisoned),
+            }
+        }
+    }
+
+    /// Commits everything queued, answers each entry, and passes leadership to the first
+    /// entry that queued meanwhile (or steps down).
+    fn lead(&self, commit: &impl Fn(&[W]) -> Vec<Result<R, StoreError>>) {
+        let Ok(mut state) = self.lock() else { return };
+        let (writes, replies): (Vec<W>, Vec<SyncSender<Signal<R>>>) =
+            std::mem::take(&mut state.queue)
+                .into_iter()
+                .map(|e| (e.write, e.reply))
+                .unzip();
+        drop(state);
+        let mut leader = Leader {
+            group: self,
+            replies,
+            results: None,
+        };
+        leader.results = Some(commit(&writes));
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, State<W, R>>, StoreError> {
@@ -93,32 +113,38 @@ impl<W, R> GroupCommit<W, R> {
     }
 }
 
-/// The leader's duty, done on drop so that a panic inside `commit` still wakes the followers
-/// (with an error) instead of leaving them waiting forever.
+/// The leader's duty, done on drop so that a panic inside `commit` still answers the group
+/// (with an error) and hands leadership on, instead of leaving everyone waiting forever.
 struct Leader<'a, W, R> {
     group: &'a GroupCommit<W, R>,
-    tickets: Vec<u64>,
+    replies: Vec<SyncSender<Signal<R>>>,
     results: Option<Vec<Result<R, StoreError>>>,
 }
 
 impl<W, R> Drop for Leader<'_, W, R> {
     fn drop(&mut self) {
-        // The state lock is never held across user code, so it cannot be poisoned by a panic
-        // in `commit`; if it somehow is, followers see Poisoned on their next wait.
-        let Ok(mut state) = self.group.state.lock() else {
-            return;
-        };
         let mut results = self.results.take().unwrap_or_default().into_iter();
-        for ticket in self.tickets.drain(..) {
+        for reply in self.replies.drain(..) {
             let result = results.next().unwrap_or_else(|| {
                 Err(StoreError::GroupCommit(
                     "the group commit ended without a result for this write".into(),
                 ))
             });
-            state.done.insert(ticket, result);
+            // A waiter that is gone (its thread died) needs no answer.
+            let _ = reply.send(Signal::Done(result));
+        }
+        // The state lock is never held across `commit`, so a panic there cannot poison it.
+        let Ok(mut state) = self.group.state.lock() else {
+            return;
+        };
+        while !state.queue.is_empty() {
+            if state.queue[0].reply.send(Signal::Lead).is_ok() {
+                return;
+            }
+            // Its waiter is gone: nobody would lead. Drop the entry, ask the next one.
+            state.queue.remove(0);
         }
         state.leading = false;
-        self.group.changed.notify_all();
     }
 }
 
