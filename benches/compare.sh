@@ -6,6 +6,12 @@
 #
 #   benches/compare.sh                 # defaults: COUNT=1500 DURATION=8 LEVELS=1,2,8,32
 #   COUNT=3000 DURATION=10 benches/compare.sh
+#   OPENSSL_ia32cap=:~0x200000 benches/compare.sh   # AVX-512 IFMA masked for OpenSSL and aws-lc
+#
+# scepd runs three times: RSA-2048 intermediate with the default durability (synchronous=FULL:
+# an fsync before any CertRep leaves), the same with synchronous=NORMAL, and an ECDSA P-256
+# intermediate (FULL). The per-address PKIOperation rate limit is off for the runs (one
+# address sends everything).
 #
 # Everything runs inside a private network namespace (`unshare -n`, only `lo`, up): micromdm
 # scepserver cannot bind loopback only (design.md gotcha 9), and nothing here is reachable from
@@ -61,6 +67,7 @@ wait_port() { # host:port
 echo "== machine"
 echo "$(lscpu | sed -n 's/^Model name: *//p') | ${CPUS} CPUs | $(free -g | awk '/Mem:/{print $2}') GiB | $(uname -r)"
 echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+[[ -n "${OPENSSL_ia32cap:-}" ]] && echo "OPENSSL_ia32cap=$OPENSSL_ia32cap (CPU features masked for OpenSSL and aws-lc)"
 
 echo "== openssl speed (${SPEED_SECS} s per figure; $(openssl version | cut -d' ' -f1-2))"
 speed() { # alg multi -> "sign/s" ; uses the machine-readable total line
@@ -79,10 +86,11 @@ printf "RSA-2048 private ops/s: %.0f on 1 core, %.0f on %s cores\n" "$RSA1" "$RS
 printf "ECDSA P-256 signs/s:    %.0f on 1 core, %.0f on %s cores\n" "$EC1" "$ECN" "$CPUS"
 echo "bound (all RSA-2048): $BOUND_RSA enrollments/s; with a P-256 intermediate: $BOUND_P256 enrollments/s"
 
-start_scepd() { # name intermediate_key port -> sets SCEPD_PID, SCEPD_URL, SCEPD_CHALLENGE
+start_scepd() { # name intermediate_key port synchronous -> sets SCEPD_PID, SCEPD_URL, SCEPD_CHALLENGE
     local dir="$WORK/$1"
     mkdir -p "$dir"
-    printf '[pki]\nintermediate_key = "%s"\n' "$2" >"$dir/scepd.toml"
+    printf '[pki]\nintermediate_key = "%s"\n[store]\nsynchronous = "%s"\n[limits]\npki_operation_per_minute = 0\n' \
+        "$2" "$4" >"$dir/scepd.toml"
     "$SCEPD" serve --json --listen "127.0.0.1:$3" --data-dir "$dir/data" --config "$dir/scepd.toml" \
         >"$dir/out" 2>"$dir/log" &
     SCEPD_PID=$!
@@ -113,13 +121,18 @@ gets() { # label url pid
 }
 
 echo "== scepd, RSA-2048 root/intermediate/RA"
-start_scepd rsa rsa-2048 18080
+start_scepd rsa rsa-2048 18080 full
 enroll scepd-rsa "$SCEPD_URL" "$SCEPD_CHALLENGE" "$SCEPD_PID"
 gets scepd "$SCEPD_URL" "$SCEPD_PID"
 kill "$SCEPD_PID"
 
+echo "== scepd, RSA-2048 root/intermediate/RA, synchronous=normal"
+start_scepd rsa-normal rsa-2048 18083 normal
+enroll scepd-rsa-normal "$SCEPD_URL" "$SCEPD_CHALLENGE" "$SCEPD_PID"
+kill "$SCEPD_PID"
+
 echo "== scepd, ECDSA P-256 intermediate (RSA-2048 RA)"
-start_scepd p256 ecdsa-p256 18082
+start_scepd p256 ecdsa-p256 18082 full
 enroll scepd-p256 "$SCEPD_URL" "$SCEPD_CHALLENGE" "$SCEPD_PID"
 kill "$SCEPD_PID"
 
@@ -141,18 +154,20 @@ awk -F'\t' -v brsa="$BOUND_RSA" -v bp="$BOUND_P256" '
     $3 ~ /^GetCA/  { get[$2, $3] = $7; grss[$2, $3] = $13 }
     END {
         printf "\nenrollments/s (verified), bound RSA-2048 = %d/s, bound P-256 intermediate = %d/s\n", brsa, bp
-        printf "| conc | scepd RSA | /bound | p99 ms | scepd P-256 int. | /bound | p99 ms | micromdm | ok %% | dup serials | p99 ms | scepd/micromdm |\n"
-        printf "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        printf "| conc | scepd RSA | /bound | p99 ms | RSA, sync=normal | /bound | scepd P-256 int. | /bound | p99 ms | micromdm | ok %% | dup serials | p99 ms | scepd/micromdm |\n"
+        printf "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         n = split("1 2 8 32 4 16 64", order, " ")
         for (i = 1; i <= n; i++) { c = order[i]; if (!(c in levels)) continue
             r = rate["scepd-rsa", c]; p = rate["scepd-p256", c]; m = rate["micromdm", c]
+            rn = rate["scepd-rsa-normal", c]
             tot = ok["micromdm", c] + fail["micromdm", c]
-            printf "| %s | %s | %.2f | %s | %s | %.2f | %s | %s | %.0f %% | %s | %s | %.1f× |\n", c,
-                r, r / brsa, p99["scepd-rsa", c], p, p / bp, p99["scepd-p256", c],
+            printf "| %s | %s | %.2f | %s | %s | %.2f | %s | %.2f | %s | %s | %.0f %% | %s | %s | %.1f× |\n", c,
+                r, r / brsa, p99["scepd-rsa", c], rn, rn / brsa, p, p / bp, p99["scepd-p256", c],
                 m, (tot ? 100 * ok["micromdm", c] / tot : 0), dup["micromdm", c], p99["micromdm", c],
                 (m > 0 ? r / m : 0) }
-        printf "\nscepd failures at any level: RSA %d, P-256 %d; duplicate serials: RSA %d, P-256 %d\n",
-            sumf("scepd-rsa"), sumf("scepd-p256"), sumd("scepd-rsa"), sumd("scepd-p256")
+        printf "\nscepd failures at any level: RSA %d, RSA normal %d, P-256 %d; duplicate serials: RSA %d, RSA normal %d, P-256 %d\n",
+            sumf("scepd-rsa"), sumf("scepd-rsa-normal"), sumf("scepd-p256"),
+            sumd("scepd-rsa"), sumd("scepd-rsa-normal"), sumd("scepd-p256")
         printf "\nGET operations (wrk, 32 connections)\n| operation | scepd req/s | micromdm req/s | scepd/micromdm |\n|---|---:|---:|---:|\n"
         for (o = 1; o <= 2; o++) { op = o == 1 ? "GetCACert" : "GetCACaps"
             printf "| %s | %s | %s | %.2f× |\n", op, get["scepd", op], get["micromdm", op],

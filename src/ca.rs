@@ -57,10 +57,12 @@ pub struct CaSet {
     pub retired_intermediates: Vec<LoadedAuthority>,
     /// Retired RAs: still decrypt requests addressed to them.
     pub retired_ras: Vec<LoadedAuthority>,
-    /// GetCACert body: RA, intermediate, (root).
-    pub ca_cert_body: Vec<u8>,
+    /// GetCACert body: RA, intermediate, (root). `Bytes`: each response shares it, no copy.
+    pub ca_cert_body: bytes::Bytes,
     /// GetNextCACert body, signed by the current RA (RFC 8894 §4.7), when a rotation is staged.
-    pub next_ca_cert_body: Option<Vec<u8>>,
+    pub next_ca_cert_body: Option<bytes::Bytes>,
+    /// GetCACaps body (it names GetNextCACert only while a rotation is staged).
+    pub ca_caps_body: bytes::Bytes,
     /// (id, state) of every authority, to notice changes made by other processes.
     pub version: Vec<(String, CaState)>,
 }
@@ -129,13 +131,26 @@ impl CaSet {
         if include_root {
             chain.push(&root.cert_der);
         }
-        let ca_cert_body = certs_only::build(&chain, &[]);
+        let ca_cert_body = bytes::Bytes::from(certs_only::build(&chain, &[]));
         let next_intermediate = staged(CaRole::Intermediate)?;
         let next_ra = staged(CaRole::Ra)?;
         let next_ca_cert_body = match &next_intermediate {
-            Some(n) => Some(next_body(&ra, n, next_ra.as_ref(), &root, now)?),
+            Some(n) => Some(bytes::Bytes::from(next_body(
+                &ra,
+                n,
+                next_ra.as_ref(),
+                &root,
+                now,
+            )?)),
             None => None,
         };
+        let ca_caps_body = bytes::Bytes::from(
+            scepd_pki::scep::caps::Capabilities {
+                renewal: true,
+                get_next_ca_cert: next_ca_cert_body.is_some(),
+            }
+            .body(),
+        );
         let set = Self {
             root,
             intermediate,
@@ -146,6 +161,7 @@ impl CaSet {
             retired_ras: retired(CaRole::Ra)?,
             ca_cert_body,
             next_ca_cert_body,
+            ca_caps_body,
             version: records.iter().map(|a| (a.id.clone(), a.state)).collect(),
         };
         set.check()?;

@@ -11,7 +11,6 @@ use scepd_pki::der::oid;
 use scepd_pki::issue::{DeviceProfile, issue_device_certificate};
 use scepd_pki::pkcs10::CertificationRequest;
 use scepd_pki::random::SystemRandom;
-use scepd_pki::scep::caps::Capabilities;
 use scepd_pki::scep::request::{DecodeError, Header};
 use scepd_pki::scep::{CertRepSigner, MessageType, PkiMessage};
 use scepd_pki::x509::general_names::filter_requested;
@@ -142,21 +141,17 @@ impl Authority {
     }
 
     /// GetCACaps body.
-    pub fn ca_caps(&self) -> String {
-        Capabilities {
-            renewal: true,
-            get_next_ca_cert: self.ca.get().next_ca_cert_body.is_some(),
-        }
-        .body()
+    pub fn ca_caps(&self) -> bytes::Bytes {
+        self.ca.get().ca_caps_body.clone()
     }
 
     /// GetCACert body (`application/x-x509-ca-ra-cert`).
-    pub fn ca_cert(&self) -> Vec<u8> {
+    pub fn ca_cert(&self) -> bytes::Bytes {
         self.ca.get().ca_cert_body.clone()
     }
 
     /// GetNextCACert body (`application/x-x509-next-ca-cert`), when a rotation is staged.
-    pub fn next_ca_cert(&self) -> Option<Vec<u8>> {
+    pub fn next_ca_cert(&self) -> Option<bytes::Bytes> {
         self.ca.get().next_ca_cert_body.clone()
     }
 

@@ -31,8 +31,10 @@ pub async fn handle(
     if method != Method::GET && method != Method::POST && method != Method::HEAD {
         return Err(HttpFailure::MethodNotAllowed);
     }
-    let query = req.uri().query().unwrap_or("").to_owned();
-    let op_text = query_param(&query, "operation")
+    // A Uri clone shares its bytes; the request itself is consumed by read_body below.
+    let uri = req.uri().clone();
+    let query = uri.query().unwrap_or("");
+    let op_text = query_param(query, "operation")
         .ok_or_else(|| HttpFailure::BadRequest("missing operation parameter".into()))?;
     let op = Operation::parse(op_text)
         .ok_or_else(|| HttpFailure::BadRequest("unknown operation".into()))?;
@@ -48,15 +50,11 @@ pub async fn handle(
         Operation::GetCaCert => Ok(response(
             200,
             "application/x-x509-ca-ra-cert",
-            Bytes::from(app.authority.ca_cert()),
+            app.authority.ca_cert(),
         )),
         // RFC 8894 §4.7: signed by the current RA, content the next CA certificates.
         Operation::GetNextCaCert => match app.authority.next_ca_cert() {
-            Some(body) => Ok(response(
-                200,
-                "application/x-x509-next-ca-cert",
-                Bytes::from(body),
-            )),
+            Some(body) => Ok(response(200, "application/x-x509-next-ca-cert", body)),
             None => Err(HttpFailure::NotFound(
                 "no next CA certificate is staged".into(),
             )),
@@ -65,7 +63,7 @@ pub async fn handle(
             let body = if method == Method::POST {
                 read_body(&app, req).await?
             } else {
-                let raw = query_param(&query, "message")
+                let raw = query_param(query, "message")
                     .ok_or_else(|| HttpFailure::BadRequest("missing message parameter".into()))?;
                 // base64 of the body cap, plus room for percent-escapes; hyper itself answers
                 // 414 for URIs over 64 KiB, so POST is the way for large requests.
