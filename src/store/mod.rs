@@ -59,10 +59,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_admin.sql"),
     include_str!("migrations/0004_challenge_modes.sql"),
     include_str!("migrations/0005_rotation.sql"),
+    include_str!("migrations/0006_lean_certificate_indexes.sql"),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 
@@ -382,6 +383,46 @@ mod tests {
             Store::open_in_memory().unwrap().checkpoint().unwrap(),
             (0, 0)
         );
+    }
+
+    /// The statements on the enrollment, revocation and CRL paths search an index; none
+    /// scans the certificates table (it grows by one row per enrollment).
+    #[test]
+    fn hot_queries_use_indexes() {
+        let (_dir, store) = temp_store();
+        let conn = store.lock().unwrap();
+        let plan = |sql: &str| -> String {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+            rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+        };
+        for (sql, index) in [
+            (
+                "SELECT 1 FROM certificates WHERE platform_id = 'p' AND transaction_id = 't'",
+                "certificates_transaction",
+            ),
+            (
+                "SELECT 1 FROM certificates WHERE issuer_id = 'i' AND serial = '01'",
+                "certificates_serial",
+            ),
+            (
+                "SELECT serial FROM certificates WHERE issuer_id = 'i' AND status = 'revoked' \
+                 AND not_after >= 5 ORDER BY revoked_at, serial",
+                "certificates_revoked",
+            ),
+            (
+                "UPDATE certificates SET status = 'revoked' WHERE platform_id = 'p' \
+                 AND device_id = 'd' AND status = 'valid' AND not_after >= 5",
+                "certificates_device_platform",
+            ),
+            (
+                "SELECT count(*) FROM certificates WHERE platform_id = 'p'",
+                "INDEX",
+            ),
+        ] {
+            let p = plan(sql);
+            assert!(p.contains("SEARCH") && p.contains(index), "{sql}: {p}");
+        }
     }
 
     #[test]
