@@ -75,6 +75,18 @@ impl Metrics {
         }
     }
 
+    /// Exposition text for the store's group commit: commits and the issuances in them.
+    pub fn render_store(commits: u64, issuances: u64) -> String {
+        format!(
+            "# HELP scepd_store_issuance_commits_total Transactions (fsyncs) that recorded issuances.\n\
+             # TYPE scepd_store_issuance_commits_total counter\n\
+             scepd_store_issuance_commits_total {commits}\n\
+             # HELP scepd_store_issuances_committed_total Issuances recorded; divided by commits: the mean group size.\n\
+             # TYPE scepd_store_issuances_committed_total counter\n\
+             scepd_store_issuances_committed_total {issuances}\n"
+        )
+    }
+
     /// The exposition text.
     pub fn render(&self) -> String {
         use std::fmt::Write;

@@ -88,7 +88,12 @@ impl Handler for AdminApp {
             return error(403, "forbidden", "this token is read-only");
         }
         match path.as_str() {
-            "/metrics" => response(200, "text/plain; version=0.0.4", self.app.metrics.render()),
+            "/metrics" => {
+                let (commits, issuances) = self.app.authority.store().issuance_commit_stats();
+                let mut body = self.app.metrics.render();
+                body.push_str(&crate::metrics::Metrics::render_store(commits, issuances));
+                response(200, "text/plain; version=0.0.4", body)
+            }
             "/admin/v1/openapi.json" => response(200, "application/json", OPENAPI),
             p if p.starts_with("/admin/v1/") => api::route(self.clone(), req, caller).await,
             _ => error(404, "not_found", "no such endpoint"),

@@ -11,6 +11,7 @@
 //! Leader/follower instead of a writer thread: nothing to start or stop, and a lone caller
 //! commits at once on its own thread, as before.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Mutex, MutexGuard};
 
@@ -19,6 +20,10 @@ use super::StoreError;
 /// A queue of pending writes of type `W`, each answered with an `R`.
 pub(super) struct GroupCommit<W, R> {
     state: Mutex<State<W, R>>,
+    /// Groups committed (attempted) and the entries in them: their ratio is the mean group
+    /// size, exported as metrics (how much the disk's flush latency is being amortised).
+    groups: AtomicU64,
+    entries: AtomicU64,
 }
 
 struct State<W, R> {
@@ -47,6 +52,8 @@ impl<W, R> Default for GroupCommit<W, R> {
                 queue: Vec::new(),
                 leading: false,
             }),
+            groups: AtomicU64::new(0),
+            entries: AtomicU64::new(0),
         }
     }
 }
@@ -100,12 +107,23 @@ impl<W, R> GroupCommit<W, R> {
                 .map(|e| (e.write, e.reply))
                 .unzip();
         drop(state);
+        self.groups.fetch_add(1, Ordering::Relaxed);
+        self.entries
+            .fetch_add(writes.len() as u64, Ordering::Relaxed);
         let mut leader = Leader {
             group: self,
             replies,
             results: None,
         };
         leader.results = Some(commit(&writes));
+    }
+
+    /// (groups, entries) committed so far.
+    pub(super) fn stats(&self) -> (u64, u64) {
+        (
+            self.groups.load(Ordering::Relaxed),
+            self.entries.load(Ordering::Relaxed),
+        )
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, State<W, R>>, StoreError> {
@@ -199,6 +217,7 @@ mod tests {
         }
         let n = commits.load(Ordering::SeqCst);
         assert!(n < 16, "16 writers took {n} commits: no grouping");
+        assert_eq!(group.stats(), (n as u64, 16));
     }
 
     #[test]

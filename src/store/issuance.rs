@@ -48,6 +48,12 @@ impl Store {
         self.record(cert, Some(challenge_sha256))
     }
 
+    /// (commits, issuances) recorded through group commit since the store was opened; their
+    /// ratio is the mean number of issuances per fsync.
+    pub fn issuance_commit_stats(&self) -> (u64, u64) {
+        self.issuances.stats()
+    }
+
     fn record(
         &self,
         cert: &NewCertificate,

@@ -364,6 +364,21 @@ fn platforms_devices_and_certificates_through_the_api() {
     assert!(metrics.contains(&format!("scepd_pki_operations_total{{platform=\"{pid}\",outcome=\"failure\",fail_info=\"badRequest\"}} 1")), "{metrics}");
     assert!(metrics.contains("scepd_ca_not_after_seconds{role=\"intermediate\""));
     assert!(metrics.contains("scepd_ocsp_requests_total 1"), "{metrics}");
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {metrics}"))
+    };
+    let (commits, issued) = (
+        counter("scepd_store_issuance_commits_total"),
+        counter("scepd_store_issuances_committed_total"),
+    );
+    assert!(
+        commits >= 1 && issued >= commits,
+        "{commits} commits, {issued} issuances"
+    );
 }
 
 #[test]
