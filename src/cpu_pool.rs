@@ -14,7 +14,8 @@
 //!   without a slot. Taking one again would queue a nearly finished request behind new ones
 //!   and cost two more context switches; measured in BENCHMARKS.md (+15–20 % enrollments/s,
 //!   −25 % context switches, same p99). Threads past their commit are bounded by the requests
-//!   in flight (the connection limit) and each has ~0.4 ms of CPU left.
+//!   in flight (the connection limit) and each has one RA signature left (~0.3 ms with an
+//!   RSA-2048 RA, several times that with RSA-4096).
 
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
@@ -63,6 +64,10 @@ pub async fn run<T: Send + 'static>(
 /// Runs `wait` (blocking I/O in the middle of the work, e.g. an outbound HTTP exchange)
 /// without holding this thread's CPU slot, and takes a slot again before returning. Outside
 /// a pool task (CLI, benchmarks, tests) it just runs `wait`.
+///
+/// Deadlock rule: a task must not hold a slot while it waits for a lock that a lending task
+/// may hold (the lender needs a slot back to release it). Wait for such locks inside `lend`
+/// too (the Intune token cache does).
 pub fn lend<T>(wait: impl FnOnce() -> T) -> T {
     let Some(permit) = HELD.with(|h| h.borrow_mut().take()) else {
         return wait();

@@ -234,10 +234,10 @@ fn dispatch(
             let certs: Vec<Value> = store
                 .list_certificates(&CertificateFilter {
                     platform_id: Some((*platform).to_owned()),
+                    device_id: Some((*device).to_owned()),
                     ..Default::default()
                 })?
                 .iter()
-                .filter(|c| c.device_id.as_deref() == Some(*device))
                 .map(cert_json)
                 .collect();
             let mut v = device_json(&d);
@@ -273,15 +273,15 @@ fn dispatch(
                 None => None,
             };
             let limit = param(query, "limit").and_then(|l| l.parse().ok());
-            let device = param(query, "device_id");
+            // Filtered in SQL, before the limit (it used to be applied after it).
             let list: Vec<Value> = store
                 .list_certificates(&CertificateFilter {
                     platform_id: param(query, "platform_id").map(str::to_owned),
                     status,
                     limit,
+                    device_id: param(query, "device_id").map(str::to_owned),
                 })?
                 .iter()
-                .filter(|c| device.is_none() || c.device_id.as_deref() == device)
                 .map(cert_json)
                 .collect();
             Ok(json_response(200, &json!(list)))

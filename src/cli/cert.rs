@@ -31,6 +31,7 @@ pub fn run(config: &Config, cmd: CertCommand) -> Result<(), CliError> {
                     platform_id: platform,
                     status,
                     limit,
+                    ..Default::default()
                 })
                 .map_err(|e| fail(1, e))?;
             if json {

@@ -176,10 +176,9 @@ pub fn run(config: &Config, cmd: DeviceCommand) -> Result<(), CliError> {
             let store = open_initialized(config)?;
             let d = resolve(&store, &t)?;
             let certs: Vec<_> = store
-                .list_certificates(&CertificateFilter { platform_id: Some(d.platform_id.clone()), ..Default::default() })
+                .list_certificates(&CertificateFilter { platform_id: Some(d.platform_id.clone()), device_id: Some(d.device_id.clone()), ..Default::default() })
                 .map_err(|e| fail(1, e))?
                 .into_iter()
-                .filter(|c| c.device_id.as_deref() == Some(d.device_id.as_str()))
                 .map(|c| json!({"serial": c.serial_hex(), "status": c.status.as_str(), "not_after": scepd_pki::der::time::rfc3339(c.not_after), "revocation_reason": c.revocation_reason}))
                 .collect();
             let mut v = device_json(&d);

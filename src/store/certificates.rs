@@ -131,6 +131,10 @@ impl Store {
             sql.push_str(" AND status = ?");
             args.push(status);
         }
+        if let Some(device_id) = &filter.device_id {
+            sql.push_str(" AND device_id = ?");
+            args.push(device_id);
+        }
         let limit = filter.limit.map_or(-1, i64::from);
         sql.push_str(" ORDER BY id DESC LIMIT ?");
         args.push(&limit);
@@ -232,6 +236,7 @@ mod tests {
         for (serial, platform) in [(1u8, "p1"), (2, "p2"), (3, "p1"), (4, "p1")] {
             let mut c = new_cert(&[serial], &format!("tx{serial}"), 1);
             c.platform_id = platform.into();
+            c.device_id = Some(format!("dev-{}", serial % 2));
             store.record_issuance(&c).unwrap();
         }
         store
@@ -271,6 +276,16 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(serials(revoked), ["03"]);
+        let device = |platform: Option<&str>, limit| CertificateFilter {
+            platform_id: platform.map(Into::into),
+            device_id: Some("dev-1".into()),
+            limit,
+            ..Default::default()
+        };
+        assert_eq!(serials(device(None, None)), ["03", "01"]);
+        assert_eq!(serials(device(Some("p2"), None)), Vec::<String>::new());
+        // The limit applies to the device's certificates, not before filtering by device.
+        assert_eq!(serials(device(None, Some(1))), ["03"]);
     }
 
     #[test]

@@ -13,15 +13,16 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::StoreError;
 
 /// A queue of pending writes of type `W`, each answered with an `R`.
 pub(super) struct GroupCommit<W, R> {
     state: Mutex<State<W, R>>,
-    /// Groups committed (attempted) and the entries in them: their ratio is the mean group
-    /// size, exported as metrics (how much the disk's flush latency is being amortised).
+    /// Groups committed (or attempted) and the entries in them, refused ones included: their
+    /// ratio is the mean group size, exported as metrics (how far the disk's flush latency
+    /// is amortised).
     groups: AtomicU64,
     entries: AtomicU64,
 }
@@ -91,8 +92,13 @@ impl<W, R> GroupCommit<W, R> {
             match signals.recv() {
                 Ok(Signal::Done(result)) => return result,
                 Ok(Signal::Lead) => self.lead(&commit),
-                // Every entry is answered by a leader, even one that panics (see Leader).
-                Err(_) => return Err(StoreError::Poisoned),
+                // Every entry is answered by a leader, even one that panics (see Leader):
+                // unreachable unless the queue itself was dropped.
+                Err(_) => {
+                    return Err(StoreError::GroupCommit(
+                        "the group commit queue went away".into(),
+                    ));
+                }
             }
         }
     }
@@ -100,7 +106,9 @@ impl<W, R> GroupCommit<W, R> {
     /// Commits everything queued, answers each entry, and passes leadership to the first
     /// entry that queued meanwhile (or steps down).
     fn lead(&self, commit: &impl Fn(&[W]) -> Vec<Result<R, StoreError>>) {
-        let Ok(mut state) = self.lock() else { return };
+        // Never held across user code, so the state is consistent even if a lock was
+        // poisoned; refusing it here would leave the queued waiters unanswered.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let (writes, replies): (Vec<W>, Vec<SyncSender<Signal<R>>>) =
             std::mem::take(&mut state.queue)
                 .into_iter()
@@ -141,20 +149,26 @@ struct Leader<'a, W, R> {
 
 impl<W, R> Drop for Leader<'_, W, R> {
     fn drop(&mut self) {
-        let mut results = self.results.take().unwrap_or_default().into_iter();
+        let (results, missing) = match self.results.take() {
+            Some(results) => (
+                results,
+                "the group commit returned no result for this write",
+            ),
+            None => (Vec::new(), "the group commit panicked"),
+        };
+        let mut results = results.into_iter();
         for reply in self.replies.drain(..) {
-            let result = results.next().unwrap_or_else(|| {
-                Err(StoreError::GroupCommit(
-                    "the group commit ended without a result for this write".into(),
-                ))
-            });
+            let result = results
+                .next()
+                .unwrap_or_else(|| Err(StoreError::GroupCommit(missing.into())));
             // A waiter that is gone (its thread died) needs no answer.
             let _ = reply.send(Signal::Done(result));
         }
-        // The state lock is never held across `commit`, so a panic there cannot poison it.
-        let Ok(mut state) = self.group.state.lock() else {
-            return;
-        };
+        let mut state = self
+            .group
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         while !state.queue.is_empty() {
             if state.queue[0].reply.send(Signal::Lead).is_ok() {
                 return;

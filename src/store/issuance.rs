@@ -76,12 +76,29 @@ impl Store {
                 .context(CONTEXT)?;
             let mut results = Vec::with_capacity(group.len());
             for pending in group {
-                let result = tx.savepoint().context(CONTEXT).and_then(|sp| {
-                    let issuance = record_in(&sp, pending)?;
-                    sp.commit().context(CONTEXT)?;
-                    Ok(issuance)
-                });
-                results.push(result);
+                // Savepoint errors end the whole group (`?`); an entry's own refusal does not.
+                let mut sp = tx.savepoint().context(CONTEXT)?;
+                match record_in(&sp, pending) {
+                    Ok(issuance) => {
+                        sp.commit().context(CONTEXT)?;
+                        results.push(Ok(issuance));
+                    }
+                    Err(refused) => {
+                        // Undo this entry's partial writes (device row, consumed challenge)
+                        // explicitly: a failed ROLLBACK TO must not let them ride along.
+                        sp.rollback().context(CONTEXT)?;
+                        drop(sp);
+                        results.push(Err(refused));
+                    }
+                }
+                // On some errors (disk full, I/O, out of memory) SQLite rolls the whole
+                // transaction back by itself; the next SAVEPOINT would then start a fresh
+                // autocommit transaction and commit entries one by one behind our back.
+                if tx.is_autocommit() {
+                    return Err(StoreError::GroupCommit(
+                        "the transaction was rolled back by the database".into(),
+                    ));
+                }
             }
             tx.commit().context(CONTEXT)?;
             Ok(results)
@@ -439,6 +456,41 @@ mod tests {
         );
         other.execute_batch("ROLLBACK").unwrap();
         assert_eq!(count(&store), 0);
+    }
+
+    #[test]
+    fn a_full_disk_stores_exactly_what_it_reports_as_recorded() {
+        let (_dir, store) = seeded_store();
+        let pages: i64 = store
+            .lock()
+            .unwrap()
+            .pragma_query_value(None, "page_count", |r| r.get(0))
+            .unwrap();
+        // The database may not grow: a few rows fit in free space, then SQLITE_FULL.
+        store
+            .lock()
+            .unwrap()
+            .pragma_update(None, "max_page_count", pages + 3)
+            .unwrap();
+        let group: Vec<Pending> = (1..=20u8)
+            .map(|i| {
+                let mut c = new_cert(&[i], &format!("tx{i}"), i);
+                c.der = vec![i; 3000];
+                Pending::new(&c, None).unwrap()
+            })
+            .collect();
+        let results = store.commit_issuances(&group);
+        store
+            .lock()
+            .unwrap()
+            .pragma_update(None, "max_page_count", 1 << 30)
+            .unwrap();
+        assert!(results.iter().any(Result::is_err), "the disk never filled");
+        let recorded = results
+            .iter()
+            .filter(|r| matches!(r, Ok(Issuance::Recorded)))
+            .count();
+        assert_eq!(count(&store), recorded, "{results:?}");
     }
 
     #[test]

@@ -73,6 +73,11 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bytes of WAL kept on disk after a checkpoint restarts it (`journal_size_limit`).
 const WAL_SIZE_LIMIT: i64 = 64 << 20;
 
+/// WAL pages (4 KiB) at which the writer checkpoints by itself although checkpoints are
+/// deferred: ~80 MB, several seconds of issuance at full speed, far beyond what the one-second
+/// checkpoint timer leaves behind.
+pub const CHECKPOINT_BACKSTOP_PAGES: i64 = 20_000;
+
 /// The persistent store. Cheap to share behind an `Arc`; every verb takes `&self`.
 #[derive(Debug)]
 pub struct Store {
@@ -147,12 +152,15 @@ impl Store {
             .context("setting the synchronous mode")
     }
 
-    /// Stops the writer from checkpointing the WAL inside its commits: the caller promises to
+    /// Keeps the writer from checkpointing the WAL inside its commits: the caller promises to
     /// call [`Store::checkpoint`] regularly (the server does, on a timer), so that no request
-    /// waits for a checkpoint. Other processes on the file keep SQLite's automatic checkpoints.
+    /// waits for a checkpoint. The writer still checkpoints if the WAL reaches
+    /// [`CHECKPOINT_BACKSTOP_PAGES`] (the timer's passive checkpoints kept failing or could not
+    /// catch up), so the WAL cannot grow without bound. Other processes on the file keep
+    /// SQLite's automatic checkpoints.
     pub fn defer_checkpoints(&self) -> Result<(), StoreError> {
         let conn = self.lock()?;
-        conn.pragma_update(None, "wal_autocheckpoint", 0)
+        conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_BACKSTOP_PAGES)
             .context("deferring checkpoints")?;
         // After a checkpoint the WAL restarts from its beginning; this caps what it keeps on
         // disk after a burst.
@@ -161,17 +169,25 @@ impl Store {
     }
 
     /// Copies committed WAL pages into the database file without blocking writers or readers
-    /// (a passive checkpoint, on a reader connection). Returns the WAL's size in pages and how
-    /// many of them are now checkpointed; a no-op for in-memory databases.
-    pub fn checkpoint(&self) -> Result<(u32, u32), StoreError> {
+    /// (a passive checkpoint, on its own connection). Returns the WAL's size in pages and how
+    /// many of them are now checkpointed, or `None` when another connection (e.g. a CLI
+    /// command) was checkpointing at that moment; `(0, 0)` for in-memory databases.
+    pub fn checkpoint(&self) -> Result<Option<(u32, u32)>, StoreError> {
         let Some(readers) = &self.readers else {
-            return Ok((0, 0));
+            return Ok(Some((0, 0)));
         };
         readers.with_checkpointer(|conn| {
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((r.get::<_, u32>(1)?, r.get::<_, u32>(2)?))
-            })
-            .context("checkpointing the WAL")
+            let (busy, wal, done): (i64, i64, i64) = conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .context("checkpointing the WAL")?;
+            // SQLite reports "busy" as (1, -1, -1).
+            if busy != 0 || wal < 0 || done < 0 {
+                return Ok(None);
+            }
+            let pages = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+            Ok(Some((pages(wal), pages(done))))
         })
     }
 
@@ -374,14 +390,17 @@ mod tests {
             .unwrap()
             .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
             .unwrap();
-        assert_eq!(auto, 0, "the writer still checkpoints inside its commits");
-        let (wal_pages, done) = store.checkpoint().unwrap();
+        assert_eq!(
+            auto, CHECKPOINT_BACKSTOP_PAGES,
+            "the writer checkpoints at 1000 pages"
+        );
+        let (wal_pages, done) = store.checkpoint().unwrap().unwrap();
         assert!(wal_pages > 0, "{wal_pages}");
         assert_eq!(done, wal_pages);
         assert_eq!(store.list_platforms().unwrap().len(), 50);
         assert_eq!(
             Store::open_in_memory().unwrap().checkpoint().unwrap(),
-            (0, 0)
+            Some((0, 0))
         );
     }
 
@@ -413,7 +432,15 @@ mod tests {
             (
                 "UPDATE certificates SET status = 'revoked' WHERE platform_id = 'p' \
                  AND device_id = 'd' AND status = 'valid' AND not_after >= 5",
-                "certificates_device_platform",
+                "certificates_by_device",
+            ),
+            (
+                "SELECT 1 FROM certificates WHERE device_id = 'd' ORDER BY id DESC LIMIT 5",
+                "certificates_by_device",
+            ),
+            (
+                "SELECT 1 FROM certificates WHERE platform_id = 'p' ORDER BY id DESC LIMIT 5",
+                "certificates_platform",
             ),
             (
                 "SELECT count(*) FROM certificates WHERE platform_id = 'p'",
@@ -422,6 +449,10 @@ mod tests {
         ] {
             let p = plan(sql);
             assert!(p.contains("SEARCH") && p.contains(index), "{sql}: {p}");
+            if sql.contains("platform_id = 'p' ORDER BY") {
+                // Newest first straight from the index, not by sorting the platform's rows.
+                assert!(!p.contains("TEMP B-TREE"), "{sql}: {p}");
+            }
         }
     }
 

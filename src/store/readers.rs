@@ -13,12 +13,14 @@ use rusqlite::{Connection, OpenFlags};
 use super::StoreError;
 use super::error::Context;
 
-/// Idle connections kept for reuse; a burst beyond this opens and closes extra ones.
-const MAX_IDLE: usize = 8;
+/// Idle connections kept for reuse beyond one per core; a burst beyond that opens and closes
+/// extra ones (each open parses the schema).
+const SPARE_IDLE: usize = 4;
 
 #[derive(Debug)]
 pub(super) struct Readers {
     path: PathBuf,
+    max_idle: usize,
     idle: Mutex<Vec<Connection>>,
     /// Its own connection for WAL checkpoints (not query_only), opened on first use.
     checkpointer: Mutex<Option<Connection>>,
@@ -26,8 +28,10 @@ pub(super) struct Readers {
 
 impl Readers {
     pub(super) fn new(path: PathBuf) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             path,
+            max_idle: cores + SPARE_IDLE,
             idle: Mutex::new(Vec::new()),
             checkpointer: Mutex::new(None),
         }
@@ -45,11 +49,13 @@ impl Readers {
         };
         let result = f(&conn);
         // A connection left inside a transaction (an error mid-statement cannot do that with
-        // rusqlite's statement handling, but be sure) would pin an old snapshot: drop it.
+        // rusqlite's statement handling, but be sure) would pin an old snapshot: drop it. A
+        // poisoned pool only loses the connection, never the read's result.
         if conn.is_autocommit() {
-            let mut idle = self.idle.lock().map_err(|_| StoreError::Poisoned)?;
-            if idle.len() < MAX_IDLE {
-                idle.push(conn);
+            if let Ok(mut idle) = self.idle.lock() {
+                if idle.len() < self.max_idle {
+                    idle.push(conn);
+                }
             }
         }
         result

@@ -225,6 +225,8 @@ pub struct CertificateFilter {
     pub platform_id: Option<String>,
     /// Only this status.
     pub status: Option<CertStatus>,
+    /// Only this device (on any platform unless `platform_id` is set too).
+    pub device_id: Option<String>,
     /// At most this many (newest first).
     pub limit: Option<u32>,
 }

@@ -26,6 +26,8 @@ pub enum Fail {
     None,
     /// The token endpoint answers 401 invalid_client.
     Token,
+    /// The token endpoint answers after 500 ms (a slow Entra ID).
+    TokenSlow,
     /// Graph answers 500.
     Discovery,
     /// Graph lists other services but not ScepRequestValidationFEService.
@@ -158,10 +160,14 @@ pub fn start(expected_challenge: &'static str) -> FakeIntune {
                 violation(&mut seen, format!("unknown scope {scope}"));
                 return FakeResponse::json(400, json!({"error": "invalid_scope"}));
             };
-            return FakeResponse::json(
+            let answer = FakeResponse::json(
                 200,
                 json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}),
             );
+            if mode == Fail::TokenSlow {
+                return answer.delayed(std::time::Duration::from_millis(500));
+            }
+            return answer;
         }
         if !is_uuid(&rid) || !seen.request_ids.insert(rid.clone()) {
             violation(

@@ -269,6 +269,55 @@ fn every_intune_failure_fails_closed() {
     assert_eq!(fake.violations(), Vec::<String>::new());
 }
 
+/// Regression: the token fetch holds the token cache's lock while it waits for Entra ID, and
+/// gives its CPU slot away meanwhile. Requests queueing for that lock used to keep their slots,
+/// so with more of them than cores the fetcher never got a slot back: the whole CPU pool (every
+/// platform's enrollments, OCSP) hung. More concurrent first enrollments than any CI machine has
+/// cores, against a slow token endpoint, must all be answered.
+#[test]
+fn concurrent_first_enrollments_during_a_slow_token_fetch_all_complete() {
+    let fake = fake_intune::start(CHALLENGE);
+    fake.set(Fail::TokenSlow);
+    let server = Server::start_logging("");
+    let ca = server.ca_certs();
+    let path = add_intune(&server, "intune", &fake, &[]);
+    let clients = 16;
+    let devices: Vec<Device> = (0..clients)
+        .map(|i| {
+            Device::new(&format!(
+                "user{i}@contoso.com managementAttestation intune-{i}"
+            ))
+        })
+        .collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        for device in &devices {
+            let (tx, server, path, ca) = (tx.clone(), &server, &path, &ca);
+            s.spawn(move || {
+                let outcome = enroll(server, path, ca, device, CHALLENGE);
+                let _ = tx.send(matches!(outcome, CertRepOutcome::Success { .. }));
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut ok = 0;
+        for _ in 0..clients {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(success) => ok += usize::from(success),
+                // Stop the server so the stuck clients' connections close and the scope ends.
+                Err(_) => {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", &server.pid().to_string()])
+                        .status();
+                    panic!("PKIOperations hung: the CPU pool deadlocked");
+                }
+            }
+        }
+        assert_eq!(ok, clients, "every enrollment succeeds");
+    });
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}
+
 #[test]
 fn intune_options_are_checked() {
     let server = Server::start();

@@ -179,7 +179,8 @@ impl IntuneClient {
                 return r;
             }
             attempt += 1;
-            std::thread::sleep(BACKOFF);
+            // Not CPU work: let other requests have this thread's CPU slot meanwhile.
+            crate::cpu_pool::lend(|| std::thread::sleep(BACKOFF));
         }
     }
 
@@ -194,8 +195,11 @@ impl IntuneClient {
         scope: &str,
     ) -> Result<Zeroizing<String>, IntuneError> {
         let fail = |s: String| IntuneError::Token(s);
-        let mut cached = slot
-            .lock()
+        // The lock is held across the token request (one fetch for all waiters), and that
+        // request lends its CPU slot while it waits for the network. So waiting for the lock
+        // must lend the slot too: otherwise waiters could hold every slot while the fetcher
+        // waits for one to come back — a deadlock of the whole pool.
+        let mut cached = crate::cpu_pool::lend(|| slot.lock())
             .map_err(|_| fail("token cache poisoned".into()))?;
         if let Some(t) = cached.as_ref().filter(|t| Instant::now() < t.renew_at) {
             return Ok(t.value.clone());
