@@ -283,39 +283,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("rsa2048_sign_sha256", |b| {
         b.iter(|| ra_key.sign(DigestAlg::Sha256, &req[..512]).unwrap())
     });
-    // One committed INSERT transaction as PKIOperation runs it (WAL, synchronous=NORMAL,
-    // SQLite's automatic checkpoints).
-    let mut n = 0u64;
-    g.bench_function("store_record_issuance", |b| {
-        b.iter(|| {
-            n += 1;
-            let rec = NewCertificate {
-                serial: [&[0x42u8][..], &n.to_be_bytes()].concat(),
-                issuer_id: int_der.id.clone(),
-                platform_id: f.platform.id.clone(),
-                transaction_id: format!("bench-{n}"),
-                public_key_sha256: DigestAlg::Sha256.digest(csr.spki).as_ref().to_vec(),
-                device_id: None,
-                user: None,
-                subject: issued.subject.clone(),
-                sans: Vec::new(),
-                not_before: issued.not_before,
-                not_after: issued.not_after,
-                der: issued.der.clone(),
-                requested_at: now(),
-            };
-            f.store.record_issuance(&rec).unwrap()
-        })
-    });
-    g.bench_function("store_certificate_by_transaction_miss", |b| {
-        b.iter(|| {
-            f.store
-                .certificate_by_transaction(&f.platform.id, "no-such-transaction")
-                .unwrap()
-        })
-    });
-    g.finish();
-
+    // The certificate row of one issuance; each benchmark fills in unique ids.
     let template = NewCertificate {
         serial: Vec::new(),
         issuer_id: String::new(),
@@ -331,6 +299,31 @@ fn bench(c: &mut Criterion) {
         der: issued.der.clone(),
         requested_at: now(),
     };
+    // One committed INSERT transaction as PKIOperation runs it (WAL, synchronous=NORMAL,
+    // SQLite's automatic checkpoints).
+    let mut n = 0u64;
+    g.bench_function("store_record_issuance", |b| {
+        b.iter(|| {
+            n += 1;
+            let rec = NewCertificate {
+                serial: [&[0x42u8][..], &n.to_be_bytes()].concat(),
+                issuer_id: int_der.id.clone(),
+                platform_id: f.platform.id.clone(),
+                transaction_id: format!("bench-{n}"),
+                ..template.clone()
+            };
+            f.store.record_issuance(&rec).unwrap()
+        })
+    });
+    g.bench_function("store_certificate_by_transaction_miss", |b| {
+        b.iter(|| {
+            f.store
+                .certificate_by_transaction(&f.platform.id, "no-such-transaction")
+                .unwrap()
+        })
+    });
+    g.finish();
+
     store_commit(c, &template);
 
     // Only the prebuilt body being handed over; get_ca_cert_http_loopback is the request.
