@@ -10,9 +10,10 @@
 //! the file (e.g. the daemon and an admin command) are serialised by SQLite too, waiting up to
 //! the busy timeout. Reads use separate connections (WAL readers never wait for the writer),
 //! concurrent issuances share commits (`group_commit.rs`), and a server moves WAL checkpoints
-//! off the request path ([`Store::defer_checkpoints`], [`Store::checkpoint`]). A future PostgreSQL backend for several stateless nodes follows the same verbs
-//! with the same transaction boundaries (each verb is one transaction; the unique indexes
-//! carry the invariants), so callers need not change. Verbs block (disk I/O, and up to
+//! off the request path ([`Store::defer_checkpoints`], [`Store::checkpoint`]). A future
+//! PostgreSQL backend for several stateless nodes follows the same verbs with the same
+//! transaction boundaries (each verb is one transaction, or one savepoint of a group commit;
+//! the unique indexes carry the invariants), so callers need not change. Verbs block (disk I/O, and up to
 //! [`BUSY_TIMEOUT`] under contention): async callers run them on a blocking thread.
 //!
 //! Schema: numbered SQL files in `migrations/`, applied in order inside one transaction and
@@ -392,7 +393,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             auto, CHECKPOINT_BACKSTOP_PAGES,
-            "the writer checkpoints at 1000 pages"
+            "the writer still checkpoints at SQLite's default"
         );
         let (wal_pages, done) = store.checkpoint().unwrap().unwrap();
         assert!(wal_pages > 0, "{wal_pages}");
