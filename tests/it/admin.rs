@@ -10,13 +10,7 @@ fn token(server: &Server, name: &str, scope: &str, extra: &[&str]) -> String {
         "admin", "token", "create", "--name", name, "--scope", scope, "--json",
     ];
     args.extend_from_slice(extra);
-    let out = server.cli(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = server.cli_json(&args);
     v["token"].as_str().unwrap().to_owned()
 }
 

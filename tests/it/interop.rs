@@ -14,22 +14,13 @@ fn micromdm_scepclient_enrolls() {
         return;
     }
     let server = Server::start();
-    let out = server.cli(&[
-        "platform",
-        "add",
+    let p = server.add_platform(&[
         "--name",
         "scepclient",
         "--challenge",
         "static",
         "--allow-des",
-        "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let url = format!("http://{}{}", server.addr, p["scep_path"].as_str().unwrap());
     let work = tempfile::tempdir().unwrap();
     let enrolled = scepclient_enroll(

@@ -177,22 +177,13 @@ fn single_des_needs_an_opted_in_platform() {
         other => panic!("{other:?}"),
     }
     // A platform added while the server runs, with --allow-des, is served at once.
-    let out = server.cli(&[
-        "platform",
-        "add",
+    let p = server.add_platform(&[
         "--name",
         "legacy-macs",
         "--challenge",
         "static",
         "--allow-des",
-        "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let path = p["scep_path"].as_str().unwrap().to_owned();
     let req = device.request(
         &ca,
@@ -258,23 +249,14 @@ fn device_id_pattern_per_platform() {
         "(a)(b)",
     ]);
     assert_eq!(bad.status.code(), Some(2), "two capture groups are refused");
-    let out = server.cli(&[
-        "platform",
-        "add",
+    let p = server.add_platform(&[
         "--name",
         "fleet",
         "--challenge",
         "static",
         "--device-id-pattern",
         r"serial=(\w+)",
-        "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let d = Device::new("host serial=C02XYZ");
     let req = d.pkcs_req(&ca, p["challenge"].as_str());
     let r = server.post(

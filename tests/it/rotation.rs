@@ -277,13 +277,7 @@ fn ra_rotation_and_scheduled_activation() {
 fn cli_rotation_reaches_the_running_server() {
     let server = Server::start();
     let before = server.ca_certs();
-    let out = server.cli(&["ca", "rotate", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = server.cli_json(&["ca", "rotate", "--json"]);
     let id = v["id"].as_str().unwrap().to_owned();
     let caps = || {
         String::from_utf8(

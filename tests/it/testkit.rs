@@ -92,10 +92,15 @@ impl Server {
         let mut all = vec!["platform", "add"];
         all.extend_from_slice(args);
         all.push("--json");
-        let out = self.cli(&all);
+        self.cli_json(&all)
+    }
+
+    /// `scepd ARGS` against this server's data dir, which must succeed and print JSON.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.cli(args);
         assert!(
             out.status.success(),
-            "platform add {args:?}: {}",
+            "scepd {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).unwrap()
