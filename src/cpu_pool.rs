@@ -1,21 +1,28 @@
 //! CPU-bound work (PKIOperation: RSA decrypt, certificate and CertRep signatures; OCSP and
-//! trust-check signatures) runs on tokio's blocking threads, but at most one task per core
-//! holds the CPU at a time. tokio's blocking pool grows to 512 threads: with 32 concurrent
+//! trust-check signatures) runs on tokio's blocking threads, but only a few tasks per core
+//! hold the CPU at a time. tokio's blocking pool grows to 512 threads: with 32 concurrent
 //! enrollments on 2 cores, 32 threads would time-slice the CPU, every request would finish late
 //! and the reactor threads would compete with them. Waiting for a slot instead is FIFO (tokio's
 //! semaphore is fair), cheap, and cancelled when the client goes away before its turn.
+//!
+//! There are two slots per core, not one: handing a freed slot to the next request takes two
+//! thread wake-ups (the waiting task's reactor thread, then a blocking thread), and with one
+//! slot per core the core sat idle meanwhile. Measured in BENCHMARKS.md: +5–10 % enrollments/s
+//! at concurrency 32 with 4 slots on 2 cores against 2; 3 slots are in between, 6 and 8 no
+//! better than 4; p99 a few ms higher.
 //!
 //! A task that has to wait for something other than the CPU gives its slot away for the wait,
 //! so the cores keep working on other requests meanwhile; that is also what lets concurrent
 //! issuances pile up into one group commit:
 //! - [`lend`] for a wait in the middle of the work (a delegated validator's HTTP answer): the
 //!   task takes a slot again afterwards;
-//! - [`release`] for the last wait (the issuance's commit): the short rest (the CertRep) runs
-//!   without a slot. Taking one again would queue a nearly finished request behind new ones
-//!   and cost two more context switches; measured in BENCHMARKS.md (+15–20 % enrollments/s,
-//!   −25 % context switches, same p99). Threads past their commit are bounded by the requests
-//!   in flight (the connection limit) and each has one RA signature left (~0.3 ms with an
-//!   RSA-2048 RA, several times that with RSA-4096).
+//! - [`release`] for the last stretch (after queueing the issuance for its commit): the
+//!   CertRep signature and the wait for the commit run without a slot. Taking one again would
+//!   queue a nearly finished request behind new ones and cost two more context switches;
+//!   measured in BENCHMARKS.md (+15–20 % enrollments/s, −25 % context switches, same p99).
+//!   Threads past their commit are bounded by the requests in flight (the connection limit)
+//!   and each has one RA signature left (~0.3 ms with an RSA-2048 RA, several times that with
+//!   RSA-4096).
 
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
@@ -31,11 +38,12 @@ thread_local! {
     static HELD: RefCell<Option<OwnedSemaphorePermit>> = const { RefCell::new(None) };
 }
 
-/// Number of CPU-bound tasks allowed at once: the available cores.
+/// Number of CPU-bound tasks allowed at once: two per available core (see the module doc).
 pub fn size() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
+        .saturating_mul(2)
 }
 
 fn slots() -> Arc<Semaphore> {
@@ -84,11 +92,11 @@ pub fn lend<T>(wait: impl FnOnce() -> T) -> T {
     result
 }
 
-/// Gives this thread's CPU slot up for the rest of the task and runs `wait` (the last
-/// blocking I/O of a request, after which only a little CPU work remains).
-pub fn release<T>(wait: impl FnOnce() -> T) -> T {
+/// Gives this thread's CPU slot up for the rest of the task and runs `rest` (the last stretch
+/// of a request: a little CPU work and a wait for the disk).
+pub fn release<T>(rest: impl FnOnce() -> T) -> T {
     HELD.with(|h| drop(h.borrow_mut().take()));
-    wait()
+    rest()
 }
 
 /// Puts the task's slot where [`lend`] and [`release`] find it, and releases it when the task ends (even

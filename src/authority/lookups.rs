@@ -110,6 +110,7 @@ impl Authority {
         Ok(Granted {
             der: Vec::new(),
             crl: Some(crl.der),
+            reply: None,
         })
     }
 

@@ -30,6 +30,9 @@ use crate::store::{Issuance, NewCertificate, Platform, Store, StoreError};
 struct Granted {
     der: Vec<u8>,
     crl: Option<Arc<Vec<u8>>>,
+    /// The CertRep for exactly this grant, when it was built early (while the issuance's
+    /// commit was flushing).
+    reply: Option<Vec<u8>>,
 }
 
 impl Granted {
@@ -46,9 +49,16 @@ impl Granted {
     }
 
     fn cert(der: Vec<u8>) -> Self {
-        Self { der, crl: None }
+        Self {
+            der,
+            crl: None,
+            reply: None,
+        }
     }
 }
+
+/// Builds the SUCCESS CertRep carrying one issued certificate (DER).
+type Reply<'a> = dyn Fn(&[u8]) -> Result<Vec<u8>, Outcome> + 'a;
 
 /// A CertRep and whether it reports a failure (for metrics).
 #[derive(Debug)]
@@ -227,37 +237,10 @@ impl Authority {
         };
         let header = &msg.header;
         match self.process(platform, &msg, &ca, now) {
-            Ok((granted, opened, ra_index)) => {
-                // Reply with the RA the client encrypted to: Apple insists the CertRep signer
-                // is exactly the RA it picked (scep-protocol.md §1.6).
-                let used = ca.decrypting_ras().nth(ra_index).unwrap_or(&ca.ra);
-                let used_cert = Certificate::parse(&used.cert_der)
-                    .map_err(|e| HttpFailure::Internal(e.to_string()))?;
-                let used_key = used
-                    .key
-                    .as_ref()
-                    .ok_or_else(|| HttpFailure::Internal("RA key not loaded".into()))?;
-                let signer = CertRepSigner {
-                    ra_cert: &used_cert,
-                    ra_key: used_key,
-                    rng: &self.rng,
-                    now,
-                };
-                let reply = signer
-                    .success(
-                        header,
-                        &msg.signer_cert,
-                        opened.cipher,
-                        opened.transport,
-                        &granted.certs(),
-                        &granted.crls(),
-                    )
-                    .map_err(internal)?;
-                Ok(ScepReply {
-                    body: reply,
-                    fail_info: None,
-                })
-            }
+            Ok(reply) => Ok(ScepReply {
+                body: reply,
+                fail_info: None,
+            }),
             Err(Outcome::Fail(f)) => {
                 log_failure(platform, header, &f);
                 let reply = f.reply();
@@ -271,13 +254,14 @@ impl Authority {
         }
     }
 
+    /// Opens, authorises and serves a request; returns the SUCCESS CertRep.
     fn process(
         &self,
         platform: &Platform,
         msg: &PkiMessage<'_>,
         ca: &CaSet,
         now: i64,
-    ) -> Result<(Granted, scepd_pki::scep::OpenedRequest, usize), Outcome> {
+    ) -> Result<Vec<u8>, Outcome> {
         let header = &msg.header;
         if let Some(t) = header.signing_time {
             if (t - now).abs() > self.max_clock_skew {
@@ -316,9 +300,37 @@ impl Authority {
             CmsError::Crypto(c) => Outcome::Internal(c.to_owned()),
             other => Outcome::Fail(ScepFailure::Envelope(other.to_string())),
         })?;
+        // Reply with the RA the client encrypted to: Apple insists the CertRep signer is
+        // exactly the RA it picked (scep-protocol.md §1.6).
+        let used = ca.decrypting_ras().nth(ra_index).unwrap_or(&ca.ra);
+        let used_cert =
+            Certificate::parse(&used.cert_der).map_err(|e| Outcome::Internal(e.to_string()))?;
+        let signer = CertRepSigner {
+            ra_cert: &used_cert,
+            ra_key: used
+                .key
+                .as_ref()
+                .ok_or_else(|| Outcome::Internal("RA key not loaded".into()))?,
+            rng: &self.rng,
+            now,
+        };
+        let success = |certs: &[&[u8]], crls: &[&[u8]]| {
+            signer
+                .success(
+                    header,
+                    &msg.signer_cert,
+                    opened.cipher,
+                    opened.transport,
+                    certs,
+                    crls,
+                )
+                .map_err(|e| Outcome::Internal(e.to_string()))
+        };
         let granted = match header.message_type {
             MessageType::PkcsReq | MessageType::RenewalReq => {
-                self.enroll(platform, msg, &opened.message_data, now)?
+                self.enroll(platform, msg, &opened.message_data, now, &|der| {
+                    success(&[der], &[])
+                })?
             }
             MessageType::CertPoll => self.cert_poll(platform, header)?,
             MessageType::GetCert => self.get_cert(&opened.message_data)?,
@@ -329,15 +341,20 @@ impl Authority {
                 )));
             }
         };
-        Ok((granted, opened, ra_index))
+        match granted.reply {
+            Some(reply) => Ok(reply),
+            None => success(&granted.certs(), &granted.crls()),
+        }
     }
 
+    /// PKCSReq and RenewalReq. `reply` builds the SUCCESS CertRep for an issued certificate.
     fn enroll(
         &self,
         platform: &Platform,
         msg: &PkiMessage<'_>,
         data: &[u8],
         now: i64,
+        reply: &Reply<'_>,
     ) -> Result<Granted, Outcome> {
         let header = &msg.header;
         // A CSR that does not parse is reported like a decryption failure (design.md gotcha 5).
@@ -374,7 +391,7 @@ impl Authority {
             }
             _ => Some(self.authorize_challenge(&request)?),
         };
-        let result = self.issue_and_record(&csr, key_hash, authorized.as_ref(), &request);
+        let result = self.issue_and_record(&csr, key_hash, authorized.as_ref(), &request, reply);
         if let (Err(outcome), Some(a)) = (&result, &authorized) {
             self.after_failure(a, &request, outcome);
         }
@@ -389,6 +406,7 @@ impl Authority {
         key_hash: Vec<u8>,
         authorized: Option<&Authorized>,
         request: &ChallengeRequest<'_>,
+        reply: &Reply<'_>,
     ) -> Result<Granted, Outcome> {
         let (platform, now) = (request.platform, request.now);
         let who = self.identify(platform, csr)?;
@@ -424,16 +442,24 @@ impl Authority {
             requested_at: now,
         };
         // Committed before the CertRep leaves: a certificate we hand out is always on record.
-        // The commit waits for the disk; this CPU slot goes to other requests, whose issuances
-        // then share the next commit (store/group_commit.rs). The rest runs without a slot.
+        // The row goes to the next group commit (store/group_commit.rs) and this thread signs
+        // the CertRep while the disk flushes, its CPU slot already passed on to the next
+        // request (cpu_pool.rs). Nothing is sent before the commit is durable (and, for
+        // delegated modes, confirmed below); a replay or refusal discards the early CertRep.
         let one_time = authorized.and_then(|a| a.auth.one_time.as_deref());
-        let recorded = crate::cpu_pool::release(|| match one_time {
-            Some(sha256) => self.store.record_issuance_consuming(&record, sha256),
-            None => self.store.record_issuance(&record),
-        });
-        match recorded {
-            Ok(Issuance::Recorded) => {}
-            Ok(Issuance::Replayed(existing)) => return Ok(Granted::cert(existing.der)),
+        let recorded = self
+            .store
+            .begin_issuance(&record, one_time)
+            .and_then(|pending| {
+                crate::cpu_pool::release(|| {
+                    let early = reply(&issued.der);
+                    pending.wait().map(|r| (r, early))
+                })
+            });
+        let early = match recorded {
+            Ok((Issuance::Recorded, early)) => early,
+            // The stored certificate goes out instead; its CertRep is built afresh.
+            Ok((Issuance::Replayed(existing), _)) => return Ok(Granted::cert(existing.der)),
             Err(StoreError::DeviceNotActive { state }) => {
                 return Err(Outcome::Fail(ScepFailure::Device(state)));
             }
@@ -443,7 +469,7 @@ impl Authority {
                 )));
             }
             Err(e) => return Err(store_err(e)),
-        }
+        };
         tracing::info!(platform = %platform.id, txid = request.transaction_id, serial = %scepd_pki::hex(&issued.serial),
             subject = %issued.subject, method = authorized.map_or("renewal", |a| a.auth.method), "issued certificate");
         if let Some(a) = authorized {
@@ -470,7 +496,10 @@ impl Authority {
                 return Err(Outcome::Fail(ScepFailure::NotConfirmed(e.to_string())));
             }
         }
-        Ok(Granted::cert(issued.der))
+        Ok(Granted {
+            reply: Some(early?),
+            ..Granted::cert(issued.der)
+        })
     }
 
     /// After an authorised request failed: apply the burn rule (challenge/mod.rs) and tell

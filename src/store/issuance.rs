@@ -5,6 +5,8 @@ use super::dynamic_challenges::consume;
 use super::error::Context;
 use super::serial::{canonical_serial, format_serial};
 use super::{Issuance, NewCertificate, SHA256_LEN, Store, StoreError};
+use std::sync::Mutex;
+
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// Fails with [`StoreError::NotFound`] unless `table` has a row with this id.
@@ -30,7 +32,7 @@ impl Store {
     /// [`StoreError::NotFound`]; a zero or over-long serial or a public key hash that is not
     /// 32 bytes is [`StoreError::Invalid`]. The serial is stored without leading zero octets.
     pub fn record_issuance(&self, cert: &NewCertificate) -> Result<Issuance, StoreError> {
-        self.record(cert, None)
+        self.begin_issuance(cert, None)?.wait()
     }
 
     /// Like [`Store::record_issuance`], and in the same transaction consumes the one-time
@@ -45,7 +47,21 @@ impl Store {
         cert: &NewCertificate,
         challenge_sha256: &[u8],
     ) -> Result<Issuance, StoreError> {
-        self.record(cert, Some(challenge_sha256))
+        self.begin_issuance(cert, Some(challenge_sha256))?.wait()
+    }
+
+    /// Queues the recording of `cert` (consuming the one-time challenge `challenge_sha256`
+    /// if given) for the next group commit and returns at once, so the caller can finish its
+    /// reply while the disk flushes; [`PendingIssuance::wait`] gives the result described at
+    /// [`Store::record_issuance`] and [`Store::record_issuance_consuming`]. Invalid input fails
+    /// here, before anything is queued.
+    pub fn begin_issuance(
+        &self,
+        cert: &NewCertificate,
+        challenge_sha256: Option<&[u8]>,
+    ) -> Result<PendingIssuance, StoreError> {
+        let pending = Pending::new(cert, challenge_sha256)?;
+        Ok(PendingIssuance(self.issuances.submit(pending)?))
     }
 
     /// (commits, issuances) recorded through group commit since the store was opened; their
@@ -53,64 +69,77 @@ impl Store {
     pub fn issuance_commit_stats(&self) -> (u64, u64) {
         self.issuances.stats()
     }
+}
 
-    fn record(
-        &self,
-        cert: &NewCertificate,
-        challenge_sha256: Option<&[u8]>,
-    ) -> Result<Issuance, StoreError> {
-        let pending = Pending::new(cert, challenge_sha256)?;
-        self.issuances
-            .submit(pending, |group| self.commit_issuances(group))
+/// An issuance queued for a group commit. Nothing about it may reach the client before
+/// [`PendingIssuance::wait`] has returned `Ok`: only then is the row durable. Dropping it does
+/// not cancel the write.
+#[must_use = "the issuance's outcome (replay, refusal, durability) is only known from wait()"]
+pub struct PendingIssuance(super::group_commit::Ticket<Issuance>);
+
+impl std::fmt::Debug for PendingIssuance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PendingIssuance")
     }
+}
 
-    /// Records a group of issuances in one transaction (one fsync), each behind its own
-    /// savepoint so that it is checked and applied exactly as if alone. If the transaction
-    /// cannot start or commit, every entry fails and nothing of the group is stored.
-    fn commit_issuances(&self, group: &[Pending]) -> Vec<Result<Issuance, StoreError>> {
-        const CONTEXT: &str = "recording certificates";
-        let committed = (|| {
-            let mut conn = self.lock()?;
-            let mut tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .context(CONTEXT)?;
-            let mut results = Vec::with_capacity(group.len());
-            for pending in group {
-                // Savepoint errors end the whole group (`?`); an entry's own refusal does not.
-                let mut sp = tx.savepoint().context(CONTEXT)?;
-                match record_in(&sp, pending) {
-                    Ok(issuance) => {
-                        sp.commit().context(CONTEXT)?;
-                        results.push(Ok(issuance));
-                    }
-                    Err(refused) => {
-                        // Undo this entry's partial writes (device row, consumed challenge)
-                        // explicitly: a failed ROLLBACK TO must not let them ride along.
-                        sp.rollback().context(CONTEXT)?;
-                        drop(sp);
-                        results.push(Err(refused));
-                    }
+impl PendingIssuance {
+    /// Waits until the commit holding this issuance is durable (or failed) and returns what
+    /// the store made of it.
+    pub fn wait(self) -> Result<Issuance, StoreError> {
+        self.0.wait()
+    }
+}
+
+/// Records a group of issuances in one transaction (one fsync), each behind its own
+/// savepoint so that it is checked and applied exactly as if alone. If the transaction
+/// cannot start or commit, every entry fails and nothing of the group is stored.
+pub(super) fn commit_issuances(
+    writer: &Mutex<Connection>,
+    group: &[Pending],
+) -> Vec<Result<Issuance, StoreError>> {
+    const CONTEXT: &str = "recording certificates";
+    let committed = (|| {
+        let mut conn = writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let mut tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .context(CONTEXT)?;
+        let mut results = Vec::with_capacity(group.len());
+        for pending in group {
+            // Savepoint errors end the whole group (`?`); an entry's own refusal does not.
+            let mut sp = tx.savepoint().context(CONTEXT)?;
+            match record_in(&sp, pending) {
+                Ok(issuance) => {
+                    sp.commit().context(CONTEXT)?;
+                    results.push(Ok(issuance));
                 }
-                // On some errors (disk full, I/O, out of memory) SQLite rolls the whole
-                // transaction back by itself; the next SAVEPOINT would then start a fresh
-                // autocommit transaction and commit entries one by one behind our back.
-                if tx.is_autocommit() {
-                    return Err(StoreError::GroupCommit(
-                        "the transaction was rolled back by the database".into(),
-                    ));
+                Err(refused) => {
+                    // Undo this entry's partial writes (device row, consumed challenge)
+                    // explicitly: a failed ROLLBACK TO must not let them ride along.
+                    sp.rollback().context(CONTEXT)?;
+                    drop(sp);
+                    results.push(Err(refused));
                 }
             }
-            tx.commit().context(CONTEXT)?;
-            Ok(results)
-        })();
-        committed.unwrap_or_else(|e: StoreError| {
-            let detail = error_chain(&e);
-            group
-                .iter()
-                .map(|_| Err(StoreError::GroupCommit(detail.clone())))
-                .collect()
-        })
-    }
+            // On some errors (disk full, I/O, out of memory) SQLite rolls the whole
+            // transaction back by itself; the next SAVEPOINT would then start a fresh
+            // autocommit transaction and commit entries one by one behind our back.
+            if tx.is_autocommit() {
+                return Err(StoreError::GroupCommit(
+                    "the transaction was rolled back by the database".into(),
+                ));
+            }
+        }
+        tx.commit().context(CONTEXT)?;
+        Ok(results)
+    })();
+    committed.unwrap_or_else(|e: StoreError| {
+        let detail = error_chain(&e);
+        group
+            .iter()
+            .map(|_| Err(StoreError::GroupCommit(detail.clone())))
+            .collect()
+    })
 }
 
 /// An issuance validated and waiting for its group commit.
@@ -410,7 +439,7 @@ mod tests {
         .iter()
         .map(|c| Pending::new(c, None).unwrap())
         .collect::<Vec<_>>();
-        let results = store.commit_issuances(&group);
+        let results = commit_issuances(&store.conn, &group);
         assert!(matches!(results[0], Ok(Issuance::Recorded)), "{results:?}");
         assert!(matches!(
             results[1],
@@ -447,7 +476,7 @@ mod tests {
             .iter()
             .map(|c| Pending::new(c, None).unwrap())
             .collect();
-        let results = store.commit_issuances(&group);
+        let results = commit_issuances(&store.conn, &group);
         assert!(
             results
                 .iter()
@@ -479,7 +508,7 @@ mod tests {
                 Pending::new(&c, None).unwrap()
             })
             .collect();
-        let results = store.commit_issuances(&group);
+        let results = commit_issuances(&store.conn, &group);
         store
             .lock()
             .unwrap()

@@ -40,6 +40,7 @@ mod types;
 pub use challenge_config::{DynamicSettings, IntuneSettings, WebhookSettings};
 pub use dynamic_challenges::{ChallengeIssue, OneTimeState};
 pub use error::StoreError;
+pub use issuance::PendingIssuance;
 pub use serial::{MAX_SERIAL_OCTETS, format_serial};
 pub use types::{
     CaRecord, CaRole, CaState, CertStatus, CertificateFilter, ChallengeConfig, Device, DeviceState,
@@ -50,7 +51,7 @@ pub use types::{
 use error::Context;
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Migrations in order; migration `n` (1-based) is `MIGRATIONS[n - 1]`.
@@ -83,7 +84,8 @@ pub const CHECKPOINT_BACKSTOP_PAGES: i64 = 20_000;
 #[derive(Debug)]
 pub struct Store {
     /// The writer (and, for in-memory databases, the only connection).
-    conn: Mutex<Connection>,
+    /// Shared with the group committer's thread.
+    conn: Arc<Mutex<Connection>>,
     /// Read-only connections to the same file; `None` in memory (a second in-memory
     /// connection would be another, empty database).
     readers: Option<readers::Readers>,
@@ -131,10 +133,14 @@ impl Store {
 
     fn migrated(mut conn: Connection) -> Result<Self, StoreError> {
         migrate(&mut conn)?;
+        let conn = Arc::new(Mutex::new(conn));
+        let writer = conn.clone();
         Ok(Self {
-            conn: Mutex::new(conn),
+            conn,
             readers: None,
-            issuances: Default::default(),
+            issuances: group_commit::GroupCommit::new(Arc::new(move |group| {
+                issuance::commit_issuances(&writer, group)
+            })),
         })
     }
 
