@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod keystore;
 pub mod metrics;
+pub mod ocsp_cache;
 pub mod outbound;
 pub mod platforms;
 pub mod private_file;

@@ -18,6 +18,7 @@ pub struct Metrics {
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
     ocsp_requests: AtomicU64,
+    ocsp_reused: AtomicU64,
     crl_requests: AtomicU64,
     challenge_fetches: AtomicU64,
     trust_checks: AtomicU64,
@@ -51,6 +52,11 @@ impl Metrics {
     /// Counts an OCSP request.
     pub fn ocsp(&self) {
         self.ocsp_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an OCSP response served from the cache of earlier responses.
+    pub fn ocsp_reused(&self) {
+        self.ocsp_reused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a CRL download.
@@ -130,6 +136,11 @@ impl Metrics {
                 "scepd_ocsp_requests_total",
                 "OCSP requests answered.",
                 &self.ocsp_requests,
+            ),
+            (
+                "scepd_ocsp_responses_reused_total",
+                "OCSP responses served from the cache of earlier responses (nonce-less requests).",
+                &self.ocsp_reused,
             ),
             (
                 "scepd_crl_requests_total",

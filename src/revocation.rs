@@ -1,6 +1,7 @@
 //! CRL publishing and the OCSP responder. The CRL is rebuilt when the store's revocation
 //! generation moves (any process: server or CLI) and well before nextUpdate; OCSP reads the
-//! store on every request, so a revocation is visible there at once.
+//! store on every request, so a revocation is visible there at once (responses reused for
+//! nonce-less requests are checked against the generation first: `ocsp_cache.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -14,6 +15,7 @@ use scepd_pki::revocation::ocsp::{
 use scepd_pki::x509::Certificate;
 
 use crate::ca::{CaHandle, LoadedAuthority};
+use crate::ocsp_cache::{OcspCache, Stamp};
 use crate::store::{CertStatus as StoredStatus, Store, StoreError};
 
 /// Errors building revocation data (ours, never the client's).
@@ -58,6 +60,16 @@ pub struct Revocation {
     ca: Arc<CaHandle>,
     timing: RevocationTiming,
     crls: RwLock<HashMap<String, PublishedCrl>>,
+    ocsp_cache: OcspCache,
+}
+
+/// An OCSP response and whether it was reused (for metrics).
+#[derive(Debug)]
+pub struct OcspAnswer {
+    /// DER OCSPResponse.
+    pub der: Vec<u8>,
+    /// Served from the cache of earlier responses (`ocsp_cache.rs`), not signed now.
+    pub reused: bool,
 }
 
 /// OCSP hashes and key id of one issuer, derived from its certificate.
@@ -84,6 +96,7 @@ impl Revocation {
             ca,
             timing,
             crls: RwLock::new(HashMap::new()),
+            ocsp_cache: OcspCache::new(timing.ocsp_validity_secs),
         }
     }
 
@@ -183,32 +196,61 @@ impl Revocation {
             .cloned())
     }
 
-    /// Answers a DER OCSP request. Blocking (store reads, one signature).
-    pub fn ocsp(&self, request: &[u8], now: i64) -> Vec<u8> {
+    /// Answers a DER OCSP request. Blocking (store reads, one signature unless a response
+    /// to the same nonce-less request can be reused).
+    pub fn ocsp(&self, request: &[u8], now: i64) -> OcspAnswer {
+        let fresh = |der| OcspAnswer { der, reused: false };
         let req = match ocsp::parse_request(request) {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(error = %e, "malformed OCSP request");
-                return ocsp::error_response(ErrorStatus::MalformedRequest);
+                return fresh(ocsp::error_response(ErrorStatus::MalformedRequest));
             }
         };
+        // Read before any certificate state (see ocsp_cache.rs): a revocation committed
+        // after this point makes the stamp differ for every later request.
+        let stamp = match req.nonce {
+            Some(_) => None,
+            None => match self.store.revocation_generation() {
+                Ok(generation) => Some(Stamp {
+                    generation,
+                    ca_version: self.ca.get().version.clone(),
+                }),
+                Err(e) => {
+                    tracing::error!(error = %e, "OCSP responder failure");
+                    return fresh(ocsp::error_response(ErrorStatus::InternalError));
+                }
+            },
+        };
+        if let Some(der) = stamp
+            .as_ref()
+            .and_then(|s| self.ocsp_cache.get(request, s, now))
+        {
+            return OcspAnswer { der, reused: true };
+        }
         match self.answer(&req, now) {
-            Ok(Some(der)) => der,
-            Ok(None) => ocsp::error_response(ErrorStatus::Unauthorized),
+            Ok(Some((der, all_known))) => {
+                if let (Some(stamp), true) = (stamp, all_known) {
+                    self.ocsp_cache.put(request, stamp, now, &der);
+                }
+                fresh(der)
+            }
+            Ok(None) => fresh(ocsp::error_response(ErrorStatus::Unauthorized)),
             Err(e) => {
                 tracing::error!(error = %e, "OCSP responder failure");
-                ocsp::error_response(ErrorStatus::InternalError)
+                fresh(ocsp::error_response(ErrorStatus::InternalError))
             }
         }
     }
 
     /// Answers for the first issuer any CertID names (one signature per response; CertIDs of
-    /// other issuers in the same request are left out, as RFC 6960 allows).
+    /// other issuers in the same request are left out, as RFC 6960 allows). Also says whether
+    /// every certificate asked about was known (good or revoked).
     fn answer(
         &self,
         req: &ocsp::OcspRequest,
         now: i64,
-    ) -> Result<Option<Vec<u8>>, RevocationError> {
+    ) -> Result<Option<(Vec<u8>, bool)>, RevocationError> {
         let ca = self.ca.get();
         for issuer in ca.issuers() {
             let info = issuer_info(issuer)?;
@@ -236,6 +278,9 @@ impl Revocation {
             if answers.is_empty() {
                 continue;
             }
+            let all_known = answers
+                .iter()
+                .all(|a| !matches!(a.status, CertStatus::Unknown));
             let key = issuer
                 .key
                 .as_ref()
@@ -246,7 +291,7 @@ impl Revocation {
                 certs: &[],
             };
             return ocsp::build_response(&responder, &answers, now, req.nonce.as_deref())
-                .map(Some)
+                .map(|der| Some((der, all_known)))
                 .map_err(|e| RevocationError::Pki(e.to_string()));
         }
         Ok(None)

@@ -148,7 +148,8 @@ impl Store {
 
     /// Marks a certificate revoked and returns it. Revoking an already revoked certificate
     /// changes nothing: the first time and reason stay, as CRLs must keep them. `reason` is
-    /// stored as given. Unknown certificate: [`StoreError::NotFound`].
+    /// stored as given. Unknown certificate: [`StoreError::NotFound`]. A change moves the
+    /// revocation generation.
     pub fn revoke_certificate(
         &self,
         issuer_id: &str,
@@ -164,12 +165,17 @@ impl Store {
             .map(format_serial)
             .ok_or_else(not_found)?;
         self.write("revoking a certificate", |tx| {
-            tx.execute(
-                "UPDATE certificates SET status = 'revoked', revoked_at = ?3, \
-                 revocation_reason = ?4 WHERE issuer_id = ?1 AND serial = ?2 AND status = 'valid'",
-                params![issuer_id, serial_hex, revoked_at, reason],
-            )
-            .context("revoking a certificate")?;
+            let changed = tx
+                .execute(
+                    "UPDATE certificates SET status = 'revoked', revoked_at = ?3, \
+                     revocation_reason = ?4 WHERE issuer_id = ?1 AND serial = ?2 AND status = 'valid'",
+                    params![issuer_id, serial_hex, revoked_at, reason],
+                )
+                .context("revoking a certificate")?;
+            // CRL publishers (in any process) and reused OCSP responses follow the generation.
+            if changed > 0 {
+                super::devices::bump_generation(tx)?;
+            }
             by_serial(tx, issuer_id, &serial_hex)?.ok_or_else(not_found)
         })
     }
@@ -292,9 +298,12 @@ mod tests {
     fn revocation_keeps_the_first_time_and_reason() {
         let (_dir, store) = seeded_store();
         store.record_issuance(&new_cert(&[5], "tx", 1)).unwrap();
+        let generation = store.revocation_generation().unwrap();
         let first = store
             .revoke_certificate("int", &[5], 500, Some("superseded"))
             .unwrap();
+        let moved = store.revocation_generation().unwrap();
+        assert_ne!(moved, generation, "CRLs and cached OCSP must notice");
         assert_eq!(
             (first.status, first.revoked_at),
             (CertStatus::Revoked, Some(500))
@@ -302,6 +311,7 @@ mod tests {
         assert_eq!(first.revocation_reason.as_deref(), Some("superseded"));
         let again = store.revoke_certificate("int", &[0, 5], 900, None).unwrap();
         assert_eq!(again, first);
+        assert_eq!(store.revocation_generation().unwrap(), moved);
         let err = store
             .revoke_certificate("int", &[6], 900, None)
             .unwrap_err();

@@ -58,7 +58,68 @@ fn ocsp_status_with(
         ok && text.contains("Response verify OK"),
         "openssl ocsp: {text}"
     );
+    // The same question without a nonce may be answered from the responder's cache of
+    // earlier responses; it must never contradict the fresh answer (e.g. after a revocation).
+    let (ok, cached) = openssl(&[
+        "ocsp",
+        "-issuer",
+        int.to_str().unwrap(),
+        digest,
+        "-cert",
+        cert.to_str().unwrap(),
+        "-url",
+        &url,
+        "-CAfile",
+        root.to_str().unwrap(),
+        "-no_nonce",
+    ]);
+    assert!(
+        ok && cached.contains("Response verify OK"),
+        "openssl ocsp -no_nonce: {cached}"
+    );
+    assert_eq!(status_word(&cached), status_word(&text), "{cached}\n{text}");
     text
+}
+
+/// The certificate status `openssl ocsp` printed.
+fn status_word(text: &str) -> Option<&'static str> {
+    [": good", ": revoked", ": unknown"]
+        .into_iter()
+        .find(|w| text.contains(w))
+}
+
+/// POSTs the nonce-less OCSP request for `cert` twice, a second apart: the same bytes come
+/// back, so the second answer was reused, not signed again (its producedAt would differ).
+fn assert_nonceless_response_reused(server: &Server, dir: &Path, ca: &CaCerts, cert: &Path) {
+    let int = dir.join("int.pem");
+    write_pem(&int, "CERTIFICATE", &ca.intermediate);
+    let req = dir.join("ocsp-req.der");
+    let (ok, text) = openssl(&[
+        "ocsp",
+        "-issuer",
+        int.to_str().unwrap(),
+        "-cert",
+        cert.to_str().unwrap(),
+        "-no_nonce",
+        "-reqout",
+        req.to_str().unwrap(),
+    ]);
+    assert!(ok, "openssl ocsp -reqout: {text}");
+    let der = std::fs::read(&req).unwrap();
+    let ask = || {
+        let r = http(
+            &server.addr,
+            "POST",
+            "/ocsp",
+            &der,
+            Some("application/ocsp-request"),
+        );
+        assert_eq!(r.status, 200);
+        r.body
+    };
+    let first = ask();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(ask(), first, "the nonce-less response was signed again");
 }
 
 fn crl_verify(server: &Server, dir: &Path, ca: &CaCerts, cert: &Path) -> (bool, String) {
@@ -221,6 +282,7 @@ fn device_lifecycle_drives_revocation_enrollment_and_trust() {
         "devices appear at first enrollment: {devices}"
     );
     assert_eq!(devices[0]["user"], "alice");
+    assert_nonceless_response_reused(&server, d, &ca, &a.cert);
     for e in [&a, &b] {
         assert!(ocsp_status(&server, d, &ca, &e.cert).contains(": good"));
         assert!(crl_verify(&server, d, &ca, &e.cert).0);

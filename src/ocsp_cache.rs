@@ -1,0 +1,176 @@
+//! Reuse of signed OCSP responses for requests without a nonce.
+//!
+//! Relying parties that gate logins on "this device is managed" ask about the same
+//! certificates over and over, mostly without a nonce (Apple's and Windows' verifiers, most
+//! HTTP client libraries). Each answer is a signature by the issuing CA (~0.3 ms with RSA-2048,
+//! on the CPU slots enrollments use), so a busy relying party could crowd out enrollments.
+//! RFC 5019 §2.2 lets a responder hand out a response produced earlier; we do so for at most
+//! a minute, and never across a change that could alter it:
+//!
+//! - every entry carries the [`Stamp`] (store revocation generation and CA set) it was
+//!   answered under; a lookup must present the current stamp, read from the store *before*
+//!   the certificate states are read, so a revocation committed at any moment is either in
+//!   the answer or makes the stamp differ. Revocation stays visible at once.
+//! - only answers where every certificate is known (good or revoked) are kept: a flood of
+//!   made-up serials cannot fill the cache, and "unknown" is never served from memory.
+//! - the cache is bounded; when full, expired entries go, and if that is not enough, all.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use crate::store::CaState;
+
+/// Entries kept at most (a few MB at ~1.5 KB per response).
+const CAPACITY: usize = 4096;
+
+/// Longest reuse of one response, in seconds: keeps thisUpdate within a minute of now for
+/// clients that check its age.
+const MAX_REUSE_SECS: i64 = 60;
+
+/// Everything outside the request that an answer depends on, besides the clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// The store's revocation generation (moves with every certificate or device change).
+    pub generation: i64,
+    /// The CA set's (id, state) list: a rotation changes the responders.
+    pub ca_version: Vec<(String, CaState)>,
+}
+
+/// Signed responses by exact request bytes, valid under one [`Stamp`].
+#[derive(Debug)]
+pub struct OcspCache {
+    reuse_secs: i64,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    stamp: Option<Stamp>,
+    entries: HashMap<Vec<u8>, Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    produced_at: i64,
+    der: Vec<u8>,
+}
+
+impl OcspCache {
+    /// A cache reusing responses for half their validity, at most a minute; a validity under
+    /// two seconds disables it.
+    pub fn new(validity_secs: i64) -> Self {
+        Self {
+            reuse_secs: (validity_secs / 2).clamp(0, MAX_REUSE_SECS),
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// The response for exactly `request`, if one was produced under `stamp` less than the
+    /// reuse time before `now`.
+    pub fn get(&self, request: &[u8], stamp: &Stamp, now: i64) -> Option<Vec<u8>> {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner.stamp.as_ref() != Some(stamp) {
+            return None;
+        }
+        let entry = inner.entries.get(request)?;
+        if !self.fresh(entry, now) {
+            return None;
+        }
+        Some(entry.der.clone())
+    }
+
+    /// Keeps `der`, the response to `request` produced at `now` under `stamp`. Entries of
+    /// another stamp are dropped.
+    pub fn put(&self, request: &[u8], stamp: Stamp, now: i64, der: &[u8]) {
+        if self.reuse_secs == 0 {
+            return;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner.stamp.as_ref() != Some(&stamp) {
+            inner.entries.clear();
+            inner.stamp = Some(stamp);
+        }
+        if inner.entries.len() >= CAPACITY && !inner.entries.contains_key(request) {
+            inner.entries.retain(|_, e| self.fresh(e, now));
+            if inner.entries.len() >= CAPACITY {
+                inner.entries.clear();
+            }
+        }
+        inner.entries.insert(
+            request.to_vec(),
+            Entry {
+                produced_at: now,
+                der: der.to_vec(),
+            },
+        );
+    }
+
+    fn fresh(&self, entry: &Entry, now: i64) -> bool {
+        (entry.produced_at..entry.produced_at + self.reuse_secs).contains(&now)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly")]
+mod tests {
+    use super::*;
+
+    fn stamp(generation: i64) -> Stamp {
+        Stamp {
+            generation,
+            ca_version: vec![("int".into(), CaState::Active)],
+        }
+    }
+
+    #[test]
+    fn a_response_is_reused_for_the_same_request_under_the_same_stamp_only() {
+        let cache = OcspCache::new(3600);
+        cache.put(b"req", stamp(1), 100, b"resp");
+        assert_eq!(cache.get(b"req", &stamp(1), 100).unwrap(), b"resp");
+        assert_eq!(cache.get(b"req", &stamp(1), 159).unwrap(), b"resp");
+        // A minute at most, never from the future, never for other bytes.
+        assert!(cache.get(b"req", &stamp(1), 160).is_none());
+        assert!(cache.get(b"req", &stamp(1), 99).is_none());
+        assert!(cache.get(b"other", &stamp(1), 100).is_none());
+        // A revocation (generation) or a CA change (version) makes it stale at once.
+        assert!(cache.get(b"req", &stamp(2), 100).is_none());
+        let mut rotated = stamp(1);
+        rotated.ca_version.push(("int2".into(), CaState::Next));
+        assert!(cache.get(b"req", &rotated, 100).is_none());
+    }
+
+    #[test]
+    fn a_new_stamp_drops_the_old_entries() {
+        let cache = OcspCache::new(3600);
+        cache.put(b"a", stamp(1), 100, b"ra");
+        cache.put(b"b", stamp(2), 100, b"rb");
+        assert!(cache.get(b"a", &stamp(2), 100).is_none());
+        // An answer computed under an older generation never comes back either.
+        cache.put(b"a", stamp(1), 100, b"old");
+        assert!(cache.get(b"a", &stamp(2), 100).is_none());
+    }
+
+    #[test]
+    fn reuse_is_at_most_half_the_validity_and_off_for_tiny_validities() {
+        let cache = OcspCache::new(20);
+        cache.put(b"req", stamp(1), 100, b"resp");
+        assert!(cache.get(b"req", &stamp(1), 109).is_some());
+        assert!(cache.get(b"req", &stamp(1), 110).is_none());
+        let off = OcspCache::new(1);
+        off.put(b"req", stamp(1), 100, b"resp");
+        assert!(off.get(b"req", &stamp(1), 100).is_none());
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let cache = OcspCache::new(3600);
+        for i in 0..(CAPACITY as u32 + 10) {
+            cache.put(&i.to_be_bytes(), stamp(1), 100, b"r");
+        }
+        let len = cache.inner.lock().unwrap().entries.len();
+        assert!(len <= CAPACITY, "{len}");
+        // The newest entry survives a purge.
+        let last = (CAPACITY as u32 + 9).to_be_bytes();
+        assert!(cache.get(&last, &stamp(1), 100).is_some());
+    }
+}
