@@ -357,7 +357,12 @@ fn platforms_devices_and_certificates_through_the_api() {
     );
     assert!(metrics.contains(&format!("scepd_pki_operations_total{{platform=\"{pid}\",outcome=\"failure\",fail_info=\"badRequest\"}} 1")), "{metrics}");
     assert!(metrics.contains("scepd_ca_not_after_seconds{role=\"intermediate\""));
-    assert!(metrics.contains("scepd_ocsp_requests_total 1"), "{metrics}");
+    // ocsp_status asks once with a nonce and once without (the first nonce-less one: signed).
+    assert!(metrics.contains("scepd_ocsp_requests_total 2"), "{metrics}");
+    assert!(
+        metrics.contains("scepd_ocsp_responses_reused_total 0"),
+        "{metrics}"
+    );
     let counter = |name: &str| -> u64 {
         metrics
             .lines()
