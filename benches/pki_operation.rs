@@ -457,6 +457,7 @@ fn get_ca_cert_http(c: &mut Criterion, f: &Fixture) {
         idle_timeout: Duration::from_secs(config.idle_timeout_secs),
         pki_rate: http::limits::RateLimiter::new(config.pki_operation_per_minute),
         trust_rate: http::limits::RateLimiter::new(config.trust_per_minute),
+        ocsp_sign_rate: http::limits::RateLimiter::new(config.ocsp_signed_per_minute),
     });
     let bounds = http::ConnLimits {
         header_timeout: app.header_timeout,

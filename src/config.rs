@@ -131,6 +131,9 @@ pub struct LimitsSection {
     pub pki_operation_per_minute: Option<u32>,
     /// `/trust/v1/*` requests per minute per client address (0: unlimited).
     pub trust_per_minute: Option<u32>,
+    /// OCSP responses signed per minute per client address; reused ones do not count, beyond
+    /// it the answer is tryLater (0: unlimited).
+    pub ocsp_signed_per_minute: Option<u32>,
 }
 
 /// `[outbound]`.
@@ -178,6 +181,8 @@ pub struct Config {
     pub pki_operation_per_minute: u32,
     /// Trust API requests per minute per client address (0: off).
     pub trust_per_minute: u32,
+    /// Signed OCSP responses per minute per client address (0: off).
+    pub ocsp_signed_per_minute: u32,
     /// CRL validity.
     pub crl_validity_secs: i64,
     /// OCSP response validity.
@@ -314,6 +319,7 @@ impl Config {
             idle_timeout_secs,
             pki_operation_per_minute: l.pki_operation_per_minute.unwrap_or(6000),
             trust_per_minute: l.trust_per_minute.unwrap_or(6000),
+            ocsp_signed_per_minute: l.ocsp_signed_per_minute.unwrap_or(6000),
             data_dir: data_dir
                 .or(fc.data_dir)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),

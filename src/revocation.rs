@@ -197,8 +197,9 @@ impl Revocation {
     }
 
     /// Answers a DER OCSP request. Blocking (store reads, one signature unless a response
-    /// to the same nonce-less request can be reused).
-    pub fn ocsp(&self, request: &[u8], now: i64) -> OcspAnswer {
+    /// to the same nonce-less request can be reused). `may_sign` is asked before anything
+    /// is signed; when it says no, the answer is tryLater.
+    pub fn ocsp(&self, request: &[u8], now: i64, may_sign: &dyn Fn() -> bool) -> OcspAnswer {
         let fresh = |der| OcspAnswer { der, reused: false };
         let req = match ocsp::parse_request(request) {
             Ok(r) => r,
@@ -227,6 +228,10 @@ impl Revocation {
             .and_then(|s| self.ocsp_cache.get(request, s, now))
         {
             return OcspAnswer { der, reused: true };
+        }
+        if !may_sign() {
+            tracing::debug!("OCSP signing rate limit: tryLater");
+            return fresh(ocsp::error_response(ErrorStatus::TryLater));
         }
         match self.answer(&req, now) {
             Ok(Some((der, all_known))) => {

@@ -101,6 +101,7 @@ pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError>
             idle_timeout: Duration::from_secs(config.idle_timeout_secs),
             pki_rate: http::limits::RateLimiter::new(config.pki_operation_per_minute),
             trust_rate: http::limits::RateLimiter::new(config.trust_per_minute),
+            ocsp_sign_rate: http::limits::RateLimiter::new(config.ocsp_signed_per_minute),
         });
         let admin_listener = tokio::net::TcpListener::bind(admin_addr)
             .await

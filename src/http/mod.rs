@@ -52,6 +52,8 @@ pub struct App {
     pub pki_rate: limits::RateLimiter,
     /// Per-client-address limit on `/trust/v1/*`.
     pub trust_rate: limits::RateLimiter,
+    /// Per-address limit on OCSP responses that need a signature.
+    pub ocsp_sign_rate: limits::RateLimiter,
 }
 
 /// A response with a body.

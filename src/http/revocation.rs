@@ -1,5 +1,6 @@
 //! `/crl/<ca-id>.crl` (RFC 5280 CDP, DER) and `/ocsp` (RFC 6960 POST, and GET per Appendix A.1).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -49,7 +50,7 @@ pub async fn crl(app: Arc<App>, ca_id: String) -> HttpResponse {
 }
 
 /// Answers OCSP over POST (`application/ocsp-request`) or GET (`/ocsp/<base64 DER>`).
-pub async fn ocsp(app: Arc<App>, req: Request<Incoming>) -> HttpResponse {
+pub async fn ocsp(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
     app.metrics.ocsp();
     let der = if req.method() == Method::POST {
         match Limited::new(req.into_body(), MAX_OCSP_REQUEST)
@@ -75,9 +76,12 @@ pub async fn ocsp(app: Arc<App>, req: Request<Incoming>) -> HttpResponse {
     };
     let rev = app.authority.revocation().clone();
     let now = unix_now();
-    // An OCSP response is a signature (330 µs with an RSA-2048 CA): it shares the CPU slots.
-    // A reused one (nonce-less request, nothing changed) takes microseconds there.
-    match crate::cpu_pool::run(move || Ok(rev.ocsp(&der, now))).await {
+    // An OCSP response is a signature (330 µs with an RSA-2048 CA): it shares the CPU slots,
+    // and one address may not have more than its share signed (tryLater beyond). A reused
+    // one (nonce-less request, nothing changed) takes microseconds and is not counted.
+    let limits = app.clone();
+    let may_sign = move || limits.ocsp_sign_rate.allow(peer.ip());
+    match crate::cpu_pool::run(move || Ok(rev.ocsp(&der, now, &may_sign))).await {
         Ok(answer) => {
             if answer.reused {
                 app.metrics.ocsp_reused();

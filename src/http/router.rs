@@ -24,7 +24,7 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> H
         return super::revocation::crl(app, id.to_owned()).await;
     }
     if path == "/ocsp" || path.starts_with("/ocsp/") {
-        return super::revocation::ocsp(app, req).await;
+        return super::revocation::ocsp(app, req, peer).await;
     }
     if let Some(op) = path.strip_prefix("/trust/v1/") {
         if !app.trust_rate.allow(peer.ip()) {

@@ -1,5 +1,5 @@
 //! `[limits]` against the running server: per-client rate limits on PKIOperation and the trust
-//! API (429), the concurrent-connection cap (503, slots come back), and the header and idle
+//! API (429) and on signed OCSP responses (tryLater), the concurrent-connection cap (503, slots come back), and the header and idle
 //! timeouts that close slowloris connections.
 
 use std::io::{Read, Write};
@@ -43,6 +43,55 @@ fn rate_limits_answer_429_per_client_and_leave_other_operations_alone() {
         assert_eq!(server.post("/trust/v1/challenge", b"").status, 200);
     }
     assert_eq!(server.post("/trust/v1/challenge", b"").status, 429);
+}
+
+#[test]
+fn ocsp_signatures_are_limited_per_client_and_reused_responses_are_not() {
+    const TRY_LATER: &[u8] = &[0x30, 0x03, 0x0a, 0x01, 0x03];
+    let server = Server::start_with_config("[limits]\nocsp_signed_per_minute = 2\n");
+    let ca = server.ca_certs();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let device = Device::new("ocsp limit");
+    let cert = issued(&device.enroll(&server, &ca, Some(&server.challenge), DEFAULT_PROTECTION));
+    let (cert_pem, int) = (d.join("leaf.pem"), d.join("int.pem"));
+    write_pem(&cert_pem, "CERTIFICATE", &cert);
+    write_pem(&int, "CERTIFICATE", &ca.intermediate);
+    let request = |name: &str, what: &[&str]| {
+        let out = d.join(name);
+        let mut args = vec!["ocsp", "-issuer", int.to_str().unwrap()];
+        args.extend_from_slice(what);
+        args.extend_from_slice(&["-reqout", out.to_str().unwrap()]);
+        let (ok, text) = openssl(&args);
+        assert!(ok, "{text}");
+        std::fs::read(out).unwrap()
+    };
+    // A relying party polling a known certificate without a nonce, and someone asking about
+    // made-up serials with nonces (never reusable).
+    let known = request(
+        "known.der",
+        &["-cert", cert_pem.to_str().unwrap(), "-no_nonce"],
+    );
+    let made_up = request("made-up.der", &["-serial", "0x0badc0de"]);
+    let ask = |der: &[u8]| {
+        let r = http(
+            &server.addr,
+            "POST",
+            "/ocsp",
+            der,
+            Some("application/ocsp-request"),
+        );
+        assert_eq!(r.status, 200);
+        r.body
+    };
+    let first = ask(&known); // signed: 1 of 2
+    assert_ne!(first, TRY_LATER);
+    for _ in 0..5 {
+        assert_eq!(ask(&known), first, "reused, not counted");
+    }
+    assert_ne!(ask(&made_up), TRY_LATER); // signed: 2 of 2
+    assert_eq!(ask(&made_up), TRY_LATER, "over the signing rate");
+    assert_eq!(ask(&known), first, "reused answers still flow");
 }
 
 #[test]
