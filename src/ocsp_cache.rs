@@ -13,15 +13,22 @@
 //!   the answer or makes the stamp differ. Revocation stays visible at once.
 //! - only answers where every certificate is known (good or revoked) are kept: a flood of
 //!   made-up serials cannot fill the cache, and "unknown" is never served from memory.
-//! - the cache is bounded; when full, expired entries go, and if that is not enough, all.
+//! - the cache is bounded: only requests of at most [`MAX_REQUEST_BYTES`] are kept (a usual
+//!   one asks about one certificate in ~80–120 bytes; the HTTP layer accepts up to 16 KiB),
+//!   at most [`CAPACITY`] of them (a few MB); when full, expired entries go, and if that is
+//!   not enough, all.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use crate::store::CaState;
 
-/// Entries kept at most (a few MB at ~1.5 KB per response).
-const CAPACITY: usize = 4096;
+/// Entries kept at most: with requests of at most [`MAX_REQUEST_BYTES`] (a handful of CertIDs)
+/// a response stays under ~2 KB, so under ~10 MB in all.
+pub const CAPACITY: usize = 4096;
+
+/// Longest request whose response is kept.
+pub const MAX_REQUEST_BYTES: usize = 512;
 
 /// Longest reuse of one response, in seconds: keeps thisUpdate within a minute of now for
 /// clients that check its age.
@@ -80,12 +87,20 @@ impl OcspCache {
     }
 
     /// Keeps `der`, the response to `request` produced at `now` under `stamp`. Entries of
-    /// another stamp are dropped.
+    /// another stamp are dropped, unless `stamp` is the older one (an answer that started
+    /// before a change and finished after it): then nothing is kept.
     pub fn put(&self, request: &[u8], stamp: Stamp, now: i64, der: &[u8]) {
-        if self.reuse_secs == 0 {
+        if self.reuse_secs == 0 || request.len() > MAX_REQUEST_BYTES {
             return;
         }
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner
+            .stamp
+            .as_ref()
+            .is_some_and(|current| stamp.generation < current.generation)
+        {
+            return;
+        }
         if inner.stamp.as_ref() != Some(&stamp) {
             inner.entries.clear();
             inner.stamp = Some(stamp);
@@ -145,9 +160,22 @@ mod tests {
         cache.put(b"a", stamp(1), 100, b"ra");
         cache.put(b"b", stamp(2), 100, b"rb");
         assert!(cache.get(b"a", &stamp(2), 100).is_none());
-        // An answer computed under an older generation never comes back either.
+        // An answer computed under an older generation never comes back either, and does
+        // not push out the newer ones.
         cache.put(b"a", stamp(1), 100, b"old");
         assert!(cache.get(b"a", &stamp(2), 100).is_none());
+        assert_eq!(cache.get(b"b", &stamp(2), 100).unwrap(), b"rb");
+    }
+
+    #[test]
+    fn large_requests_are_not_kept() {
+        let cache = OcspCache::new(3600);
+        let big = vec![0u8; MAX_REQUEST_BYTES + 1];
+        cache.put(&big, stamp(1), 100, b"resp");
+        assert!(cache.get(&big, &stamp(1), 100).is_none());
+        let fits = vec![0u8; MAX_REQUEST_BYTES];
+        cache.put(&fits, stamp(1), 100, b"resp");
+        assert!(cache.get(&fits, &stamp(1), 100).is_some());
     }
 
     #[test]

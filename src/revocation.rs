@@ -14,7 +14,7 @@ use scepd_pki::revocation::ocsp::{
 };
 use scepd_pki::x509::Certificate;
 
-use crate::ca::{CaHandle, LoadedAuthority};
+use crate::ca::{CaHandle, CaSet, LoadedAuthority};
 use crate::ocsp_cache::{OcspCache, Stamp};
 use crate::store::{CertStatus as StoredStatus, Store, StoreError};
 
@@ -210,12 +210,13 @@ impl Revocation {
         };
         // Read before any certificate state (see ocsp_cache.rs): a revocation committed
         // after this point makes the stamp differ for every later request.
+        let ca = self.ca.get();
         let stamp = match req.nonce {
             Some(_) => None,
             None => match self.store.revocation_generation() {
                 Ok(generation) => Some(Stamp {
                     generation,
-                    ca_version: self.ca.get().version.clone(),
+                    ca_version: ca.version.clone(),
                 }),
                 Err(e) => {
                     tracing::error!(error = %e, "OCSP responder failure");
@@ -233,7 +234,7 @@ impl Revocation {
             tracing::debug!("OCSP signing rate limit: tryLater");
             return fresh(ocsp::error_response(ErrorStatus::TryLater));
         }
-        match self.answer(&req, now) {
+        match self.answer(&ca, &req, now) {
             Ok(Some((der, all_known))) => {
                 if let (Some(stamp), true) = (stamp, all_known) {
                     self.ocsp_cache.put(request, stamp, now, &der);
@@ -253,10 +254,10 @@ impl Revocation {
     /// every certificate asked about was known (good or revoked).
     fn answer(
         &self,
+        ca: &CaSet,
         req: &ocsp::OcspRequest,
         now: i64,
     ) -> Result<Option<(Vec<u8>, bool)>, RevocationError> {
-        let ca = self.ca.get();
         for issuer in ca.issuers() {
             let info = issuer_info(issuer)?;
             let mut answers = Vec::with_capacity(req.cert_ids.len());

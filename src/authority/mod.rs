@@ -470,6 +470,28 @@ impl Authority {
             }
             Err(e) => return Err(store_err(e)),
         };
+        // Fail closed: a recorded certificate that will not be delivered must never be usable.
+        let undelivered = |why: &str| {
+            self.store
+                .revoke_certificate(
+                    &record.issuer_id,
+                    &issued.serial,
+                    now,
+                    Some(UNDELIVERED_REASON),
+                )
+                .map_err(store_err)?;
+            tracing::warn!(platform = %platform.id, txid = request.transaction_id, serial = %scepd_pki::hex(&issued.serial),
+                "certificate revoked before delivery: {why}");
+            Ok::<(), Outcome>(())
+        };
+        // Checked before a delegated validator hears "issued": it must not then hear "failed".
+        let reply = match early {
+            Ok(reply) => reply,
+            Err(e) => {
+                undelivered("the CertRep could not be built")?;
+                return Err(e);
+            }
+        };
         tracing::info!(platform = %platform.id, txid = request.transaction_id, serial = %scepd_pki::hex(&issued.serial),
             subject = %issued.subject, method = authorized.map_or("renewal", |a| a.auth.method), "issued certificate");
         if let Some(a) = authorized {
@@ -482,22 +504,12 @@ impl Authority {
                 subject: &issued.subject,
             };
             if let Err(e) = a.verifier.issued(request, &facts) {
-                // Fail closed: the certificate exists in the store but must never be usable.
-                self.store
-                    .revoke_certificate(
-                        &record.issuer_id,
-                        &issued.serial,
-                        now,
-                        Some(UNDELIVERED_REASON),
-                    )
-                    .map_err(store_err)?;
-                tracing::warn!(platform = %platform.id, txid = request.transaction_id, serial = %scepd_pki::hex(&issued.serial),
-                    "certificate revoked before delivery: {e}");
+                undelivered(&e.to_string())?;
                 return Err(Outcome::Fail(ScepFailure::NotConfirmed(e.to_string())));
             }
         }
         Ok(Granted {
-            reply: Some(early?),
+            reply: Some(reply),
             ..Granted::cert(issued.der)
         })
     }

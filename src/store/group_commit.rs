@@ -181,6 +181,8 @@ impl<W, R> Shared<W, R> {
             self.entries
                 .fetch_add(writes.len() as u64, Ordering::Relaxed);
             // A panic inside `commit` fails its group instead of leaving it waiting forever.
+            // (The store's commit holds the writer's mutex, which such a panic poisons: later
+            // writes then fail with `Poisoned` rather than hang.)
             let (results, missing) = match catch_unwind(AssertUnwindSafe(|| commit(&writes))) {
                 Ok(results) => (
                     results,
