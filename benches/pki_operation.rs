@@ -439,26 +439,15 @@ fn concurrent_issuances(
 fn get_ca_cert_http(c: &mut Criterion, f: &Fixture) {
     use scepd::http::{self, App};
     let config = &f.config;
-    let app = Arc::new(App {
-        authority: Authority::new(
-            config,
-            "http://127.0.0.1:8080",
-            f.store.clone(),
-            f.ca.clone(),
-            f.revocation.clone(),
-        ),
-        trust: scepd::trust::TrustCheck::new(f.store.clone(), f.ca.clone()),
-        metrics: Default::default(),
-        max_body_bytes: config.max_body_bytes,
-        header_timeout: Duration::from_secs(config.header_timeout_secs),
-        auth_limiter: Default::default(),
-        platforms: Default::default(),
-        max_connections: config.max_connections,
-        idle_timeout: Duration::from_secs(config.idle_timeout_secs),
-        pki_rate: http::limits::RateLimiter::new(config.pki_operation_per_minute),
-        trust_rate: http::limits::RateLimiter::new(config.trust_per_minute),
-        ocsp_sign_rate: http::limits::RateLimiter::new(config.ocsp_signed_per_minute),
-    });
+    let authority = Authority::new(
+        config,
+        "http://127.0.0.1:8080",
+        f.store.clone(),
+        f.ca.clone(),
+        f.revocation.clone(),
+    );
+    let trust = scepd::trust::TrustCheck::new(f.store.clone(), f.ca.clone());
+    let app = Arc::new(App::new(config, authority, trust, Default::default()));
     let bounds = http::ConnLimits {
         header_timeout: app.header_timeout,
         idle_timeout: app.idle_timeout,

@@ -89,20 +89,10 @@ pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError>
                 metrics.ca_expiry(role, &a.id, c.not_after);
             }
         }
-        let app = Arc::new(App {
-            metrics,
-            trust: crate::trust::TrustCheck::new(store.clone(), ca.clone()),
-            authority: Authority::new(&config, &config.public_base(addr), store, ca, revocation),
-            max_body_bytes: config.max_body_bytes,
-            header_timeout: Duration::from_secs(config.header_timeout_secs),
-            auth_limiter: http::auth_limiter::AuthLimiter::default(),
-            platforms: Default::default(),
-            max_connections: config.max_connections,
-            idle_timeout: Duration::from_secs(config.idle_timeout_secs),
-            pki_rate: http::limits::RateLimiter::new(config.pki_operation_per_minute),
-            trust_rate: http::limits::RateLimiter::new(config.trust_per_minute),
-            ocsp_sign_rate: http::limits::RateLimiter::new(config.ocsp_signed_per_minute),
-        });
+        let trust = crate::trust::TrustCheck::new(store.clone(), ca.clone());
+        let authority =
+            Authority::new(&config, &config.public_base(addr), store, ca, revocation);
+        let app = Arc::new(App::new(&config, authority, trust, metrics));
         let admin_listener = tokio::net::TcpListener::bind(admin_addr)
             .await
             .map_err(|e| fail(format!("cannot listen on {admin_addr} (admin): {e}")))?;

@@ -56,6 +56,32 @@ pub struct App {
     pub ocsp_sign_rate: limits::RateLimiter,
 }
 
+impl App {
+    /// The listener's state: limits and timeouts from `config`, fresh per-address limiters
+    /// and caches.
+    pub fn new(
+        config: &crate::config::Config,
+        authority: Authority,
+        trust: crate::trust::TrustCheck,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
+        Self {
+            authority,
+            trust,
+            metrics,
+            max_body_bytes: config.max_body_bytes,
+            header_timeout: Duration::from_secs(config.header_timeout_secs),
+            auth_limiter: auth_limiter::AuthLimiter::default(),
+            platforms: platform_cache::PlatformCache::default(),
+            max_connections: config.max_connections,
+            idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+            pki_rate: limits::RateLimiter::new(config.pki_operation_per_minute),
+            trust_rate: limits::RateLimiter::new(config.trust_per_minute),
+            ocsp_sign_rate: limits::RateLimiter::new(config.ocsp_signed_per_minute),
+        }
+    }
+}
+
 /// A response with a body.
 pub type HttpResponse = Response<Full<Bytes>>;
 

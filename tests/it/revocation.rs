@@ -42,41 +42,32 @@ fn ocsp_status_with(
     write_pem(&root, "CERTIFICATE", &ca.root);
     write_pem(&int, "CERTIFICATE", &ca.intermediate);
     let url = format!("http://{}/ocsp", server.addr);
-    let (ok, text) = openssl(&[
-        "ocsp",
-        "-issuer",
-        int.to_str().unwrap(),
-        digest,
-        "-cert",
-        cert.to_str().unwrap(),
-        "-url",
-        &url,
-        "-CAfile",
-        root.to_str().unwrap(),
-    ]);
-    assert!(
-        ok && text.contains("Response verify OK"),
-        "openssl ocsp: {text}"
-    );
-    // The same question without a nonce may be answered from the responder's cache of
-    // earlier responses; it must never contradict the fresh answer (e.g. after a revocation).
-    let (ok, cached) = openssl(&[
-        "ocsp",
-        "-issuer",
-        int.to_str().unwrap(),
-        digest,
-        "-cert",
-        cert.to_str().unwrap(),
-        "-url",
-        &url,
-        "-CAfile",
-        root.to_str().unwrap(),
-        "-no_nonce",
-    ]);
-    assert!(
-        ok && cached.contains("Response verify OK"),
-        "openssl ocsp -no_nonce: {cached}"
-    );
+    // With a nonce (openssl's default: always signed afresh), then the same question without
+    // one, which may be answered from the responder's cache of earlier responses: it must
+    // never contradict the fresh answer (e.g. after a revocation).
+    let ask = |extra: &[&str]| {
+        let mut args = vec![
+            "ocsp",
+            "-issuer",
+            int.to_str().unwrap(),
+            digest,
+            "-cert",
+            cert.to_str().unwrap(),
+            "-url",
+            &url,
+            "-CAfile",
+            root.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (ok, text) = openssl(&args);
+        assert!(
+            ok && text.contains("Response verify OK"),
+            "openssl ocsp {extra:?}: {text}"
+        );
+        text
+    };
+    let text = ask(&[]);
+    let cached = ask(&["-no_nonce"]);
     assert_eq!(status_word(&cached), status_word(&text), "{cached}\n{text}");
     text
 }
