@@ -124,7 +124,8 @@ pub enum StoreError {
     #[error("database error while committing a group of writes: {0}")]
     GroupCommit(String),
 
-    /// A thread panicked while holding the connection; the store refuses further use.
+    /// A thread panicked while holding the connection inside a transaction that could not be
+    /// rolled back; the store refuses further writes.
     #[error("database connection unusable after a panic in another thread")]
     Poisoned,
 }

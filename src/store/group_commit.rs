@@ -180,9 +180,8 @@ impl<W, R> Shared<W, R> {
             self.groups.fetch_add(1, Ordering::Relaxed);
             self.entries
                 .fetch_add(writes.len() as u64, Ordering::Relaxed);
-            // A panic inside `commit` fails its group instead of leaving it waiting forever.
-            // (The store's commit holds the writer's mutex, which such a panic poisons: later
-            // writes then fail with `Poisoned` rather than hang.)
+            // A panic inside `commit` fails its group instead of leaving it waiting forever;
+            // the store takes its writer back for later writes (`store::lock_writer`).
             let (results, missing) = match catch_unwind(AssertUnwindSafe(|| commit(&writes))) {
                 Ok(results) => (
                     results,

@@ -100,7 +100,7 @@ pub(super) fn commit_issuances(
 ) -> Vec<Result<Issuance, StoreError>> {
     const CONTEXT: &str = "recording certificates";
     let committed = (|| {
-        let mut conn = writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let mut conn = super::lock_writer(writer)?;
         let mut tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .context(CONTEXT)?;

@@ -209,9 +209,9 @@ impl Store {
         }
     }
 
-    /// Locks the writer connection; a poisoned lock becomes [`StoreError::Poisoned`].
+    /// Locks the writer connection (see [`lock_writer`]).
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        self.conn.lock().map_err(|_| StoreError::Poisoned)
+        lock_writer(&self.conn)
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction, committing only if `f` succeeds.
@@ -294,6 +294,32 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             .map_err(failed)?;
     }
     tx.commit().context("committing migrations")
+}
+
+/// Locks the writer connection. A panic while it was held (a bug, never a client's input)
+/// poisons the lock; rather than refuse every later write until a restart, the connection is
+/// taken back: rusqlite rolls a transaction back when a panic unwinds through it, and one still
+/// open is rolled back here, so nothing half-done is ever committed. Only if that rollback
+/// fails does the store stay unusable ([`StoreError::Poisoned`]).
+fn lock_writer(
+    writer: &Mutex<Connection>,
+) -> Result<MutexGuard<'_, Connection>, StoreError> {
+    let poisoned = match writer.lock() {
+        Ok(conn) => return Ok(conn),
+        Err(poisoned) => poisoned,
+    };
+    let conn = poisoned.into_inner();
+    if !conn.is_autocommit() {
+        if let Err(e) = conn.execute_batch("ROLLBACK") {
+            tracing::error!(error = %e, "database writer unusable: a thread panicked inside a transaction that cannot be rolled back");
+            return Err(StoreError::Poisoned);
+        }
+    }
+    writer.clear_poison();
+    tracing::error!(
+        "database writer recovered after a panic in another thread; that thread's open transaction, if any, was rolled back"
+    );
+    Ok(conn)
 }
 
 #[cfg(test)]
@@ -471,15 +497,34 @@ mod tests {
     }
 
     #[test]
-    fn poisoned_lock_is_an_error_not_a_panic() {
+    fn a_panic_holding_the_writer_rolls_back_its_transaction_and_later_writes_work() {
         let store = std::sync::Arc::new(Store::open_in_memory().unwrap());
         let s = store.clone();
         let _ = std::thread::spawn(move || {
-            let _guard = s.conn.lock().unwrap();
+            let conn = s.conn.lock().unwrap();
+            // A raw BEGIN: no rusqlite Transaction whose drop would roll back on unwind.
+            conn.execute_batch(
+                "BEGIN IMMEDIATE; CREATE TABLE half_done(x); INSERT INTO half_done VALUES (1);",
+            )
+            .unwrap();
             std::panic::panic_any("boom while holding the connection");
         })
         .join();
-        assert!(matches!(store.schema_version(), Err(StoreError::Poisoned)));
-        assert!(matches!(store.list_platforms(), Err(StoreError::Poisoned)));
+        assert!(store.conn.is_poisoned());
+        assert!(store.list_platforms().unwrap().is_empty());
+        assert!(!store.conn.is_poisoned());
+        let conn = store.lock().unwrap();
+        assert!(conn.is_autocommit());
+        let half_done: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'half_done'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            half_done, 0,
+            "the panicking thread's transaction was rolled back"
+        );
     }
 }
