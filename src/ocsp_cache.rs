@@ -16,7 +16,8 @@
 //! - the cache is bounded: only requests of at most [`MAX_REQUEST_BYTES`] are kept (a usual
 //!   one asks about one certificate in ~80–120 bytes; the HTTP layer accepts up to 16 KiB),
 //!   at most [`CAPACITY`] of them (a few MB); when full, expired entries go, and if that is
-//!   not enough, all.
+//!   not enough, the oldest quarter (so a relying party asking about more certificates than
+//!   fit keeps most of its answers reused instead of the cache emptying every few thousand).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -54,11 +55,15 @@ pub struct OcspCache {
 struct Inner {
     stamp: Option<Stamp>,
     entries: HashMap<Vec<u8>, Entry>,
+    /// Insertion counter: the order in which entries were kept.
+    inserted: u64,
 }
 
 #[derive(Debug)]
 struct Entry {
     produced_at: i64,
+    /// When it was kept, in [`Inner::inserted`] order.
+    seq: u64,
     der: Vec<u8>,
 }
 
@@ -108,13 +113,16 @@ impl OcspCache {
         if inner.entries.len() >= CAPACITY && !inner.entries.contains_key(request) {
             inner.entries.retain(|_, e| self.fresh(e, now));
             if inner.entries.len() >= CAPACITY {
-                inner.entries.clear();
+                inner.evict_oldest(CAPACITY / 4);
             }
         }
+        inner.inserted += 1;
+        let seq = inner.inserted;
         inner.entries.insert(
             request.to_vec(),
             Entry {
                 produced_at: now,
+                seq,
                 der: der.to_vec(),
             },
         );
@@ -122,6 +130,19 @@ impl OcspCache {
 
     fn fresh(&self, entry: &Entry, now: i64) -> bool {
         (entry.produced_at..entry.produced_at + self.reuse_secs).contains(&now)
+    }
+}
+
+impl Inner {
+    /// Drops the `count` entries kept longest ago: O(n), once per `count` insertions.
+    fn evict_oldest(&mut self, count: usize) {
+        let mut seqs: Vec<u64> = self.entries.values().map(|e| e.seq).collect();
+        if count == 0 || seqs.is_empty() {
+            return;
+        }
+        let nth = count.min(seqs.len()) - 1;
+        let (_, &mut newest_evicted, _) = seqs.select_nth_unstable(nth);
+        self.entries.retain(|_, e| e.seq > newest_evicted);
     }
 }
 
@@ -190,15 +211,26 @@ mod tests {
     }
 
     #[test]
-    fn the_cache_stays_bounded() {
+    fn a_full_cache_drops_its_oldest_quarter() {
         let cache = OcspCache::new(3600);
-        for i in 0..(CAPACITY as u32 + 10) {
+        let total = CAPACITY as u32 + 10;
+        for i in 0..total {
             cache.put(&i.to_be_bytes(), stamp(1), 100, b"r");
         }
         let len = cache.inner.lock().unwrap().entries.len();
-        assert!(len <= CAPACITY, "{len}");
-        // The newest entry survives a purge.
-        let last = (CAPACITY as u32 + 9).to_be_bytes();
-        assert!(cache.get(&last, &stamp(1), 100).is_some());
+        assert_eq!(len, CAPACITY - CAPACITY / 4 + 10);
+        let kept = |i: u32| cache.get(&i.to_be_bytes(), &stamp(1), 100).is_some();
+        // The oldest quarter went; everything newer, the newest included, is still reused.
+        let first_kept = (CAPACITY / 4) as u32;
+        assert!((0..first_kept).all(|i| !kept(i)));
+        assert!((first_kept..total).all(kept));
+        // Expired entries go first, before any fresh one.
+        for i in total..total + (CAPACITY - len) as u32 {
+            cache.put(&i.to_be_bytes(), stamp(1), 100, b"r");
+        }
+        assert_eq!(cache.inner.lock().unwrap().entries.len(), CAPACITY);
+        cache.put(b"late", stamp(1), 100 + 60, b"r");
+        assert_eq!(cache.inner.lock().unwrap().entries.len(), 1);
+        assert!(cache.get(b"late", &stamp(1), 160).is_some());
     }
 }
