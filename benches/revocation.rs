@@ -3,35 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use scepd_pki::algorithms::DigestAlg;
-use scepd_pki::der::{oid, writer};
+use scepd_pki::der::oid;
 use scepd_pki::keys::{KeyAlgorithm, SoftwareKey};
 use scepd_pki::revocation::RevocationReason;
 use scepd_pki::revocation::crl::{self, CrlParams, RevokedEntry};
 use scepd_pki::revocation::ocsp::{self, CertStatus, IssuerHashes, Responder, SingleResponse};
 use scepd_pki::x509::{Certificate, name};
-
-fn ocsp_request(issuer: &Certificate<'_>, serial: &[u8]) -> Vec<u8> {
-    let key = scepd_pki::algorithms::PublicKeyInfo::parse(issuer.spki)
-        .unwrap()
-        .key;
-    let cert_id = writer::sequence(&[
-        &DigestAlg::Sha1.algorithm_identifier(),
-        &writer::octet_string(DigestAlg::Sha1.digest(issuer.subject).as_ref()),
-        &writer::octet_string(DigestAlg::Sha1.digest(key).as_ref()),
-        &writer::unsigned_integer(serial),
-    ]);
-    let nonce = scepd_pki::issue::extensions::extension(
-        oid::OCSP_NONCE,
-        false,
-        &writer::octet_string(&[7u8; 16]),
-    );
-    let tbs = writer::sequence(&[
-        &writer::sequence(&[&writer::sequence(&[&cert_id])]),
-        &writer::context(2, &[&writer::sequence(&[&nonce])]),
-    ]);
-    writer::sequence(&[&tbs])
-}
 
 fn bench(c: &mut Criterion) {
     for (label, alg) in [
@@ -83,7 +60,7 @@ fn bench(c: &mut Criterion) {
         g.finish();
 
         let hashes = IssuerHashes::new(&ca).unwrap();
-        let req = ocsp_request(&ca, &[0x41; 16]);
+        let req = ocsp::build_request(&ca, &[0x41; 16], Some(&[7u8; 16])).unwrap();
         c.bench_function(&format!("ocsp/{label}/parse_and_sign"), |b| {
             b.iter(|| {
                 let parsed = ocsp::parse_request(&req).unwrap();

@@ -200,3 +200,38 @@ fn recipient_by_subject_key_identifier() {
     let other = Certificate::parse(&other_der).unwrap();
     assert!(parsed.decrypt(&other, &ra_key, false, &rng).is_err());
 }
+
+/// The client-side OCSP request builder and the responder's parser agree: CertID hashes name
+/// the issuer, the serial and the nonce come through.
+#[test]
+fn ocsp_requests_round_trip() {
+    use scepd_pki::revocation::ocsp::{IssuerHashes, build_request, parse_request};
+    let (key, _) = SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap();
+    let subject = name::build(&[(oid::AT_COMMON_NAME, "Issuing CA")]);
+    let der = scepd_pki::ca::hierarchy::certify(
+        &subject,
+        &key,
+        None,
+        KeyAlgorithm::EcP256,
+        NOW - 10,
+        NOW + 1000,
+        vec![],
+        &SystemRandom,
+    )
+    .unwrap();
+    let issuer = Certificate::parse(&der).unwrap();
+    let hashes = IssuerHashes::new(&issuer).unwrap();
+    let serial = [0x51u8, 0, 7, 0x80];
+    let plain = parse_request(&build_request(&issuer, &serial, None).unwrap()).unwrap();
+    assert_eq!(plain.cert_ids.len(), 1);
+    assert!(hashes.matches(&plain.cert_ids[0]));
+    assert_eq!(plain.cert_ids[0].serial, serial);
+    assert_eq!(plain.nonce, None);
+    let with_nonce =
+        parse_request(&build_request(&issuer, &serial, Some(&[9u8; 16])).unwrap()).unwrap();
+    assert_eq!(with_nonce.cert_ids, plain.cert_ids);
+    // extnValue holds the DER OCTET STRING of the nonce.
+    let nonce = with_nonce.nonce.unwrap();
+    assert_eq!(nonce[..2], [0x04, 16]);
+    assert_eq!(nonce[2..], [9u8; 16]);
+}

@@ -69,6 +69,35 @@ pub struct OcspRequest {
     pub nonce: Option<Vec<u8>>,
 }
 
+/// Builds an unsigned DER OCSPRequest (the client side: load tools, benchmarks, tests) asking
+/// about `serial` (magnitude bytes) of `issuer`, with SHA-1 CertID hashes as most relying
+/// parties send them, and a nonce extension when `nonce` is given.
+pub fn build_request(
+    issuer: &Certificate<'_>,
+    serial: &[u8],
+    nonce: Option<&[u8]>,
+) -> Result<Vec<u8>, AlgorithmError> {
+    let key = PublicKeyInfo::parse(issuer.spki)?.key;
+    let cert_id = writer::sequence(&[
+        &DigestAlg::Sha1.algorithm_identifier(),
+        &writer::octet_string(DigestAlg::Sha1.digest(issuer.subject).as_ref()),
+        &writer::octet_string(DigestAlg::Sha1.digest(key).as_ref()),
+        &writer::unsigned_integer(serial),
+    ]);
+    let request_list = writer::sequence(&[&writer::sequence(&[&cert_id])]);
+    let tbs = match nonce {
+        None => writer::sequence(&[&request_list]),
+        Some(n) => {
+            let ext = extensions::extension(oid::OCSP_NONCE, false, &writer::octet_string(n));
+            writer::sequence(&[
+                &request_list,
+                &writer::context(2, &[&writer::sequence(&[&ext])]),
+            ])
+        }
+    };
+    Ok(writer::sequence(&[&tbs]))
+}
+
 /// Parses a DER OCSPRequest.
 pub fn parse_request(der: &[u8]) -> Result<OcspRequest, OcspError> {
     let mut outer = Reader::new(der);
