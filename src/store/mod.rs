@@ -301,9 +301,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 /// taken back: rusqlite rolls a transaction back when a panic unwinds through it, and one still
 /// open is rolled back here, so nothing half-done is ever committed. Only if that rollback
 /// fails does the store stay unusable ([`StoreError::Poisoned`]).
-fn lock_writer(
-    writer: &Mutex<Connection>,
-) -> Result<MutexGuard<'_, Connection>, StoreError> {
+fn lock_writer(writer: &Mutex<Connection>) -> Result<MutexGuard<'_, Connection>, StoreError> {
     let poisoned = match writer.lock() {
         Ok(conn) => return Ok(conn),
         Err(poisoned) => poisoned,
