@@ -1,7 +1,8 @@
 //! The CSR-processing hot path as the server runs it (decode → verify signer → decrypt → parse
 //! and verify CSR → authorize (static) → issue → store → CertRep) for RSA-2048 and RSA-3072
-//! devices, its stages, issuance commits (FULL and NORMAL, alone and 8 concurrent), and
-//! GetCACert over the server's HTTP listener.
+//! devices, its stages, issuance commits (FULL and NORMAL, alone and 8 concurrent), OCSP
+//! through the server's responder (signed and reused), and GetCACert over the server's HTTP
+//! listener.
 //! Run: `cargo bench --bench pki_operation`. Figures and machine go to BENCHMARKS.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -324,12 +325,48 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
+    // A certificate of its own: with a benchmark filter the stage benches may not have run.
+    let serial = vec![0x43u8, 1];
+    f.store
+        .record_issuance(&NewCertificate {
+            serial: serial.clone(),
+            issuer_id: int_der.id.clone(),
+            platform_id: f.platform.id.clone(),
+            transaction_id: "bench-ocsp".into(),
+            ..template.clone()
+        })
+        .unwrap();
+    ocsp_responder(c, &f, &int_cert, &serial);
     store_commit(c, &template);
 
     // Only the prebuilt body being handed over; get_ca_cert_http_loopback is the request.
     c.bench_function("get_ca_cert", |b| b.iter(|| f.authority.ca_cert().len()));
     get_ca_cert_http(c, &f);
     let _ = f.device.key.public_key_der();
+}
+
+/// OCSP as the server answers it (`Revocation::ocsp`: parse, store lookup, sign or reuse) for
+/// `serial`, an issued certificate of `issuer`: with a nonce (signed every time) and without
+/// (answered from the cache of earlier responses, `ocsp_cache.rs`).
+fn ocsp_responder(c: &mut Criterion, f: &Fixture, issuer: &Certificate<'_>, serial: &[u8]) {
+    use scepd_pki::revocation::ocsp::build_request;
+    let mut g = c.benchmark_group("ocsp_responder");
+    for (name, nonce) in [
+        ("rsa2048-ca/signed_with_nonce", Some(&[7u8; 16][..])),
+        ("rsa2048-ca/reused_without_nonce", None),
+    ] {
+        let req = build_request(issuer, serial, nonce).unwrap();
+        let first = f.revocation.ocsp(&req, now(), &|| true);
+        assert!(!first.reused);
+        // The certificate must be known ("good"): unknown answers are never reused and a
+        // wrong CertID would measure a short error path.
+        let again = f.revocation.ocsp(&req, now(), &|| true);
+        assert_eq!(again.reused, nonce.is_none());
+        g.bench_function(name, |b| {
+            b.iter(|| f.revocation.ocsp(&req, now(), &|| true).der.len())
+        });
+    }
+    g.finish();
 }
 
 /// Issuance commits as the server makes them: checkpoints deferred (the server runs them on
