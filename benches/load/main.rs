@@ -90,10 +90,13 @@ fn main() {
     }
 }
 
-/// Server counters over one level.
+/// Counters over one level: the server's, the load tool's own, and the machine's idle share
+/// (what the cores did besides the server: this tool, kernel threads, nothing).
 struct ServerUse {
     cpu_secs: Option<f64>,
     peak_rss_mib: Option<f64>,
+    tool_cpu_secs: Option<f64>,
+    idle_pct: Option<f64>,
 }
 
 fn measure<T>(pid: Option<u32>, f: impl FnOnce() -> T) -> (T, ServerUse) {
@@ -103,9 +106,23 @@ fn measure<T>(pid: Option<u32>, f: impl FnOnce() -> T) -> (T, ServerUse) {
             eprintln!("note: cannot reset VmHWM of {p}; peak RSS is since process start");
         }
     }
+    let tool_before = procstat::sample(std::process::id());
+    let machine_before = procstat::machine();
     let t = f();
+    let machine_after = procstat::machine();
+    let tool_after = procstat::sample(std::process::id());
     let after = pid.and_then(procstat::sample);
     let cpu_secs = before.zip(after).map(|(b, a)| a.cpu_secs - b.cpu_secs);
+    let tool_cpu_secs = tool_before
+        .zip(tool_after)
+        .map(|(b, a)| a.cpu_secs - b.cpu_secs);
+    let idle_pct = machine_before
+        .zip(machine_after)
+        .and_then(|(b, a)| {
+            let total = a.total.checked_sub(b.total)?;
+            let idle = a.idle.checked_sub(b.idle)?;
+            (total > 0).then(|| 100.0 * idle as f64 / total as f64)
+        });
     let peak_rss_mib = pid
         .and_then(procstat::peak_rss_kib)
         .map(|k| k as f64 / 1024.0);
@@ -114,6 +131,8 @@ fn measure<T>(pid: Option<u32>, f: impl FnOnce() -> T) -> (T, ServerUse) {
         ServerUse {
             cpu_secs,
             peak_rss_mib,
+            tool_cpu_secs,
+            idle_pct,
         },
     )
 }
@@ -173,7 +192,7 @@ fn run(args: &Args) -> Result<(), String> {
     let run_id = scepd_pki::hex(&rid);
     let mut seen = HashSet::new();
     println!(
-        "{:>5} {:>7} {:>7} {:>9} {:>8} {:>8} {:>8} {:>5} {:>8} {:>9}  failures",
+        "{:>5} {:>7} {:>7} {:>9} {:>8} {:>8} {:>8} {:>5} {:>8} {:>9} {:>7} {:>6}  failures",
         "conc",
         "ok",
         "failed",
@@ -183,7 +202,9 @@ fn run(args: &Args) -> Result<(), String> {
         "p99 ms",
         "dups",
         "cpu s",
-        "rss MiB"
+        "rss MiB",
+        "tool s",
+        "idle %"
     );
     for &c in &args.concurrency {
         let c = c.max(1);
@@ -227,22 +248,27 @@ fn run(args: &Args) -> Result<(), String> {
             drive::percentile(&lat, 99.0),
         );
         println!(
-            "{c:>5} {:>7} {failed:>7} {rate:>9.1} {p50:>8.1} {p90:>8.1} {p99:>8.1} {:>5} {:>8} {:>9}  {}",
+            "{c:>5} {:>7} {failed:>7} {rate:>9.1} {p50:>8.1} {p90:>8.1} {p99:>8.1} {:>5} {:>8} {:>9} {:>7} {:>6}  {}",
             v.ok,
             v.duplicate_serials,
             opt(used.cpu_secs, 2),
             opt(used.peak_rss_mib, 1),
+            opt(used.tool_cpu_secs, 2),
+            opt(used.idle_pct, 1),
             if kinds.is_empty() { "-" } else { &kinds }
         );
+        // New fields go at the end: scripts read the earlier ones by position.
         println!(
-            "RESULT\t{}\tenroll\t{c}\t{}\t{failed}\t{rate:.1}\t{p50:.1}\t{p90:.1}\t{p99:.1}\t{}\t{}\t{}\t{:.2}\t{}",
+            "RESULT\t{}\tenroll\t{c}\t{}\t{failed}\t{rate:.1}\t{p50:.1}\t{p90:.1}\t{p99:.1}\t{}\t{}\t{}\t{:.2}\t{}\t{}\t{}",
             args.label,
             v.ok,
             v.duplicate_serials,
             opt(used.cpu_secs, 2),
             opt(used.peak_rss_mib, 1),
             run.elapsed.as_secs_f64(),
-            if kinds.is_empty() { "-" } else { &kinds }
+            if kinds.is_empty() { "-" } else { &kinds },
+            opt(used.tool_cpu_secs, 2),
+            opt(used.idle_pct, 1)
         );
         eprintln!(
             "  (c={c}: generated {} requests in {gen_secs:.1} s, ran {:.2} s, verified in {verify_secs:.1} s)",

@@ -1,4 +1,5 @@
-//! Server CPU time and peak RSS from /proc/<pid> (Linux).
+//! Server CPU time and peak RSS from /proc/<pid>, the machine's idle time from /proc/stat
+//! (Linux).
 
 /// A sample of a process's counters.
 #[derive(Clone, Copy)]
@@ -32,4 +33,29 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The whole machine's CPU time so far, all cores, in USER_HZ ticks.
+#[derive(Clone, Copy)]
+pub struct Machine {
+    /// Every state summed (user, nice, system, idle, iowait, irq, softirq, steal).
+    pub total: u64,
+    /// idle + iowait: time no process could use.
+    pub idle: u64,
+}
+
+/// Reads the aggregate `cpu` line of /proc/stat.
+pub fn machine() -> Option<Machine> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    Some(Machine {
+        total: v.iter().sum(),
+        idle: *v.get(3)? + *v.get(4)?,
+    })
 }
