@@ -116,13 +116,11 @@ fn measure<T>(pid: Option<u32>, f: impl FnOnce() -> T) -> (T, ServerUse) {
     let tool_cpu_secs = tool_before
         .zip(tool_after)
         .map(|(b, a)| a.cpu_secs - b.cpu_secs);
-    let idle_pct = machine_before
-        .zip(machine_after)
-        .and_then(|(b, a)| {
-            let total = a.total.checked_sub(b.total)?;
-            let idle = a.idle.checked_sub(b.idle)?;
-            (total > 0).then(|| 100.0 * idle as f64 / total as f64)
-        });
+    let idle_pct = machine_before.zip(machine_after).and_then(|(b, a)| {
+        let total = a.total.checked_sub(b.total)?;
+        let idle = a.idle.checked_sub(b.idle)?;
+        (total > 0).then(|| 100.0 * idle as f64 / total as f64)
+    });
     let peak_rss_mib = pid
         .and_then(procstat::peak_rss_kib)
         .map(|k| k as f64 / 1024.0);
