@@ -69,7 +69,8 @@ pub fn is_encrypted(der: &[u8]) -> bool {
 }
 
 /// Decrypts an EncryptedPrivateKeyInfo (PBES2 / PBKDF2-HMAC-SHA-256 or -SHA-1 / AES-CBC).
-/// A wrong passphrase and a corrupt file give the same error.
+/// A wrong passphrase and a corrupt file give the same error; the plaintext must be one DER
+/// SEQUENCE (a PrivateKeyInfo).
 pub fn decrypt(der: &[u8], passphrase: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let bad = KeyError::Rejected("cannot decrypt the key: wrong passphrase or corrupt file");
     let mut r = Reader::new(der)
@@ -139,7 +140,13 @@ pub fn decrypt(der: &[u8], passphrase: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyE
         .value;
     let mut key = Zeroizing::new(vec![0u8; cipher.key_len()]);
     pbkdf2::derive(prf, iterations, salt, passphrase, &mut key);
-    cipher.decrypt(&key, iv, data).map_err(|_| bad)
+    let plain = cipher.decrypt(&key, iv, data).map_err(|_| bad.clone())?;
+    // A wrong key still yields valid CBC padding about once in 256 tries; its garbage must
+    // get the same answer, not a confusing "invalid key" from the PKCS#8 parser later.
+    let mut outer = Reader::new(&plain);
+    outer.expect(tag::SEQUENCE).map_err(|_| bad.clone())?;
+    outer.finish().map_err(|_| bad)?;
+    Ok(plain)
 }
 
 #[cfg(test)]
@@ -148,9 +155,24 @@ mod tests {
     use super::*;
     use crate::random::SystemRandom;
 
+    /// Every wrong passphrase gets the same error, including the ~1 in 256 whose decryption
+    /// happens to end in valid padding.
+    #[test]
+    fn wrong_passphrases_always_say_so() {
+        let secret = b"\x30\x03\x02\x01\x00";
+        let enc = encrypt(secret, b"right", 1, &SystemRandom).unwrap();
+        for i in 0..2000u32 {
+            let e = decrypt(&enc, format!("wrong {i}").as_bytes()).unwrap_err();
+            assert_eq!(
+                e,
+                KeyError::Rejected("cannot decrypt the key: wrong passphrase or corrupt file")
+            );
+        }
+    }
+
     #[test]
     fn round_trip_and_wrong_passphrase() {
-        let secret = b"\x30\x03\x02\x01\x00 pretend pkcs8";
+        let secret = b"\x30\x0f\x04\x0dpretend pkcs8";
         let enc = encrypt(secret, b"correct horse", 1000, &SystemRandom).unwrap();
         assert!(is_encrypted(&enc));
         assert_eq!(&decrypt(&enc, b"correct horse").unwrap()[..], secret);
