@@ -136,10 +136,10 @@ impl OcspCache {
 impl Inner {
     /// Drops the `count` entries kept longest ago: O(n), once per `count` insertions.
     fn evict_oldest(&mut self, count: usize) {
-        let mut seqs: Vec<u64> = self.entries.values().map(|e| e.seq).collect();
-        if count == 0 || seqs.is_empty() {
+        if count == 0 || self.entries.is_empty() {
             return;
         }
+        let mut seqs: Vec<u64> = self.entries.values().map(|e| e.seq).collect();
         let nth = count.min(seqs.len()) - 1;
         let (_, &mut newest_evicted, _) = seqs.select_nth_unstable(nth);
         self.entries.retain(|_, e| e.seq > newest_evicted);

@@ -495,7 +495,7 @@ mod tests {
     }
 
     #[test]
-    fn a_panic_holding_the_writer_rolls_back_its_transaction_and_later_writes_work() {
+    fn a_panic_holding_the_writer_rolls_back_its_transaction_and_the_writer_is_usable_again() {
         let store = std::sync::Arc::new(Store::open_in_memory().unwrap());
         let s = store.clone();
         let _ = std::thread::spawn(move || {
