@@ -48,19 +48,21 @@ pub(super) fn enroll_device(
         }),
         Some(d) => {
             if d.user.is_none() && user.is_some() {
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE devices SET user = ?3, updated_at = ?4 WHERE platform_id = ?1 AND device_id = ?2",
-                    params![platform_id, device_id, user, now],
                 )
+                .and_then(|mut stmt| stmt.execute(params![platform_id, device_id, user, now]))
                 .context("updating a device")?;
             }
             Ok(())
         }
         None => {
-            tx.execute(
-                &format!("INSERT INTO devices ({COLUMNS}) VALUES (?1, ?2, ?3, 'active', ?4, ?4)"),
-                params![platform_id, device_id, user, now],
-            )
+            // Cached like every statement of the issuance path: a first enrollment (most of
+            // them in a fleet roll-out) used to parse this and the audit insert each time.
+            tx.prepare_cached(&format!(
+                "INSERT INTO devices ({COLUMNS}) VALUES (?1, ?2, ?3, 'active', ?4, ?4)"
+            ))
+            .and_then(|mut stmt| stmt.execute(params![platform_id, device_id, user, now]))
             .context("registering a device")?;
             audit(
                 tx,
@@ -84,10 +86,10 @@ pub(super) fn audit(
     subject: &str,
     detail: &str,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO audit_events (at, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![at, actor, action, subject, detail],
     )
+    .and_then(|mut stmt| stmt.execute(params![at, actor, action, subject, detail]))
     .context("writing the audit trail")?;
     Ok(())
 }

@@ -133,6 +133,13 @@ impl Store {
 
     fn migrated(mut conn: Connection) -> Result<Self, StoreError> {
         migrate(&mut conn)?;
+        // Each issuance of a group commit runs behind a savepoint whose undo log (the
+        // statement journal, ~12 pages per issuance) SQLite would spill to a file in /var/tmp
+        // past 64 KiB: an open, an unlink, ~70 KB of writes and a close per commit. Set after
+        // the migrations, whose index builds may sort more than belongs in memory; the
+        // writer's own transactions touch a few pages each (no bulk updates).
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .context("keeping temporary data in memory")?;
         let conn = Arc::new(Mutex::new(conn));
         let writer = conn.clone();
         Ok(Self {
@@ -340,6 +347,7 @@ mod tests {
         assert_eq!(q("foreign_keys"), "Integer(1)");
         assert_eq!(q("synchronous"), "Integer(2)"); // FULL
         assert_eq!(q("busy_timeout"), "Integer(5000)");
+        assert_eq!(q("temp_store"), "Integer(2)"); // MEMORY
     }
 
     #[test]
