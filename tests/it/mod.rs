@@ -16,6 +16,7 @@ pub mod intune;
 mod lifecycle;
 mod limits;
 mod oracle;
+mod read_only_fs;
 mod revocation;
 mod rotation;
 mod vectors;

@@ -33,6 +33,8 @@ pub struct Server {
     pub log_path: Option<PathBuf>,
     /// Extra `serve` arguments (kept for restarts).
     extra: Vec<String>,
+    /// Command the server is started through (kept for restarts); empty: none.
+    launcher: Vec<String>,
 }
 
 pub fn scepd_bin() -> &'static str {
@@ -59,12 +61,25 @@ impl Server {
         Self::start_opts(toml, true, &[])
     }
 
+    /// Starts `scepd serve` through `launcher` (a command that ends by running its arguments,
+    /// e.g. a shell script ending in `exec "$@"`); `SCEPD_TEST_DIR` names the server's
+    /// directory (config, data dir, log) in the launcher's environment.
+    pub fn start_launched(toml: &str, launcher: &[&str]) -> Self {
+        Self::start_full(toml, true, &[], launcher)
+    }
+
     fn start_opts(toml: &str, capture_log: bool, extra: &[&str]) -> Self {
+        Self::start_full(toml, capture_log, extra, &[])
+    }
+
+    fn start_full(toml: &str, capture_log: bool, extra: &[&str], launcher: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let cfg = data_dir.path().join("scepd.toml");
         std::fs::write(&cfg, toml).unwrap();
         let extra: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
-        let (child, addr, admin_addr, platform) = spawn_serve(data_dir.path(), capture_log, &extra);
+        let launcher: Vec<String> = launcher.iter().map(|a| (*a).to_owned()).collect();
+        let (child, addr, admin_addr, platform) =
+            spawn_serve(data_dir.path(), capture_log, &extra, &launcher);
         let log_path = capture_log.then(|| data_dir.path().join("scepd.log"));
         let p = platform.expect("first start prints the default platform");
         Self {
@@ -76,6 +91,7 @@ impl Server {
             data_dir,
             log_path,
             extra,
+            launcher,
         }
     }
 
@@ -116,8 +132,12 @@ impl Server {
     pub fn kill9_and_restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, addr, admin_addr, _) =
-            spawn_serve(self.data_dir.path(), self.log_path.is_some(), &self.extra);
+        let (child, addr, admin_addr, _) = spawn_serve(
+            self.data_dir.path(),
+            self.log_path.is_some(),
+            &self.extra,
+            &self.launcher,
+        );
         self.child = child;
         self.addr = addr;
         self.admin_addr = admin_addr;
@@ -213,6 +233,7 @@ fn spawn_serve(
     dir: &Path,
     capture_log: bool,
     extra: &[String],
+    launcher: &[String],
 ) -> (Child, String, String, Option<serde_json::Value>) {
     let log_path = capture_log.then(|| dir.join("scepd.log"));
     let stderr = match &log_path {
@@ -225,7 +246,15 @@ fn spawn_serve(
         ),
         None => Stdio::inherit(),
     };
-    let mut child = Command::new(scepd_bin())
+    let mut command = match launcher.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(scepd_bin()).env("SCEPD_TEST_DIR", dir);
+            c
+        }
+        None => Command::new(scepd_bin()),
+    };
+    let mut child = command
         .args([
             "serve",
             "--json",

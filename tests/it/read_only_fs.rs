@@ -1,0 +1,63 @@
+//! A read-only root file system (a container with `readOnlyRootFilesystem`, only the data
+//! volume writable): the enrollment path must not need a temporary directory. SQLite looks for
+//! one in /var/tmp, /usr/tmp, /tmp and the working directory when it spills a statement
+//! journal; with the savepoints of a group commit it did, and enrollments failed with HTTP 500
+//! once the tables had grown (after ~230 enrollments in the run that found it).
+
+use super::interop_clients::missing;
+use super::testkit::*;
+
+/// Runs its arguments in a private mount namespace where /tmp and /var/tmp (and so the working
+/// directory, /tmp) are read-only, except the server's own directory under /tmp.
+const READ_ONLY_TEMP: &str = r#"set -e
+mount --make-rprivate /
+mount --bind "$SCEPD_TEST_DIR" "$SCEPD_TEST_DIR"
+mount --rbind /tmp /tmp
+mount -o remount,bind,ro /tmp
+mount --bind /var/tmp /var/tmp
+mount -o remount,bind,ro /var/tmp
+cd /tmp
+exec "$@""#;
+
+#[test]
+fn enrollments_need_no_writable_temp_dir() {
+    // Mount namespaces need root (CI runs as root; scripts/test installs with apt-get).
+    let can_unshare = std::process::Command::new("unshare")
+        .args(["-m", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if missing(can_unshare, "unshare -m (root)") {
+        return;
+    }
+    let server = Server::start_launched(
+        "[limits]\npki_operation_per_minute = 0\n",
+        &["unshare", "-m", "sh", "-c", READ_ONLY_TEMP, "sh"],
+    );
+    // The namespace took: the server sees /tmp and /var/tmp read-only.
+    let mounts = std::fs::read_to_string(format!("/proc/{}/mountinfo", server.pid())).unwrap();
+    for dir in ["/tmp", "/var/tmp"] {
+        assert!(
+            mounts.lines().any(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                f.get(4) == Some(&dir) && f.get(5).is_some_and(|o| o.split(',').any(|o| o == "ro"))
+            }),
+            "{dir} is not read-only for the server:\n{mounts}"
+        );
+    }
+    let ca = server.ca_certs();
+    const CLIENTS: usize = 4;
+    const EACH: usize = 80;
+    std::thread::scope(|s| {
+        for c in 0..CLIENTS {
+            let (server, ca) = (&server, &ca);
+            s.spawn(move || {
+                for n in 0..EACH {
+                    let device = Device::new(&format!("read-only {c}-{n}"));
+                    let outcome =
+                        device.enroll(server, ca, Some(&server.challenge), DEFAULT_PROTECTION);
+                    issued(&outcome);
+                }
+            });
+        }
+    });
+}
