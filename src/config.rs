@@ -134,6 +134,9 @@ pub struct LimitsSection {
     /// OCSP responses signed per minute per client address; reused ones do not count, beyond
     /// it the answer is tryLater (0: unlimited).
     pub ocsp_signed_per_minute: Option<u32>,
+    /// CPU-bound tasks (PKIOperation, signed OCSP, trust checks) run at once; default two per
+    /// core.
+    pub cpu_slots: Option<usize>,
 }
 
 /// `[outbound]`.
@@ -183,6 +186,8 @@ pub struct Config {
     pub trust_per_minute: u32,
     /// Signed OCSP responses per minute per client address (0: off).
     pub ocsp_signed_per_minute: u32,
+    /// CPU-bound tasks run at once (`cpu_pool`).
+    pub cpu_slots: usize,
     /// CRL validity.
     pub crl_validity_secs: i64,
     /// OCSP response validity.
@@ -314,9 +319,16 @@ impl Config {
                 "limits.idle_timeout_secs and header_timeout_secs must be at least 1".into(),
             ));
         }
+        let cpu_slots = l.cpu_slots.unwrap_or_else(crate::cpu_pool::default_size);
+        if !(1..=4096).contains(&cpu_slots) {
+            return Err(ConfigError::Invalid(
+                "limits.cpu_slots must be 1..=4096".into(),
+            ));
+        }
         Ok(Self {
             max_connections,
             idle_timeout_secs,
+            cpu_slots,
             pki_operation_per_minute: l.pki_operation_per_minute.unwrap_or(6000),
             trust_per_minute: l.trust_per_minute.unwrap_or(6000),
             ocsp_signed_per_minute: l.ocsp_signed_per_minute.unwrap_or(6000),

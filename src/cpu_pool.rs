@@ -5,11 +5,12 @@
 //! and the reactor threads would compete with them. Waiting for a slot instead is FIFO (tokio's
 //! semaphore is fair), cheap, and cancelled when the client goes away before its turn.
 //!
-//! There are two slots per core, not one: handing a freed slot to the next request takes two
-//! thread wake-ups (the waiting task's reactor thread, then a blocking thread), and with one
-//! slot per core the core sat idle meanwhile. Measured in BENCHMARKS.md: +5–10 % enrollments/s
-//! at concurrency 32 with 4 slots on 2 cores against 2; 3 slots are in between, 6 and 8 no
-//! better than 4; p99 a few ms higher.
+//! There are two slots per core by default, not one: handing a freed slot to the next request
+//! takes two thread wake-ups (the waiting task's reactor thread, then a blocking thread), and
+//! with one slot per core the core sat idle meanwhile. Measured in BENCHMARKS.md: +5–10 %
+//! enrollments/s at concurrency 32 with 4 slots on 2 cores against 2; 3 slots are in between,
+//! 6 and 8 no better than 4; p99 a few ms higher, more where RSA is slow. `[limits] cpu_slots`
+//! lets an operator choose (server start-up calls [`configure`]).
 //!
 //! A task that has to wait for something other than the CPU gives its slot away for the wait,
 //! so the cores keep working on other requests meanwhile; that is also what lets concurrent
@@ -31,25 +32,44 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::HttpFailure;
 
-static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+/// The slots and their number, fixed at the first use.
+static SLOTS: OnceLock<(Arc<Semaphore>, usize)> = OnceLock::new();
 
 thread_local! {
     /// The slot held by the pool task running on this thread, if any.
     static HELD: RefCell<Option<OwnedSemaphorePermit>> = const { RefCell::new(None) };
 }
 
-/// Number of CPU-bound tasks allowed at once: two per available core (see the module doc).
-pub fn size() -> usize {
+/// The default number of CPU-bound tasks allowed at once: two per available core (see the
+/// module doc).
+pub fn default_size() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
         .saturating_mul(2)
 }
 
+/// Sets the number of slots before the pool's first use. Returns `false` if the pool is
+/// already in use with a different number (it cannot be resized).
+pub fn configure(slots: usize) -> bool {
+    let (_, size) = SLOTS.get_or_init(|| (Arc::new(Semaphore::new(slots)), slots));
+    *size == slots
+}
+
+/// Number of CPU-bound tasks allowed at once.
+pub fn size() -> usize {
+    pool().1
+}
+
+fn pool() -> &'static (Arc<Semaphore>, usize) {
+    SLOTS.get_or_init(|| {
+        let n = default_size();
+        (Arc::new(Semaphore::new(n)), n)
+    })
+}
+
 fn slots() -> Arc<Semaphore> {
-    SLOTS
-        .get_or_init(|| Arc::new(Semaphore::new(size())))
-        .clone()
+    pool().0.clone()
 }
 
 /// Runs `f` on a blocking thread once a CPU slot is free.
@@ -153,6 +173,14 @@ mod tests {
             all,
             "the slot was not returned at the end of the task"
         );
+    }
+
+    #[test]
+    fn the_size_is_fixed_at_first_use() {
+        let n = size();
+        assert!(configure(n), "the same size is accepted again");
+        assert!(!configure(n + 1), "a different size is refused once in use");
+        assert_eq!(size(), n);
     }
 
     #[test]

@@ -58,6 +58,10 @@ pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError>
     let keystore = Keystore::from_config(&config).map_err(fail)?;
     keystore.check_permissions().map_err(fail)?;
     let ca = CaHandle::load(&store, keystore, config.include_root, unix_now()).map_err(fail)?;
+    if !crate::cpu_pool::configure(config.cpu_slots) {
+        return Err(fail("the CPU pool was already in use with another size"));
+    }
+    tracing::info!(cpu_slots = config.cpu_slots, "CPU-bound tasks run at once");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

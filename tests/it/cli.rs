@@ -76,6 +76,7 @@ fn config_rejects_unknown_keys_and_bad_values() {
         ("lisen = \"127.0.0.1:1\"\n", "unknown field"),
         ("[pki]\nra_key = \"ecdsa-p256\"\n", "must be RSA"),
         ("[pki]\nvalidity_days = 0\n", "validity_days"),
+        ("[limits]\ncpu_slots = 0\n", "cpu_slots"),
     ] {
         std::fs::write(&cfg, body).unwrap();
         let out = scepd(&[

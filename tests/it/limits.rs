@@ -161,3 +161,38 @@ fn slow_headers_and_idle_connections_are_closed() {
     // Still serving.
     assert_eq!(server.get("/healthz").status, 200);
 }
+
+#[test]
+fn one_cpu_slot_serves_concurrent_enrollments() {
+    // With a single slot every enrollment queues for it, and each one hands the slot on while
+    // its commit flushes; none may wait for another forever.
+    let server = Server::start_logging("[limits]\ncpu_slots = 1\n");
+    let ca = server.ca_certs();
+    let certs: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..6)
+            .map(|i| {
+                let (server, ca) = (&server, &ca);
+                s.spawn(move || {
+                    let device = Device::new(&format!("one slot {i}"));
+                    issued(&device.enroll(server, ca, Some(&server.challenge), DEFAULT_PROTECTION))
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert_eq!(certs.len(), 6);
+    // The text log colours field names: drop the escape sequences before looking.
+    let mut plain = String::new();
+    let mut chars = server.log().chars().collect::<Vec<_>>().into_iter();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            plain.push(c);
+        }
+    }
+    assert!(
+        plain.contains("CPU-bound tasks run at once cpu_slots=1"),
+        "the configured slot count is logged at start-up: {plain}"
+    );
+}
