@@ -9,8 +9,10 @@ fn main() -> ExitCode {
     let cli = scepd::cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCEPD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: a log file or journald would keep the escape codes.
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(filter);
     // Secrets never reach the log in the first place (they are not formatted anywhere);
     // JSON lines are for log shippers.
