@@ -150,7 +150,8 @@ echo
 echo "== summary (load after the run: $(cut -d' ' -f1-3 /proc/loadavg))"
 awk -F'\t' -v brsa="$BOUND_RSA" -v bp="$BOUND_P256" '
     $3 == "enroll" { rate[$2, $4] = $7; p99[$2, $4] = $10; ok[$2, $4] = $5; fail[$2, $4] = $6;
-                     dup[$2, $4] = $11; rss[$2, $4] = $13; levels[$4] = 1 }
+                     dup[$2, $4] = $11; cpu[$2, $4] = $12; rss[$2, $4] = $13; idle[$2, $4] = $17;
+                     levels[$4] = 1 }
     $3 ~ /^GetCA/  { get[$2, $3] = $7; grss[$2, $3] = $13 }
     END {
         printf "\nenrollments/s (verified), bound RSA-2048 = %d/s, bound P-256 intermediate = %d/s\n", brsa, bp
@@ -165,6 +166,16 @@ awk -F'\t' -v brsa="$BOUND_RSA" -v bp="$BOUND_P256" '
                 r, r / brsa, p99["scepd-rsa", c], rn, rn / brsa, p, p / bp, p99["scepd-p256", c],
                 m, (tot ? 100 * ok["micromdm", c] / tot : 0), dup["micromdm", c], p99["micromdm", c],
                 (m > 0 ? r / m : 0) }
+        # On a shared host the rate moves with the neighbours; CPU per enrollment and the idle
+        # share say whether a difference is the server or the machine.
+        printf "\nserver CPU per verified enrollment (ms) and idle share of the machine\n"
+        printf "| conc | scepd RSA | idle | RSA, sync=normal | idle | scepd P-256 int. | idle | micromdm | idle |\n"
+        printf "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        for (i = 1; i <= n; i++) { c = order[i]; if (!(c in levels)) continue
+            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c,
+                per("scepd-rsa", c), pct("scepd-rsa", c), per("scepd-rsa-normal", c),
+                pct("scepd-rsa-normal", c), per("scepd-p256", c), pct("scepd-p256", c),
+                per("micromdm", c), pct("micromdm", c) }
         printf "\nscepd failures at any level: RSA %d, RSA normal %d, P-256 %d; duplicate serials: RSA %d, RSA normal %d, P-256 %d\n",
             sumf("scepd-rsa"), sumf("scepd-rsa-normal"), sumf("scepd-p256"),
             sumd("scepd-rsa"), sumd("scepd-rsa-normal"), sumd("scepd-p256")
@@ -177,6 +188,8 @@ awk -F'\t' -v brsa="$BOUND_RSA" -v bp="$BOUND_P256" '
         printf "peak RSS from the start of the concurrency-32 level through the GET runs: scepd %s MiB, micromdm %s MiB\n",
             grss["scepd", "GetCACaps"], grss["micromdm", "GetCACaps"]
     }
+    function pct(l, c) { return ((l, c) in idle && idle[l, c] != "-") ? idle[l, c] " %" : "-" }
+    function per(l, c) { return (ok[l, c] > 0 && cpu[l, c] != "-") ? sprintf("%.2f", 1000 * cpu[l, c] / ok[l, c]) : "-" }
     function sumf(l,   c, s) { for (c in levels) s += fail[l, c]; return s + 0 }
     function sumd(l,   c, s) { for (c in levels) s += dup[l, c]; return s + 0 }
 ' "$RESULTS"
