@@ -52,8 +52,7 @@ pub fn default_size() -> usize {
 /// Sets the number of slots before the pool's first use. Returns `false` if the pool is
 /// already in use with a different number (it cannot be resized).
 pub fn configure(slots: usize) -> bool {
-    let (_, size) = SLOTS.get_or_init(|| (Arc::new(Semaphore::new(slots)), slots));
-    *size == slots
+    SLOTS.get_or_init(|| with_size(slots)).1 == slots
 }
 
 /// Number of CPU-bound tasks allowed at once.
@@ -62,10 +61,11 @@ pub fn size() -> usize {
 }
 
 fn pool() -> &'static (Arc<Semaphore>, usize) {
-    SLOTS.get_or_init(|| {
-        let n = default_size();
-        (Arc::new(Semaphore::new(n)), n)
-    })
+    SLOTS.get_or_init(|| with_size(default_size()))
+}
+
+fn with_size(n: usize) -> (Arc<Semaphore>, usize) {
+    (Arc::new(Semaphore::new(n)), n)
 }
 
 fn slots() -> Arc<Semaphore> {

@@ -92,14 +92,14 @@ fn main() {
 
 /// Counters over one level: the server's, the load tool's own, and the machine's idle share
 /// (what the cores did besides the server: this tool, kernel threads, nothing).
-struct ServerUse {
+struct LevelUse {
     cpu_secs: Option<f64>,
     peak_rss_mib: Option<f64>,
     tool_cpu_secs: Option<f64>,
     idle_pct: Option<f64>,
 }
 
-fn measure<T>(pid: Option<u32>, f: impl FnOnce() -> T) -> (T, ServerUse) {
+fn measure<T>(pid: Option<u32>, f: impl FnOnce() -> T) -> (T, LevelUse) {
     let before = pid.and_then(procstat::sample);
     if let Some(p) = pid {
         if !procstat::reset_peak(p) {
@@ -126,7 +126,7 @@ fn measure<T>(pid: Option<u32>, f: impl FnOnce() -> T) -> (T, ServerUse) {
         .map(|k| k as f64 / 1024.0);
     (
         t,
-        ServerUse {
+        LevelUse {
             cpu_secs,
             peak_rss_mib,
             tool_cpu_secs,
