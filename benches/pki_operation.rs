@@ -291,6 +291,8 @@ fn bench(c: &mut Criterion) {
         platform_id: String::new(),
         transaction_id: String::new(),
         public_key_sha256: DigestAlg::Sha256.digest(csr.spki).as_ref().to_vec(),
+        signer_key_sha256: DigestAlg::Sha256.digest(csr.spki).as_ref().to_vec(),
+        held: false,
         device_id: None,
         user: None,
         subject: issued.subject.clone(),

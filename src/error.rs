@@ -35,6 +35,9 @@ pub enum ScepFailure {
     /// The device is suspended, deactivated or deleted.
     #[error("device is {0}")]
     Device(&'static str),
+    /// The certificate of this transaction (replay, CertPoll) was revoked: never handed out.
+    #[error("the certificate of this transaction is revoked")]
+    Revoked,
     /// The transactionID was already used with another key.
     #[error("transactionID reused with a different key")]
     TransactionReuse,
@@ -57,13 +60,17 @@ impl ScepFailure {
             Self::Challenge(_) => (FailInfo::BadRequest, "challenge password rejected".to_owned()),
             Self::Renewal(_) => (
                 FailInfo::BadRequest,
-                "renewal must be signed by a current, unrevoked certificate issued to the same subject".to_owned(),
+                "renewal must be signed by a current, unrevoked certificate of this CA and keep its subject, names and device".to_owned(),
             ),
             Self::NotConfirmed(_) => (FailInfo::BadRequest, "the enrollment could not be confirmed; try again later".to_owned()),
             Self::Policy(t) => (FailInfo::BadRequest, t.clone()),
             Self::Device(state) => (
                 FailInfo::BadRequest,
                 format!("device is {state}: enrollment refused"),
+            ),
+            Self::Revoked => (
+                FailInfo::BadRequest,
+                "the certificate of this transaction was revoked: enroll with a new transactionID".to_owned(),
             ),
             Self::TransactionReuse => (FailInfo::BadRequest, "transactionID already used with a different key".to_owned()),
             Self::NotFound(t) => (FailInfo::BadCertId, t.clone()),

@@ -1,20 +1,19 @@
-//! The PKIOperations that look things up rather than issue: renewal authentication, CertPoll,
-//! GetCert and GetCRL. Each accepts the active and the retired (still trusted) intermediates.
+//! The PKIOperations that look things up rather than issue: CertPoll, GetCert and GetCRL.
+//! Each accepts the active and the retired (still trusted) intermediates.
 
+use scepd_pki::algorithms::DigestAlg;
 use scepd_pki::der::{Reader, tag};
-use scepd_pki::pkcs10::CertificationRequest;
 use scepd_pki::scep::PkiMessage;
-use scepd_pki::scep::request::Header;
 use scepd_pki::x509::Certificate;
 
 use super::{Authority, Granted, Outcome, store_err};
 use crate::ca::{CaSet, LoadedAuthority};
 use crate::error::ScepFailure;
-use crate::store::Platform;
+use crate::store::{CertStatus, Delivery, Platform};
 
 /// The intermediate (active or retired) whose subject is `issuer_name` and which signed
 /// `cert`, when given.
-fn issuer_of<'a>(
+pub(super) fn issuer_of<'a>(
     ca: &'a CaSet,
     issuer_name: &[u8],
     cert: Option<&Certificate<'_>>,
@@ -42,57 +41,47 @@ fn issuer_and_serial(data: &[u8]) -> Result<(&[u8], &[u8]), Outcome> {
 }
 
 impl Authority {
-    /// Authenticated renewal: the signer certificate must be one we issued on this platform
-    /// (under the active or a retired intermediate), currently valid and unrevoked, for the
-    /// same subject as the new request.
-    pub(super) fn authorize_renewal(
-        &self,
-        platform: &Platform,
-        msg: &PkiMessage<'_>,
-        csr: &CertificationRequest<'_>,
-        now: i64,
-    ) -> Result<(), Outcome> {
-        let fail = |s: &str| Outcome::Fail(ScepFailure::Renewal(s.to_owned()));
-        let signer = &msg.signer_cert;
-        let ca = self.ca.get();
-        let issuer = issuer_of(&ca, signer.issuer, Some(signer))
-            .ok_or_else(|| fail("signer certificate was not issued by this CA"))?;
-        if !signer.is_valid_at(now) {
-            return Err(fail("signer certificate is expired or not yet valid"));
-        }
-        let rec = self
-            .store
-            .certificate_by_serial(&issuer.id, signer.serial_magnitude())
-            .map_err(store_err)?
-            .ok_or_else(|| fail("signer certificate is not on record"))?;
-        if rec.status != crate::store::CertStatus::Valid {
-            return Err(fail("signer certificate is revoked"));
-        }
-        if rec.platform_id != platform.id {
-            return Err(fail("signer certificate belongs to another platform"));
-        }
-        if csr.subject != signer.subject {
-            return Err(fail("subject differs from the certificate being renewed"));
-        }
-        Ok(())
-    }
-
     /// CertPoll (RFC 8894 §3.3.3): identify by transactionID; unknown transactions are rejected.
+    /// Only the key that signed the original request may collect its certificate (a
+    /// transactionID is no secret: it is often derived from the public key), and only a
+    /// certificate released for delivery and unrevoked is handed out.
     pub(super) fn cert_poll(
         &self,
         platform: &Platform,
-        header: &Header,
+        msg: &PkiMessage<'_>,
     ) -> Result<Granted, Outcome> {
-        match self
+        let header = &msg.header;
+        let not_found = || {
+            Outcome::Fail(ScepFailure::NotFound(
+                "no certificate for this transaction".into(),
+            ))
+        };
+        let Some(c) = self
             .store
             .certificate_by_transaction(&platform.id, header.transaction_id.as_str())
             .map_err(store_err)?
-        {
-            Some(c) => Ok(Granted::cert(c.der)),
-            None => Err(Outcome::Fail(ScepFailure::NotFound(
-                "no certificate for this transaction".into(),
-            ))),
+        else {
+            return Err(not_found());
+        };
+        // Rows from before schema 7 lack the signer: a PKCSReq's signer is normally the
+        // device's self-signed certificate for the certified key.
+        let expected = c
+            .signer_key_sha256
+            .as_deref()
+            .unwrap_or(&c.public_key_sha256);
+        let signer = DigestAlg::Sha256.digest(msg.signer_cert.spki);
+        if signer.as_ref() != expected {
+            tracing::info!(platform = %platform.id, txid = header.transaction_id.as_str(),
+                "CertPoll signed by another key than the request: refused");
+            return Err(not_found());
         }
+        if c.status != CertStatus::Valid {
+            return Err(Outcome::Fail(ScepFailure::Revoked));
+        }
+        if c.delivery != Delivery::Released {
+            return Err(not_found());
+        }
+        Ok(Granted::cert(c.der))
     }
 
     /// GetCRL (RFC 8894 §3.3.4): IssuerAndSerialNumber names a certificate; reply with the

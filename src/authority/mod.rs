@@ -4,6 +4,10 @@
 use std::sync::Arc;
 
 mod lookups;
+mod renewal;
+
+use lookups::issuer_of;
+use renewal::Renewed;
 
 use scepd_pki::algorithms::DigestAlg;
 use scepd_pki::cms::CmsError;
@@ -24,7 +28,10 @@ use crate::config::Config;
 use crate::devices::identity::{self, DevicePattern};
 use crate::error::{HttpFailure, ScepFailure};
 use crate::revocation::Revocation;
-use crate::store::{Issuance, NewCertificate, Platform, Store, StoreError};
+use crate::store::{
+    CertStatus, ChallengeConfig, Delivery, Issuance, IssuedCertificate, NewCertificate, Platform,
+    Store, StoreError, WITHDRAWN_REASON,
+};
 
 /// A successful issuance or lookup to return: a certificate, or a CRL for GetCRL.
 struct Granted {
@@ -89,9 +96,23 @@ struct Authorized {
     auth: Authorization,
 }
 
-/// Revocation reason recorded when a certificate was signed and stored but must not be
-/// delivered (a delegated validator's success notification failed).
-const UNDELIVERED_REASON: &str = "privilegeWithdrawn";
+/// The SHA-256 of a request's two public keys.
+struct RequestKeys {
+    /// The key to certify (the CSR's SubjectPublicKeyInfo).
+    certified: Vec<u8>,
+    /// The key that signed the SCEP message (its signer certificate's).
+    signer: Vec<u8>,
+}
+
+/// Whether `platform`'s challenge is decided by a delegated validator (Intune, webhook) that
+/// must hear of each issuance, renewals included. Modes added later count as delegated until
+/// said otherwise: the safe side.
+fn delegated(platform: &Platform) -> bool {
+    !matches!(
+        platform.challenge,
+        ChallengeConfig::Static { .. } | ChallengeConfig::Dynamic(_)
+    )
+}
 
 impl Authority {
     /// Builds the authority from loaded CA material.
@@ -332,7 +353,7 @@ impl Authority {
                     success(&[der], &[])
                 })?
             }
-            MessageType::CertPoll => self.cert_poll(platform, header)?,
+            MessageType::CertPoll => self.cert_poll(platform, msg)?,
             MessageType::GetCert => self.get_cert(&opened.message_data)?,
             MessageType::GetCrl => self.get_crl(&opened.message_data, now)?,
             MessageType::CertRep => {
@@ -360,19 +381,13 @@ impl Authority {
         // A CSR that does not parse is reported like a decryption failure (design.md gotcha 5).
         let csr = CertificationRequest::parse_and_verify(data)
             .map_err(|e| Outcome::Fail(ScepFailure::Envelope(e.to_string())))?;
-        let key_hash = DigestAlg::Sha256.digest(csr.spki).as_ref().to_vec();
-        // RFC 8894 §3.3.1: a repeated request for an issued certificate gets the same certificate.
-        if let Some(existing) = self
-            .store
-            .certificate_by_transaction(&platform.id, header.transaction_id.as_str())
-            .map_err(store_err)?
-        {
-            if existing.public_key_sha256 == key_hash {
-                tracing::info!(platform = %platform.id, txid = header.transaction_id.as_str(), serial = %existing.serial_hex(), "replayed request: returning the issued certificate");
-                return Ok(Granted::cert(existing.der));
-            }
-            return Err(Outcome::Fail(ScepFailure::TransactionReuse));
-        }
+        let keys = RequestKeys {
+            certified: DigestAlg::Sha256.digest(csr.spki).as_ref().to_vec(),
+            signer: DigestAlg::Sha256
+                .digest(msg.signer_cert.spki)
+                .as_ref()
+                .to_vec(),
+        };
         let subject = name::to_text(csr.subject);
         let sans = requested_sans(&csr);
         let request = ChallengeRequest {
@@ -384,32 +399,155 @@ impl Authority {
             sans: &sans,
             now,
         };
-        let authorized = match header.message_type {
-            MessageType::RenewalReq => {
-                self.authorize_renewal(platform, msg, &csr, now)?;
-                None
+        // RFC 8894 §3.3.1: a repeated request for an issued certificate gets the same certificate.
+        if let Some(existing) = self
+            .store
+            .certificate_by_transaction(&platform.id, header.transaction_id.as_str())
+            .map_err(store_err)?
+        {
+            if existing.public_key_sha256 != keys.certified {
+                return Err(Outcome::Fail(ScepFailure::TransactionReuse));
             }
+            return self.replay(existing, &request);
+        }
+        let renewed = match header.message_type {
+            MessageType::RenewalReq => Some(self.authorize_renewal(platform, msg, &csr, now)?),
+            _ => None,
+        };
+        // Delegated validators decide renewals too; the other modes' challenge is replaced by
+        // the renewed certificate.
+        let authorized = match renewed {
+            Some(_) if !delegated(platform) => None,
             _ => Some(self.authorize_challenge(&request)?),
         };
-        let result = self.issue_and_record(&csr, key_hash, authorized.as_ref(), &request, reply);
+        let result = self.issue_and_record(
+            &csr,
+            keys,
+            renewed.as_ref(),
+            authorized.as_ref(),
+            &request,
+            reply,
+        );
         if let (Err(outcome), Some(a)) = (&result, &authorized) {
             self.after_failure(a, &request, outcome);
         }
         result
     }
 
+    /// Answers a request whose transaction already has a live certificate: the same one, but
+    /// never a revoked one, and a held one (its delegated confirmation did not complete: a
+    /// concurrent request, or a node that died) only after the validator confirms it now.
+    fn replay(
+        &self,
+        existing: IssuedCertificate,
+        request: &ChallengeRequest<'_>,
+    ) -> Result<Granted, Outcome> {
+        let (platform, txid) = (&request.platform.id, request.transaction_id);
+        if existing.status != CertStatus::Valid {
+            return Err(Outcome::Fail(ScepFailure::Revoked));
+        }
+        match existing.delivery {
+            Delivery::Released => {
+                tracing::info!(%platform, txid, serial = %existing.serial_hex(), "replayed request: returning the issued certificate");
+                Ok(Granted::cert(existing.der))
+            }
+            Delivery::Held => {
+                tracing::info!(%platform, txid, serial = %existing.serial_hex(), "replayed request for a certificate awaiting confirmation: confirming again");
+                let authorized = self.authorize_challenge(request)?;
+                let result = self.confirm(&authorized, request, &existing);
+                if let Err(outcome) = &result {
+                    self.after_failure(&authorized, request, outcome);
+                }
+                result.map(|()| Granted::cert(existing.der))
+            }
+            // The store never answers a transaction with a withdrawn certificate.
+            Delivery::Withdrawn => Err(Outcome::Internal(
+                "the store returned a withdrawn certificate as live".into(),
+            )),
+        }
+    }
+
+    /// Tells a delegated validator that `cert` was issued and releases it for delivery. If
+    /// the validator refuses, or the certificate was revoked meanwhile, it is withdrawn (or
+    /// stays revoked) and the request fails: a recorded certificate that will not be
+    /// delivered must never be usable.
+    fn confirm(
+        &self,
+        a: &Authorized,
+        request: &ChallengeRequest<'_>,
+        cert: &IssuedCertificate,
+    ) -> Result<(), Outcome> {
+        let ca = self.ca.get();
+        let issuer = std::iter::once(&ca.intermediate)
+            .chain(ca.issuers())
+            .find(|i| i.id == cert.issuer_id)
+            .and_then(|i| Certificate::parse(&i.cert_der).ok())
+            .map(|c| name::to_text(c.subject))
+            .ok_or_else(|| Outcome::Internal(format!("issuer {} not loaded", cert.issuer_id)))?;
+        let facts = IssuedFacts {
+            der: &cert.der,
+            serial: &cert.serial,
+            not_after: cert.not_after,
+            issuer: &issuer,
+            subject: &cert.subject,
+        };
+        if let Err(e) = a.verifier.issued(request, &facts) {
+            self.withdraw(request, cert, &e.to_string())?;
+            return Err(Outcome::Fail(ScepFailure::NotConfirmed(e.to_string())));
+        }
+        match self
+            .store
+            .release_certificate(&cert.issuer_id, &cert.serial)
+            .map_err(store_err)?
+        {
+            Some(_) => Ok(()),
+            None => Err(Outcome::Fail(ScepFailure::Revoked)),
+        }
+    }
+
+    /// Withdraws a held certificate nobody received (see [`Store::withdraw_certificate`]).
+    /// One already released by a concurrent replay stays valid: that replay delivered it.
+    fn withdraw(
+        &self,
+        request: &ChallengeRequest<'_>,
+        cert: &IssuedCertificate,
+        why: &str,
+    ) -> Result<(), Outcome> {
+        match self
+            .store
+            .withdraw_certificate(&cert.issuer_id, &cert.serial, request.now)
+        {
+            Ok(_) => {
+                tracing::warn!(platform = %request.platform.id, txid = request.transaction_id, serial = %cert.serial_hex(),
+                    "certificate withdrawn before delivery: {why}");
+                Ok(())
+            }
+            Err(StoreError::Conflict(detail)) => {
+                tracing::info!(platform = %request.platform.id, txid = request.transaction_id, %detail,
+                    "certificate not withdrawn: a concurrent request delivered it");
+                Ok(())
+            }
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
     /// Signs, records (consuming a one-time challenge in the same transaction) and, for
     /// delegated modes, confirms the certificate with the validator before it may be sent.
+    /// A renewal's certificate keeps the renewed one's device and user (`renewed`).
     fn issue_and_record(
         &self,
         csr: &CertificationRequest<'_>,
-        key_hash: Vec<u8>,
+        keys: RequestKeys,
+        renewed: Option<&Renewed>,
         authorized: Option<&Authorized>,
         request: &ChallengeRequest<'_>,
         reply: &Reply<'_>,
     ) -> Result<Granted, Outcome> {
         let (platform, now) = (request.platform, request.now);
         let who = self.identify(platform, csr)?;
+        if let Some(renewed) = renewed {
+            renewal::check_binding(renewed, &who)?;
+        }
         let ca = self.ca.get();
         let intermediate = Certificate::parse(&ca.intermediate.cert_der)
             .map_err(|e| Outcome::Internal(e.to_string()))?;
@@ -426,20 +564,25 @@ impl Authority {
                 other => Outcome::Fail(ScepFailure::Policy(other.to_string())),
             })?;
         let sans: Vec<String> = issued.sans.iter().map(ToString::to_string).collect();
+        // A delegated validator must confirm the certificate before anybody may receive it,
+        // a replay included: until then it is held.
+        let held = authorized.is_some() && delegated(platform);
         let record = NewCertificate {
             serial: issued.serial.clone(),
             issuer_id: ca.intermediate.id.clone(),
             platform_id: platform.id.clone(),
             transaction_id: request.transaction_id.to_owned(),
-            public_key_sha256: key_hash,
+            public_key_sha256: keys.certified,
             device_id: who.device_id.clone(),
             user: who.user.clone(),
             subject: issued.subject.clone(),
-            sans,
+            sans: sans.clone(),
             not_before: issued.not_before,
             not_after: issued.not_after,
             der: issued.der.clone(),
             requested_at: now,
+            signer_key_sha256: keys.signer,
+            held,
         };
         // Committed before the CertRep leaves: a certificate we hand out is always on record.
         // The row goes to the next group commit (store/group_commit.rs) and this thread signs
@@ -458,8 +601,8 @@ impl Authority {
             });
         let early = match recorded {
             Ok((Issuance::Recorded, early)) => early,
-            // The stored certificate goes out instead; its CertRep is built afresh.
-            Ok((Issuance::Replayed(existing), _)) => return Ok(Granted::cert(existing.der)),
+            // A concurrent request of the same transaction won: answer as its replay.
+            Ok((Issuance::Replayed(existing), _)) => return self.replay(existing, request),
             Err(StoreError::DeviceNotActive { state }) => {
                 return Err(Outcome::Fail(ScepFailure::Device(state)));
             }
@@ -470,43 +613,56 @@ impl Authority {
             }
             Err(e) => return Err(store_err(e)),
         };
-        // Fail closed: a recorded certificate that will not be delivered must never be usable.
-        let undelivered = |why: &str| {
-            self.store
-                .revoke_certificate(
-                    &record.issuer_id,
-                    &issued.serial,
-                    now,
-                    Some(UNDELIVERED_REASON),
-                )
-                .map_err(store_err)?;
-            tracing::warn!(platform = %platform.id, txid = request.transaction_id, serial = %scepd_pki::hex(&issued.serial),
-                "certificate revoked before delivery: {why}");
-            Ok::<(), Outcome>(())
+        let recorded = IssuedCertificate {
+            serial: issued.serial.clone(),
+            issuer_id: record.issuer_id.clone(),
+            platform_id: platform.id.clone(),
+            transaction_id: record.transaction_id.clone(),
+            public_key_sha256: record.public_key_sha256.clone(),
+            subject: issued.subject.clone(),
+            sans,
+            device_id: who.device_id.clone(),
+            not_before: issued.not_before,
+            not_after: issued.not_after,
+            der: issued.der.clone(),
+            requested_at: now,
+            status: CertStatus::Valid,
+            revoked_at: None,
+            revocation_reason: None,
+            delivery: if held {
+                Delivery::Held
+            } else {
+                Delivery::Released
+            },
+            signer_key_sha256: Some(record.signer_key_sha256.clone()),
         };
         // Checked before a delegated validator hears "issued": it must not then hear "failed".
         let reply = match early {
             Ok(reply) => reply,
             Err(e) => {
-                undelivered("the CertRep could not be built")?;
+                if held {
+                    self.withdraw(request, &recorded, "the CertRep could not be built")?;
+                } else {
+                    // Released at recording, so a concurrent replay may hold it: revoke.
+                    self.store
+                        .revoke_certificate(
+                            &record.issuer_id,
+                            &issued.serial,
+                            now,
+                            Some(WITHDRAWN_REASON),
+                        )
+                        .map_err(store_err)?;
+                    tracing::warn!(platform = %platform.id, txid = request.transaction_id, serial = %recorded.serial_hex(),
+                        "certificate revoked: the CertRep could not be built");
+                }
                 return Err(e);
             }
         };
-        tracing::info!(platform = %platform.id, txid = request.transaction_id, serial = %scepd_pki::hex(&issued.serial),
-            subject = %issued.subject, method = authorized.map_or("renewal", |a| a.auth.method), "issued certificate");
-        if let Some(a) = authorized {
-            let issuer = name::to_text(intermediate.subject);
-            let facts = IssuedFacts {
-                der: &issued.der,
-                serial: &issued.serial,
-                not_after: issued.not_after,
-                issuer: &issuer,
-                subject: &issued.subject,
-            };
-            if let Err(e) = a.verifier.issued(request, &facts) {
-                undelivered(&e.to_string())?;
-                return Err(Outcome::Fail(ScepFailure::NotConfirmed(e.to_string())));
-            }
+        tracing::info!(platform = %platform.id, txid = request.transaction_id, serial = %recorded.serial_hex(),
+            subject = %issued.subject, method = authorized.map_or("renewal", |a| a.auth.method),
+            renewed = renewed.map_or("", |r| r.serial_hex.as_str()), "issued certificate");
+        if let (Some(a), true) = (authorized, held) {
+            self.confirm(a, request, &recorded)?;
         }
         Ok(Granted {
             reply: Some(reply),
@@ -552,20 +708,12 @@ impl Authority {
         platform: &Platform,
         csr: &CertificationRequest<'_>,
     ) -> Result<identity::Identity, Outcome> {
-        let pattern = match self
-            .store
-            .device_id_pattern(&platform.id)
-            .map_err(store_err)?
-        {
-            Some(p) => Some(self.compiled_pattern(&p)?),
-            None => None,
-        };
         let sans = csr
             .extension(scepd_pki::der::oid::SUBJECT_ALT_NAME)
             .and_then(|ext| scepd_pki::x509::general_names::filter_requested(ext.value).ok())
             .map(|(_, names)| names)
             .unwrap_or_default();
-        let who = identity::extract(csr.subject, &sans, pattern.as_ref());
+        let who = self.identity_of(platform, csr.subject, &sans)?;
         if let Some(device_id) = &who.device_id {
             if let Some(d) = self
                 .store
@@ -578,6 +726,24 @@ impl Authority {
             }
         }
         Ok(who)
+    }
+
+    /// The device and user a subject and its SANs name under `platform`'s device-id pattern.
+    fn identity_of(
+        &self,
+        platform: &Platform,
+        subject: &[u8],
+        sans: &[scepd_pki::x509::general_names::AltName],
+    ) -> Result<identity::Identity, Outcome> {
+        let pattern = match self
+            .store
+            .device_id_pattern(&platform.id)
+            .map_err(store_err)?
+        {
+            Some(p) => Some(self.compiled_pattern(&p)?),
+            None => None,
+        };
+        Ok(identity::extract(subject, sans, pattern.as_ref()))
     }
 
     /// A platform's device-id pattern, compiled once per distinct pattern (not per request).

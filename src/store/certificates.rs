@@ -2,18 +2,28 @@
 
 use super::error::Context;
 use super::serial::{canonical_serial, format_serial, parse_hex};
-use super::{CertStatus, CertificateFilter, IssuedCertificate, Store, StoreError};
+use super::{CertStatus, CertificateFilter, Delivery, IssuedCertificate, Store, StoreError};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, Type, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// Columns in the order [`from_row`] reads them.
 pub(super) const COLUMNS: &str = "serial, issuer_id, platform_id, transaction_id, \
     public_key_sha256, subject, sans, device_id, not_before, not_after, der, requested_at, \
-    status, revoked_at, revocation_reason";
+    status, revoked_at, revocation_reason, delivery, signer_key_sha256";
+
+/// Why certificates withdrawn before delivery are revoked (RFC 5280 §5.3.1).
+pub const WITHDRAWN_REASON: &str = "privilegeWithdrawn";
 
 impl ToSql for CertStatus {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(self.as_str().into())
+    }
+}
+
+impl FromSql for Delivery {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let s = value.as_str()?;
+        Self::parse(s).ok_or_else(|| FromSqlError::Other(format!("unknown delivery '{s}'").into()))
     }
 }
 
@@ -50,6 +60,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<IssuedCertificate> {
         status: row.get(12)?,
         revoked_at: row.get(13)?,
         revocation_reason: row.get(14)?,
+        delivery: row.get(15)?,
+        signer_key_sha256: row.get(16)?,
     })
 }
 
@@ -66,15 +78,17 @@ fn find(
     .context("reading a certificate")
 }
 
-/// The certificate of (platform, transaction), on an open connection or transaction.
+/// The live (not withdrawn) certificate of (platform, transaction), on an open connection or
+/// transaction.
 pub(super) fn by_transaction(
     conn: &Connection,
     platform_id: &str,
     transaction_id: &str,
 ) -> Result<Option<IssuedCertificate>, StoreError> {
+    // The condition matches the partial unique index's, so the index serves it.
     find(
         conn,
-        "platform_id = ?1 AND transaction_id = ?2",
+        "platform_id = ?1 AND transaction_id = ?2 AND delivery <> 'withdrawn'",
         &[&platform_id, &transaction_id],
     )
 }
@@ -93,7 +107,9 @@ pub(super) fn by_serial(
 }
 
 impl Store {
-    /// The certificate issued for this SCEP transaction on this platform, if any.
+    /// The live certificate issued for this SCEP transaction on this platform, if any:
+    /// withdrawn ones (revoked before delivery) are not returned, so the transaction may be
+    /// answered afresh.
     pub fn certificate_by_transaction(
         &self,
         platform_id: &str,
@@ -179,11 +195,75 @@ impl Store {
             by_serial(tx, issuer_id, &serial_hex)?.ok_or_else(not_found)
         })
     }
+
+    /// Releases a [`Delivery::Held`] certificate once its delegated validator confirmed it.
+    /// Returns it, or `None` when it can no longer be delivered: revoked meanwhile (by an
+    /// operator or a device deactivation), withdrawn, or not on record.
+    pub fn release_certificate(
+        &self,
+        issuer_id: &str,
+        serial: &[u8],
+    ) -> Result<Option<IssuedCertificate>, StoreError> {
+        let Some(serial_hex) = canonical_serial(serial).map(format_serial) else {
+            return Ok(None);
+        };
+        self.write("releasing a certificate", |tx| {
+            tx.execute(
+                "UPDATE certificates SET delivery = 'released' WHERE issuer_id = ?1 \
+                 AND serial = ?2 AND delivery = 'held' AND status = 'valid'",
+                params![issuer_id, serial_hex],
+            )
+            .context("releasing a certificate")?;
+            Ok(by_serial(tx, issuer_id, &serial_hex)?
+                .filter(|c| c.status == CertStatus::Valid && c.delivery == Delivery::Released))
+        })
+    }
+
+    /// Revokes a certificate that nobody received ([`WITHDRAWN_REASON`]) and marks it
+    /// [`Delivery::Withdrawn`], in one transaction: a retry of its SCEP transaction is then
+    /// issued afresh instead of being answered with it, and the one-time challenge it
+    /// consumed, if any, is given back (it authorised nothing that was delivered).
+    /// A certificate already released is left alone and reported as
+    /// [`StoreError::Conflict`]: somebody may hold it. Unknown: [`StoreError::NotFound`].
+    pub fn withdraw_certificate(
+        &self,
+        issuer_id: &str,
+        serial: &[u8],
+        now: i64,
+    ) -> Result<IssuedCertificate, StoreError> {
+        let not_found = || StoreError::NotFound {
+            what: "certificate",
+            id: format_serial(serial),
+        };
+        let serial_hex = canonical_serial(serial)
+            .map(format_serial)
+            .ok_or_else(not_found)?;
+        self.write("withdrawing a certificate", |tx| {
+            let current = by_serial(tx, issuer_id, &serial_hex)?.ok_or_else(not_found)?;
+            if current.delivery == Delivery::Released {
+                return Err(StoreError::Conflict(format!(
+                    "certificate {serial_hex} was already released for delivery"
+                )));
+            }
+            tx.execute(
+                "UPDATE certificates SET delivery = 'withdrawn', status = 'revoked', \
+                 revoked_at = coalesce(revoked_at, ?3), \
+                 revocation_reason = coalesce(revocation_reason, ?4) \
+                 WHERE issuer_id = ?1 AND serial = ?2",
+                params![issuer_id, serial_hex, now, WITHDRAWN_REASON],
+            )
+            .context("withdrawing a certificate")?;
+            super::dynamic_challenges::give_back(tx, issuer_id, &serial_hex)?;
+            super::devices::bump_generation(tx)?;
+            by_serial(tx, issuer_id, &serial_hex)?.ok_or_else(not_found)
+        })
+    }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic, reason = "tests fail loudly")]
 mod tests {
+    use super::super::NewCertificate;
     use super::super::testutil::{new_cert, platform, seeded_store};
     use super::*;
 
@@ -292,6 +372,83 @@ mod tests {
         assert_eq!(serials(device(Some("p2"), None)), Vec::<String>::new());
         // The limit applies to the device's certificates, not before filtering by device.
         assert_eq!(serials(device(None, Some(1))), ["03"]);
+    }
+
+    #[test]
+    fn held_certificates_are_released_or_withdrawn_and_a_withdrawn_one_frees_its_transaction() {
+        let (_dir, store) = seeded_store();
+        store
+            .add_dynamic_challenge("p1", &[9; 32], 50, 500, 10)
+            .unwrap();
+        let held = NewCertificate {
+            held: true,
+            ..new_cert(&[7], "tx", 1)
+        };
+        store.record_issuance_consuming(&held, &[9; 32]).unwrap();
+        let got = store
+            .certificate_by_transaction("p1", "tx")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (got.delivery, got.status),
+            (Delivery::Held, CertStatus::Valid)
+        );
+        assert_eq!(got.signer_key_sha256, Some(vec![1; 32]));
+        // Withdrawn: revoked, not live for its transaction, its challenge given back.
+        let generation = store.revocation_generation().unwrap();
+        let w = store.withdraw_certificate("int", &[7], 300).unwrap();
+        assert_eq!(
+            (w.delivery, w.status, w.revocation_reason.as_deref()),
+            (
+                Delivery::Withdrawn,
+                CertStatus::Revoked,
+                Some(WITHDRAWN_REASON)
+            )
+        );
+        assert_ne!(store.revocation_generation().unwrap(), generation);
+        assert_eq!(store.certificate_by_transaction("p1", "tx").unwrap(), None);
+        assert_eq!(store.release_certificate("int", &[7]).unwrap(), None);
+        // The same transaction is recorded afresh, consuming the given-back challenge.
+        let again = NewCertificate {
+            held: true,
+            ..new_cert(&[8], "tx", 1)
+        };
+        assert_eq!(
+            store.record_issuance_consuming(&again, &[9; 32]).unwrap(),
+            super::super::Issuance::Recorded
+        );
+        let released = store.release_certificate("int", &[8]).unwrap().unwrap();
+        assert_eq!(released.delivery, Delivery::Released);
+        // A released certificate is never withdrawn (somebody may hold it).
+        assert!(matches!(
+            store.withdraw_certificate("int", &[8], 400),
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(
+            store
+                .certificate_by_transaction("p1", "tx")
+                .unwrap()
+                .unwrap()
+                .serial,
+            [8]
+        );
+    }
+
+    #[test]
+    fn a_held_certificate_revoked_meanwhile_is_not_released() {
+        let (_dir, store) = seeded_store();
+        let held = NewCertificate {
+            held: true,
+            ..new_cert(&[7], "tx", 1)
+        };
+        store.record_issuance(&held).unwrap();
+        store
+            .revoke_certificate("int", &[7], 200, Some("cessationOfOperation"))
+            .unwrap();
+        assert_eq!(store.release_certificate("int", &[7]).unwrap(), None);
+        let w = store.withdraw_certificate("int", &[7], 300).unwrap();
+        assert_eq!(w.revocation_reason.as_deref(), Some("cessationOfOperation"));
+        assert_eq!(w.revoked_at, Some(200), "the first revocation stays");
     }
 
     #[test]

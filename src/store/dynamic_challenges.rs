@@ -67,6 +67,24 @@ pub(super) fn consume(
     Ok(changed == 1)
 }
 
+/// Gives back the one-time challenge consumed by the certificate `(issuer_id, serial_hex)`,
+/// which was withdrawn before delivery: from the device's side that enrollment failed, and a
+/// failed enrollment does not use up its challenge (the burn rule, challenge/mod.rs). Its
+/// expiry still applies.
+pub(super) fn give_back(
+    conn: &Connection,
+    issuer_id: &str,
+    serial_hex: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE dynamic_challenges SET consumed_at = NULL, issuer_id = NULL, \
+         certificate_serial = NULL WHERE issuer_id = ?1 AND certificate_serial = ?2",
+    )
+    .and_then(|mut s| s.execute(params![issuer_id, serial_hex]))
+    .context("giving back a challenge")?;
+    Ok(())
+}
+
 impl Store {
     /// Stores the SHA-256 of a new one-time challenge of `platform_id`, valid until
     /// `expires_at`, unless the platform already has `max_outstanding` outstanding ones

@@ -156,15 +156,14 @@ impl Pending {
             field: "serial",
             reason: "must be positive and at most 20 octets in DER".into(),
         })?;
-        if cert.public_key_sha256.len() != SHA256_LEN {
-            let reason = format!(
-                "expected {SHA256_LEN} bytes, got {}",
-                cert.public_key_sha256.len()
-            );
-            return Err(StoreError::Invalid {
-                field: "public_key_sha256",
-                reason,
-            });
+        for (field, hash) in [
+            ("public_key_sha256", &cert.public_key_sha256),
+            ("signer_key_sha256", &cert.signer_key_sha256),
+        ] {
+            if hash.len() != SHA256_LEN {
+                let reason = format!("expected {SHA256_LEN} bytes, got {}", hash.len());
+                return Err(StoreError::Invalid { field, reason });
+            }
         }
         let sans = serde_json::to_string(&cert.sans).map_err(|e| StoreError::Invalid {
             field: "sans",
@@ -224,7 +223,7 @@ fn record_in(tx: &Connection, pending: &Pending) -> Result<Issuance, StoreError>
     }
     tx.prepare_cached(&format!(
         "INSERT INTO certificates ({COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'valid', NULL, NULL)"
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'valid', NULL, NULL, ?13, ?14)"
     ))
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -239,7 +238,9 @@ fn record_in(tx: &Connection, pending: &Pending) -> Result<Issuance, StoreError>
             cert.not_before,
             cert.not_after,
             cert.der,
-            cert.requested_at
+            cert.requested_at,
+            if cert.held { "held" } else { "released" },
+            cert.signer_key_sha256
         ])
     })
     .context("recording a certificate")?;

@@ -37,15 +37,16 @@ mod serial;
 mod testutil;
 mod types;
 
+pub use certificates::WITHDRAWN_REASON;
 pub use challenge_config::{DynamicSettings, IntuneSettings, WebhookSettings};
 pub use dynamic_challenges::{ChallengeIssue, OneTimeState};
 pub use error::StoreError;
 pub use issuance::PendingIssuance;
 pub use serial::{MAX_SERIAL_OCTETS, format_serial};
 pub use types::{
-    CaRecord, CaRole, CaState, CertStatus, CertificateFilter, ChallengeConfig, Device, DeviceState,
-    DeviceTransition, Issuance, IssuedCertificate, NewCertificate, Platform, RevokedCertificate,
-    SHA256_LEN,
+    CaRecord, CaRole, CaState, CertStatus, CertificateFilter, ChallengeConfig, Delivery, Device,
+    DeviceState, DeviceTransition, Issuance, IssuedCertificate, NewCertificate, Platform,
+    RevokedCertificate, SHA256_LEN,
 };
 
 use error::Context;
@@ -62,10 +63,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_challenge_modes.sql"),
     include_str!("migrations/0005_rotation.sql"),
     include_str!("migrations/0006_lean_certificate_indexes.sql"),
+    include_str!("migrations/0007_delivery_and_signer.sql"),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 
@@ -361,6 +363,44 @@ mod tests {
     }
 
     #[test]
+    fn schema_6_certificates_migrate_as_released_without_a_signer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scepd.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..6] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 6;
+                 INSERT INTO platforms (id, name, challenge_kind, allow_des, created_at)
+                     VALUES ('p1', 'Fleet', 'static', 0, 1);
+                 INSERT INTO authorities (id, role, state, subject, cert_der, key_ref,
+                     not_before, not_after, created_at)
+                     VALUES ('int', 'intermediate', 'active', 'CN=i', x'30', 'k', 0, 9, 0);
+                 INSERT INTO certificates (issuer_id, serial, platform_id, transaction_id,
+                     public_key_sha256, subject, der, not_before, not_after, requested_at,
+                     status, revoked_at, revocation_reason)
+                     VALUES ('int', '0a', 'p1', 'tx', zeroblob(32), 'CN=d', x'30', 0, 9, 0,
+                     'revoked', 5, 'privilegeWithdrawn');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let c = store
+            .certificate_by_transaction("p1", "tx")
+            .unwrap()
+            .unwrap();
+        // An old undelivered certificate cannot be told from a revoked delivered one: it
+        // stays live for its transaction (a replay is refused rather than issued afresh).
+        assert_eq!(
+            (c.delivery, c.signer_key_sha256, c.status),
+            (Delivery::Released, None, CertStatus::Revoked)
+        );
+    }
+
+    #[test]
     fn refuses_a_database_from_a_newer_version() {
         let (dir, store) = temp_store();
         let newer = SCHEMA_VERSION + 1;
@@ -456,7 +496,8 @@ mod tests {
         };
         for (sql, index) in [
             (
-                "SELECT 1 FROM certificates WHERE platform_id = 'p' AND transaction_id = 't'",
+                "SELECT 1 FROM certificates WHERE platform_id = 'p' AND transaction_id = 't' \
+                 AND delivery <> 'withdrawn'",
                 "certificates_transaction",
             ),
             (

@@ -131,6 +131,35 @@ impl CertStatus {
     }
 }
 
+/// Whether a recorded certificate may be handed out (see migration 0007).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Delivery {
+    /// Recorded, waiting for a delegated validator's confirmation: never handed out.
+    Held,
+    /// May be handed out (replays, CertPoll) while it is valid.
+    Released,
+    /// Revoked before anybody received it: a retry of its transaction is issued afresh.
+    Withdrawn,
+}
+
+impl Delivery {
+    /// Name used in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Held => "held",
+            Self::Released => "released",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// Inverse of [`Delivery::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Held, Self::Released, Self::Withdrawn]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
+}
+
 /// A certificate to record, as produced by issuance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCertificate {
@@ -161,6 +190,12 @@ pub struct NewCertificate {
     pub requested_at: i64,
     /// The device's user, when known (kept on the device record).
     pub user: Option<String>,
+    /// SHA-256 of the request signer's SubjectPublicKeyInfo, 32 bytes (CertPoll must come
+    /// from the same key).
+    pub signer_key_sha256: Vec<u8>,
+    /// Record it [`Delivery::Held`] (a delegated validator must confirm it first) rather than
+    /// [`Delivery::Released`].
+    pub held: bool,
 }
 
 /// A recorded certificate with its revocation status.
@@ -196,6 +231,11 @@ pub struct IssuedCertificate {
     pub revoked_at: Option<i64>,
     /// Revocation reason as given by the caller, when revoked.
     pub revocation_reason: Option<String>,
+    /// Whether it may be handed out.
+    pub delivery: Delivery,
+    /// SHA-256 of the request signer's SubjectPublicKeyInfo; `None` for certificates
+    /// recorded before schema 7.
+    pub signer_key_sha256: Option<Vec<u8>>,
 }
 
 impl IssuedCertificate {

@@ -17,6 +17,7 @@ mod lifecycle;
 mod limits;
 mod oracle;
 mod read_only_fs;
+mod renewal_security;
 mod revocation;
 mod rotation;
 mod vectors;
