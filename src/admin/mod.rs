@@ -49,15 +49,19 @@ impl Handler for AdminApp {
             "/healthz" => return response(200, "text/plain; charset=utf-8", "ok\n"),
             "/readyz" => {
                 let app = self.app.clone();
+                // Ready means the store can commit, not just read (store/readiness.rs).
                 let ready = tokio::task::spawn_blocking(move || {
-                    app.authority.store().schema_version().is_ok()
+                    let store = app.authority.store();
+                    store.schema_version().and_then(|_| store.ready())
                 })
-                .await
-                .unwrap_or(false);
-                return if ready {
-                    response(200, "text/plain; charset=utf-8", "ready\n")
-                } else {
-                    error(503, "not_ready", "store unavailable")
+                .await;
+                return match ready {
+                    Ok(Ok(())) => response(200, "text/plain; charset=utf-8", "ready\n"),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "not ready: the store cannot commit");
+                        error(503, "not_ready", "store unavailable")
+                    }
+                    Err(_) => error(503, "not_ready", "store unavailable"),
                 };
             }
             _ => {}

@@ -30,6 +30,7 @@ mod group_commit;
 mod issuance;
 mod platforms;
 mod readers;
+mod readiness;
 pub mod revocation;
 pub mod rotation;
 mod serial;
@@ -92,6 +93,8 @@ pub struct Store {
     /// connection would be another, empty database).
     readers: Option<readers::Readers>,
     issuances: group_commit::GroupCommit<issuance::Pending, Issuance>,
+    /// Outcomes of recent commits, for [`Store::ready`].
+    health: Arc<readiness::WriteHealth>,
 }
 
 impl Store {
@@ -144,12 +147,26 @@ impl Store {
             .context("keeping temporary data in memory")?;
         let conn = Arc::new(Mutex::new(conn));
         let writer = conn.clone();
+        let health = Arc::new(readiness::WriteHealth::default());
+        let committed = health.clone();
         Ok(Self {
             conn,
             readers: None,
             issuances: group_commit::GroupCommit::new(Arc::new(move |group| {
-                issuance::commit_issuances(&writer, group)
+                let results = issuance::commit_issuances(&writer, group);
+                // A whole group failing is the database's failure (disk full, I/O); single
+                // refusals (replays, spent challenges) are the requests'.
+                match results.iter().find_map(|r| match r {
+                    Err(StoreError::GroupCommit(why)) => Some(why.as_str()),
+                    _ => None,
+                }) {
+                    Some(why) => committed.record(Err(why)),
+                    None if !results.is_empty() => committed.record(Ok(())),
+                    None => {}
+                }
+                results
             })),
+            health,
         })
     }
 

@@ -7,6 +7,7 @@ pub mod dynamic;
 mod enroll;
 pub mod fake_http;
 pub mod fake_intune;
+mod full_disk;
 mod fuzz_regressions;
 mod hostile;
 mod hostile_mutations;

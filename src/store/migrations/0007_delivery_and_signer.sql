@@ -20,3 +20,11 @@ ALTER TABLE certificates ADD COLUMN signer_key_sha256 BLOB;
 DROP INDEX certificates_transaction;
 CREATE UNIQUE INDEX certificates_transaction ON certificates (platform_id, transaction_id)
     WHERE delivery <> 'withdrawn';
+
+-- One row that /readyz rewrites (a 32 KiB random blob) to learn whether the store can still
+-- commit about as much as an enrollment does (store/readiness.rs).
+CREATE TABLE readiness_probe (
+    id        INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    probed_at INTEGER NOT NULL,
+    payload   BLOB    NOT NULL
+) STRICT;
