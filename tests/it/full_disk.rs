@@ -22,12 +22,7 @@ fn readyz(server: &Server) -> u16 {
 #[test]
 fn readiness_follows_the_stores_ability_to_commit() {
     // A mount namespace needs root, as in read_only_fs.rs (CI runs as root).
-    let can_unshare = std::process::Command::new("unshare")
-        .args(["-m", "true"])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !can_unshare {
+    if !can_unshare() {
         eprintln!("skipping: `unshare -m` is not permitted (run the tests as root)");
         return;
     }

@@ -22,12 +22,7 @@ exec "$@""#;
 fn enrollments_need_no_writable_temp_dir() {
     // A mount namespace needs root. Unlike a missing client, scripts/test cannot provide
     // that, so without it the test says so and passes, under CI too.
-    let can_unshare = std::process::Command::new("unshare")
-        .args(["-m", "true"])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !can_unshare {
+    if !can_unshare() {
         eprintln!(
             "skipping: `unshare -m` is not permitted (run the tests as root to include this one)"
         );

@@ -636,3 +636,13 @@ pub fn openssl_text(dir: &Path, der: &[u8]) -> String {
     assert!(ok, "{text}");
     text
 }
+
+/// Whether this process may create mount namespaces (root). Tests that need one say so and
+/// return when it may not: scripts/test cannot provide root.
+pub fn can_unshare() -> bool {
+    Command::new("unshare")
+        .args(["-m", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
