@@ -47,11 +47,10 @@ pub async fn route(
     } else {
         Value::Null
     };
-    let parts: Vec<String> = path
-        .trim_start_matches("/admin/v1/")
-        .split('/')
-        .map(str::to_owned)
-        .collect();
+    let parts = match path_segments(&path) {
+        Ok(p) => p,
+        Err(e) => return error(400, "bad_request", format!("invalid path: {e}")),
+    };
     let result = tokio::task::spawn_blocking(move || {
         dispatch(&admin, &method, &parts, &query, &body, &caller)
     })
@@ -61,6 +60,16 @@ pub async fn route(
         Ok(Err(e)) => e.into_response(),
         Err(e) => error(500, "internal", format!("worker failed: {e}")),
     }
+}
+
+/// The segments after `/admin/v1/`, each percent-decoded exactly once. The raw path is split
+/// first, so a decoded `/` (`%2F`) stays inside its segment (part of an id) and an id can
+/// never add segments or reach another endpoint.
+fn path_segments(path: &str) -> Result<Vec<String>, crate::percent::PercentError> {
+    path.trim_start_matches("/admin/v1/")
+        .split('/')
+        .map(crate::percent::decode_segment)
+        .collect()
 }
 
 /// API errors, mapped to status codes in one place.
@@ -548,5 +557,29 @@ fn rotation_error(e: rotation::RotationError) -> ApiError {
         rotation::RotationError::Store(s) => ApiError::from(s),
         rotation::RotationError::Invalid(m) => ApiError::BadRequest(m),
         other => ApiError::Internal(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_split_then_decoded_once() {
+        assert_eq!(
+            path_segments("/admin/v1/devices/p1/John%27s%20MacBook/suspend").unwrap(),
+            ["devices", "p1", "John's MacBook", "suspend"]
+        );
+        assert_eq!(
+            path_segments("/admin/v1/devices/p1/LAPTOP-8%2Fdeactivate%3Fx/suspend").unwrap(),
+            ["devices", "p1", "LAPTOP-8/deactivate?x", "suspend"]
+        );
+        assert_eq!(
+            path_segments("/admin/v1/devices/p1/a%252Fb/suspend").unwrap()[2],
+            "a%2Fb"
+        );
+        assert!(path_segments("/admin/v1/devices/p1/50%/suspend").is_err());
+        assert!(path_segments("/admin/v1/devices/p1/%FF/suspend").is_err());
     }
 }

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::{CertCommand, CliError, Command, PlatformCommand, fail};
 use crate::outbound::{Outbound, OutboundRequest};
+use crate::percent::encode_segment as seg;
 
 /// Env var holding the admin token for `--admin-url`.
 pub const TOKEN_ENV: &str = "SCEPD_ADMIN_TOKEN";
@@ -49,7 +50,7 @@ fn request_for(cmd: &Command) -> Result<Option<(Method, String, Value, bool)>, C
             json,
         }) => (
             Method::POST,
-            format!("/admin/v1/certificates/{serial}/revoke"),
+            format!("/admin/v1/certificates/{}/revoke", seg(serial)),
             json!({"reason": reason}),
             *json,
         ),
@@ -67,9 +68,14 @@ fn request_for(cmd: &Command) -> Result<Option<(Method, String, Value, bool)>, C
                 .clone()
                 .ok_or_else(|| fail(2, "with --admin-url, pass --platform for device actions"))?;
             let body = reason.map_or(Value::Null, |r| json!({"reason": r}));
+            // Ids are encoded: a device id like `X/deactivate?y` must stay one path segment.
             (
                 Method::POST,
-                format!("/admin/v1/devices/{platform}/{}/{action}", target.device),
+                format!(
+                    "/admin/v1/devices/{}/{}/{action}",
+                    seg(&platform),
+                    seg(&target.device)
+                ),
                 body,
                 target.json,
             )
@@ -89,7 +95,7 @@ fn request_for(cmd: &Command) -> Result<Option<(Method, String, Value, bool)>, C
         ),
         Command::Ca(super::ca::CaCommand::Activate { id }) => (
             Method::POST,
-            format!("/admin/v1/ca/{id}/activate"),
+            format!("/admin/v1/ca/{}/activate", seg(id)),
             Value::Null,
             false,
         ),

@@ -4,10 +4,48 @@
 //! `CN={user} managementAttestation {deviceId}`), else the Intune SID SAN URI, else the whole CN.
 //! A platform may set its own pattern (`--device-id-pattern`, one capture group) matched
 //! against the CN, then each SAN.
+//!
+//! Device ids are 1 to [`MAX_DEVICE_ID_CHARS`] Unicode characters, none of them unsafe to
+//! print ([`crate::printable::is_unsafe`]: control characters, bidi formatting);
+//! [`check_device_id`] is the one place that rule lives.
 
 use regex::Regex;
 use scepd_pki::x509::general_names::AltName;
 use scepd_pki::x509::name;
+
+/// Longest device id, in characters.
+pub const MAX_DEVICE_ID_CHARS: usize = 256;
+
+/// Why an extracted device id is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeviceIdError {
+    /// Empty.
+    #[error("device id is empty")]
+    Empty,
+    /// Longer than [`MAX_DEVICE_ID_CHARS`].
+    #[error("device id is longer than {MAX_DEVICE_ID_CHARS} characters")]
+    TooLong,
+    /// Holds a control or bidi formatting character (shown escaped).
+    #[error("device id contains the character {0:?}, which is not allowed")]
+    Character(char),
+}
+
+/// The device id rule (see the module docs): enrollment refuses ids that break it, so no new
+/// device can get one; ids stored before the rule may still break it and are escaped
+/// wherever they are shown.
+pub fn check_device_id(id: &str) -> Result<(), DeviceIdError> {
+    if id.is_empty() {
+        return Err(DeviceIdError::Empty);
+    }
+    if let Some(c) = id.chars().find(|c| crate::printable::is_unsafe(*c)) {
+        return Err(DeviceIdError::Character(c));
+    }
+    if id.chars().count() > MAX_DEVICE_ID_CHARS {
+        return Err(DeviceIdError::TooLong);
+    }
+    Ok(())
+}
 
 const MARKER: &str = "managementAttestation";
 const INTUNE_SID_PREFIX: &str = "tag:microsoft.com,2022-09-14:sid:";
@@ -131,6 +169,39 @@ mod tests {
                 .as_deref(),
             Some("plain-host")
         );
+    }
+
+    #[test]
+    fn device_id_rule() {
+        for ok in [
+            "1234-ABCD",
+            "John's MacBook",
+            "LAPTOP-8/deactivate?x",
+            "Gerät ü 東京",
+            "S-1-5-21-9",
+        ] {
+            assert_eq!(check_device_id(ok), Ok(()), "{ok}");
+        }
+        assert_eq!(check_device_id(&"x".repeat(MAX_DEVICE_ID_CHARS)), Ok(()));
+        assert_eq!(
+            check_device_id(&"é".repeat(MAX_DEVICE_ID_CHARS + 1)),
+            Err(DeviceIdError::TooLong)
+        );
+        assert_eq!(check_device_id(""), Err(DeviceIdError::Empty));
+        for (bad, c) in [
+            ("a\nb", '\n'),
+            ("\u{1b}[31mred", '\u{1b}'),
+            ("del\u{7f}", '\u{7f}'),
+            ("c1\u{85}", '\u{85}'),
+            ("evil\u{202e}gpj.exe", '\u{202e}'),
+            ("tab\t", '\t'),
+        ] {
+            assert_eq!(
+                check_device_id(bad),
+                Err(DeviceIdError::Character(c)),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 pub mod testkit;
 
 mod admin;
+mod admin_paths;
 mod cli;
 mod crash_safety;
 pub mod dynamic;
