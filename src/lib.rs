@@ -14,6 +14,7 @@ pub mod devices;
 pub mod error;
 pub mod http;
 pub mod keystore;
+pub mod logging;
 pub mod metrics;
 pub mod ocsp_cache;
 pub mod outbound;

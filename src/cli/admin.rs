@@ -7,6 +7,7 @@ use super::{CliError, fail, open_initialized};
 use crate::admin::tokens::{self, Scope};
 use crate::config::Config;
 use crate::http::scep::unix_now;
+use crate::printable::escape;
 
 /// `admin` subcommands.
 #[derive(Debug, Subcommand)]
@@ -109,7 +110,7 @@ pub fn run(config: &Config, cmd: AdminCommand) -> Result<(), CliError> {
                 for t in list {
                     println!(
                         "{:<24} {:<6} {}",
-                        t.name,
+                        escape(&t.name),
                         t.scope,
                         if t.revoked_at.is_some() {
                             "revoked"
@@ -154,10 +155,10 @@ pub fn audit(config: &Config, since: Option<&str>, json: bool) -> Result<(), Cli
             println!(
                 "{} {:<16} {:<24} {} {}",
                 scepd_pki::der::time::rfc3339(e.at),
-                e.actor,
-                e.action,
-                e.subject,
-                e.detail
+                escape(&e.actor),
+                escape(&e.action),
+                escape(&e.subject),
+                escape(&e.detail)
             );
         }
     }

@@ -91,7 +91,7 @@ pub fn run(config: &Config, cmd: CaCommand) -> Result<(), CliError> {
                         a.id,
                         a.role.as_str(),
                         a.state.as_str(),
-                        a.subject,
+                        crate::printable::escape(&a.subject),
                         rfc3339(a.not_after)
                     );
                 }

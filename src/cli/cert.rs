@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::{CertCommand, CliError, fail, open_initialized};
 use crate::config::Config;
+use crate::printable::escape;
 use scepd_pki::revocation::RevocationReason;
 
 use crate::http::scep::unix_now;
@@ -41,6 +42,7 @@ pub fn run(config: &Config, cmd: CertCommand) -> Result<(), CliError> {
                     .collect();
                 println!("{}", serde_json::Value::Array(v));
             } else {
+                // Table cells are escaped (subjects come from CSRs); --json stays exact.
                 println!(
                     "{:<34} {:<8} {:<21} {:<22} SUBJECT",
                     "SERIAL", "STATUS", "NOT AFTER", "PLATFORM"
@@ -51,8 +53,8 @@ pub fn run(config: &Config, cmd: CertCommand) -> Result<(), CliError> {
                         c.serial_hex(),
                         c.status.as_str(),
                         scepd_pki::der::time::rfc3339(c.not_after),
-                        c.platform_id,
-                        c.subject
+                        escape(&c.platform_id),
+                        escape(&c.subject)
                     );
                 }
             }

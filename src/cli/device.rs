@@ -8,6 +8,7 @@ use super::{CliError, fail, open_initialized};
 use crate::config::Config;
 use crate::devices::{self, Action};
 use crate::http::scep::unix_now;
+use crate::printable::escape;
 use crate::store::{CertificateFilter, Device, DeviceState, Store};
 
 /// Which device.
@@ -123,8 +124,8 @@ fn act(config: &Config, t: &Target, action: Action, reason: Option<&str>) -> Res
     } else {
         println!(
             "{} {} is now {} ({} certificate(s) revoked)",
-            d.platform_id,
-            d.device_id,
+            escape(&d.platform_id),
+            escape(&d.device_id),
             applied.device.state.as_str(),
             applied.revoked
         );
@@ -159,14 +160,15 @@ pub fn run(config: &Config, cmd: DeviceCommand) -> Result<(), CliError> {
                     serde_json::Value::Array(list.iter().map(device_json).collect())
                 );
             } else {
+                // Table cells are escaped (ids come from CSRs); --json stays exact.
                 println!("{:<22} {:<36} {:<12} USER", "PLATFORM", "DEVICE", "STATE");
                 for d in list {
                     println!(
                         "{:<22} {:<36} {:<12} {}",
-                        d.platform_id,
-                        d.device_id,
+                        escape(&d.platform_id),
+                        escape(&d.device_id),
                         d.state.as_str(),
-                        d.user.unwrap_or_default()
+                        escape(d.user.as_deref().unwrap_or_default())
                     );
                 }
             }
@@ -186,7 +188,9 @@ pub fn run(config: &Config, cmd: DeviceCommand) -> Result<(), CliError> {
             if t.json {
                 println!("{v}");
             } else {
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                // JSON escapes C0 controls but not C1 or bidi characters.
+                let pretty = serde_json::to_string_pretty(&v).unwrap_or_default();
+                println!("{}", escape(&pretty));
             }
             Ok(())
         }

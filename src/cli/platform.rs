@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::devices::identity::DevicePattern;
 use crate::http::scep::unix_now;
 use crate::platforms::{self, CreatedDelegated, DynamicOptions, IntuneOptions, NewPlatform};
+use crate::printable::escape;
 use crate::secrets::{self, SecretFiles};
 
 /// Options that belong to one challenge mode; giving one to another mode is a usage error.
@@ -345,10 +346,10 @@ fn list(config: &Config, json: bool) -> Result<(), CliError> {
         for p in list {
             println!(
                 "{:<22} {:<24} {:<8} {}",
-                p.id,
-                p.name,
+                escape(&p.id),
+                escape(&p.name),
                 p.challenge.kind(),
-                platforms::scep_path(&p.id)
+                escape(&platforms::scep_path(&p.id))
             );
         }
     }

@@ -155,7 +155,9 @@ pub fn try_run(
     if json_out {
         println!("{v}");
     } else {
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        // JSON escapes C0 controls but not C1 or bidi characters.
+        let pretty = serde_json::to_string_pretty(&v).unwrap_or_default();
+        println!("{}", crate::printable::escape(&pretty));
     }
     Ok(true)
 }
