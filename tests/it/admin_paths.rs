@@ -49,6 +49,8 @@ pub fn seed_device(server: &Server, platform_id: &str, device_id: &str, subject:
             der: vec![0x30, 0x00],
             requested_at: now,
             user: None,
+            signer_key_sha256: vec![n; 32],
+            held: false,
         })
         .unwrap();
     scepd_pki::hex(&serial)
