@@ -64,7 +64,11 @@ impl Visit for Escaping<'_> {
         // Writing to a String cannot fail.
         let _ = write!(text, "{value:?}");
         let text = escape(&text);
-        let sep = if std::mem::take(&mut self.first) { "" } else { " " };
+        let sep = if std::mem::take(&mut self.first) {
+            ""
+        } else {
+            " "
+        };
         let name = field.name();
         let name = name.strip_prefix("r#").unwrap_or(name);
         self.result = match (name, self.writer.has_ansi_escapes()) {
@@ -115,7 +119,9 @@ mod tests {
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(!text.contains('\u{1b}'), "{text}");
         assert!(
-            text.contains("issued CN=X\\n2026-12-03T00:00:00Z  INFO forged \\x1b[31mred subject=CN=X\\n"),
+            text.contains(
+                "issued CN=X\\n2026-12-03T00:00:00Z  INFO forged \\x1b[31mred subject=CN=X\\n"
+            ),
             "{text}"
         );
         assert!(text.contains(" n=3"), "{text}");

@@ -714,6 +714,12 @@ impl Authority {
             .map(|(_, names)| names)
             .unwrap_or_default();
         let who = self.identity_of(platform, csr.subject, &sans)?;
+        // The documented device-id rule holds for every request: an id that breaks it (too
+        // long, control or bidi characters) is refused, never stored.
+        if let Some(id) = &who.device_id {
+            identity::check_device_id(id)
+                .map_err(|e| Outcome::Fail(ScepFailure::Policy(e.to_string())))?;
+        }
         if let Some(device_id) = &who.device_id {
             if let Some(d) = self
                 .store

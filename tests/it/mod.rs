@@ -11,6 +11,7 @@ pub mod fake_intune;
 mod full_disk;
 mod fuzz_regressions;
 mod hostile;
+mod hostile_encodings;
 mod hostile_mutations;
 mod interop;
 pub mod interop_clients;

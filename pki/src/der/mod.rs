@@ -4,6 +4,7 @@
 
 pub mod oid;
 pub mod reader;
+pub mod strict;
 pub mod time;
 pub mod writer;
 

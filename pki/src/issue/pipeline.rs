@@ -6,7 +6,7 @@ use super::extensions::{self, KeyUsage};
 use super::profile::DeviceProfile;
 use super::serial::random_serial;
 use crate::algorithms::{DigestAlg, PublicKeyInfo};
-use crate::der::oid;
+use crate::der::{DerError, oid, strict};
 use crate::keys::Signer;
 use crate::pkcs10::CertificationRequest;
 use crate::random::Random;
@@ -23,6 +23,15 @@ pub enum IssueError {
     /// The requested subject is malformed.
     #[error("requested subject refused: {0}")]
     Subject(String),
+    /// A structure we would copy into the certificate (subject, public key, subjectAltName)
+    /// is not strict DER, or holds characters its type or our policy does not allow.
+    #[error("requested {field} is not strict DER: {reason}")]
+    NotDer {
+        /// Which structure: "subject", "public key" or "subjectAltName".
+        field: &'static str,
+        /// What was wrong with it.
+        reason: DerError,
+    },
     /// The issuer cannot issue now (expired).
     #[error("issuing CA is not valid now")]
     IssuerExpired,
@@ -57,7 +66,14 @@ pub fn issue_device_certificate(
     now: i64,
     rng: &dyn Random,
 ) -> Result<IssuedCertificate, IssueError> {
+    // Subject, key and SANs are copied as received: only strict DER goes under our signature.
+    let not_der = |field| move |reason| IssueError::NotDer { field, reason };
+    strict::check(csr.spki).map_err(not_der("public key"))?;
     let key = PublicKeyInfo::parse(csr.spki).map_err(|e| IssueError::Key(e.to_string()))?;
+    if key.algorithm == oid::RSA_ENCRYPTION {
+        // The RSAPublicKey inside the BIT STRING is not reached by the outer check.
+        strict::check(key.key).map_err(not_der("public key"))?;
+    }
     match key.rsa_bits() {
         Some(bits) if bits < profile.min_rsa_bits => {
             return Err(IssueError::Key(format!(
@@ -78,7 +94,7 @@ pub fn issue_device_certificate(
             )));
         }
     }
-    name::validate_subject(csr.subject).map_err(|e| IssueError::Subject(e.to_string()))?;
+    name::validate_subject(csr.subject).map_err(not_der("subject"))?;
     if !issuer.is_valid_at(now) {
         return Err(IssueError::IssuerExpired);
     }
@@ -104,7 +120,7 @@ pub fn issue_device_certificate(
     if profile.copy_san {
         if let Some(ext) = csr.extension(oid::SUBJECT_ALT_NAME) {
             let (filtered, names) =
-                filter_requested(ext.value).map_err(|e| IssueError::Subject(e.to_string()))?;
+                filter_requested(ext.value).map_err(not_der("subjectAltName"))?;
             if let Some(gn) = filtered {
                 exts.push(extensions::subject_alt_name(&gn, empty_subject));
                 sans = names;

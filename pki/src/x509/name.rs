@@ -2,7 +2,7 @@
 //! Names are always copied as received bytes, never rebuilt (design.md gotcha 7: rebuilding
 //! loses repeated and multi-valued attributes).
 
-use crate::der::{DerError, Reader, oid, tag};
+use crate::der::{DerError, Reader, oid, strict, tag};
 
 /// Largest subject we accept from a request (real device subjects are far below this).
 pub const MAX_NAME_LEN: usize = 4096;
@@ -54,23 +54,42 @@ pub fn attributes(name: &[u8]) -> Result<Vec<NameAttribute<'_>>, DerError> {
     Ok(out)
 }
 
-/// Checks that a requested subject is a well-formed DER name of string attributes and not
-/// oversized; returns its attributes.
+/// Checks that a requested subject is a strict-DER name of string attributes, each holding
+/// 1 or more characters of its type's alphabet and no control characters (NUL, newline, ESC,
+/// C1), and not oversized; returns its attributes. The subject is copied into the certificate
+/// as received, so this is the whole defence against signing requester-shaped bytes.
 pub fn validate_subject(name: &[u8]) -> Result<Vec<NameAttribute<'_>>, DerError> {
     if name.len() > MAX_NAME_LEN {
         return Err(DerError::Malformed("subject too long"));
     }
+    strict::check(name)?;
     let attrs = attributes(name)?;
     for a in &attrs {
-        if matches!(
-            a.tag,
-            tag::UTF8_STRING | tag::PRINTABLE_STRING | tag::IA5_STRING
-        ) && (std::str::from_utf8(a.value).is_err() || a.value.contains(&0))
-        {
-            return Err(DerError::Malformed("subject attribute text"));
+        let text = attribute_text(a)?;
+        if text.is_empty() {
+            return Err(DerError::Malformed("empty subject attribute"));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(DerError::Malformed("control character in subject"));
         }
     }
     Ok(attrs)
+}
+
+/// The characters of an attribute value, decoded by its string type. TeletexString is taken
+/// as printable ASCII only: its real (T.61) repertoire is not something we can check, and no
+/// current device sends it.
+fn attribute_text(a: &NameAttribute<'_>) -> Result<String, DerError> {
+    match a.tag {
+        tag::BMP_STRING => strict::decode_bmp(a.value),
+        tag::UNIVERSAL_STRING => strict::decode_universal(a.value),
+        tag::TELETEX_STRING if !a.value.iter().all(|b| (0x20..0x7f).contains(b)) => {
+            Err(DerError::Malformed("TeletexString outside printable ASCII"))
+        }
+        _ => std::str::from_utf8(a.value)
+            .map(str::to_owned)
+            .map_err(|_| DerError::Malformed("subject attribute text")),
+    }
 }
 
 fn short_name(o: &[u8]) -> String {
@@ -89,22 +108,9 @@ fn short_name(o: &[u8]) -> String {
     }
 }
 
-/// Value text for display: UTF-8 where it is, BMP decoded, otherwise hex.
+/// Value text for display: decoded where it decodes, otherwise hex.
 fn value_text(a: &NameAttribute<'_>) -> String {
-    match a.tag {
-        tag::BMP_STRING => {
-            let units: Vec<u16> = a
-                .value
-                .chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                .collect();
-            String::from_utf16_lossy(&units)
-        }
-        _ => match std::str::from_utf8(a.value) {
-            Ok(s) => s.to_owned(),
-            Err(_) => format!("#{}", crate::hex(a.value)),
-        },
-    }
+    attribute_text(a).unwrap_or_else(|_| format!("#{}", crate::hex(a.value)))
 }
 
 /// RFC 4514-style text, most significant RDN first as OpenSSL prints it (`CN=x, O=y` order
