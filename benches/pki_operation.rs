@@ -485,7 +485,7 @@ fn get_ca_cert_http(c: &mut Criterion, f: &Fixture) {
         f.ca.clone(),
         f.revocation.clone(),
     );
-    let trust = scepd::trust::TrustCheck::new(f.store.clone(), f.ca.clone());
+    let trust = scepd::trust::TrustCheck::new(f.store.clone(), f.ca.clone(), 0).unwrap();
     let app = Arc::new(App::new(config, authority, trust, Default::default()));
     let bounds = http::ConnLimits {
         header_timeout: app.header_timeout,

@@ -93,7 +93,8 @@ pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError>
                 metrics.ca_expiry(role, &a.id, c.not_after);
             }
         }
-        let trust = crate::trust::TrustCheck::new(store.clone(), ca.clone());
+        let trust = crate::trust::TrustCheck::new(store.clone(), ca.clone(), crate::http::scep::unix_now())
+            .map_err(|e| fail(format!("trust check: {e}")))?;
         let authority =
             Authority::new(&config, &config.public_base(addr), store, ca, revocation);
         let app = Arc::new(App::new(&config, authority, trust, metrics));

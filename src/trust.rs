@@ -1,9 +1,16 @@
 //! The device-trust check for relying parties: a one-time nonce, signed by the device's key,
 //! proves possession; the certificate must chain to our issuing CA, be within validity, not
 //! revoked, allow digitalSignature, and belong to an active device.
+//!
+//! Nonces are stateless: `hex(expiry ‖ random ‖ HMAC-SHA256(key, expiry ‖ random))` under a
+//! key all nodes share through the store. Handing one out stores nothing, so no flood can
+//! exhaust them for others (the audit held 100,000 stored nonces from 18 addresses and made
+//! every caller wait 5 minutes). A nonce is accepted once: presenting it records its random
+//! part in the store until it expires, and the store's unique key decides on every node.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use aws_lc_rs::hmac;
 
 use scepd_pki::algorithms::{SignatureAlg, verify_signature};
 use scepd_pki::der::{Reader, oid, tag};
@@ -15,8 +22,8 @@ use crate::store::{CertStatus, DeviceState, Store, StoreError};
 
 /// How long a nonce stays usable.
 pub const NONCE_TTL_SECS: i64 = 300;
-/// Most outstanding nonces (oldest expire first; beyond this new ones are refused).
-pub const MAX_NONCES: usize = 100_000;
+/// Octets of a nonce: expiry (8), random (16), HMAC-SHA256 tag (32).
+const NONCE_LEN: usize = 8 + 16 + 32;
 
 /// `POST /trust/v1/verify` body.
 #[derive(Debug, Deserialize)]
@@ -49,14 +56,21 @@ pub struct Verdict {
 
 /// Errors that are ours, not the caller's.
 #[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct TrustError(#[from] StoreError);
+#[non_exhaustive]
+pub enum TrustError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The system random generator failed.
+    #[error("random generator failed")]
+    Random,
+}
 
 /// Nonces and verification.
 pub struct TrustCheck {
     store: Arc<Store>,
     ca: Arc<CaHandle>,
-    nonces: Mutex<HashMap<String, i64>>,
+    nonce_key: hmac::Key,
 }
 
 fn not_managed(reason: &str) -> Verdict {
@@ -70,43 +84,57 @@ fn not_managed(reason: &str) -> Verdict {
 }
 
 impl TrustCheck {
-    /// A checker for the active issuing CA.
-    pub fn new(store: Arc<Store>, ca: Arc<CaHandle>) -> Self {
-        Self {
+    /// A checker for the active issuing CA, with the cluster's nonce key (created in the store
+    /// on first use). Blocking (store).
+    pub fn new(store: Arc<Store>, ca: Arc<CaHandle>, now: i64) -> Result<Self, TrustError> {
+        let mut fresh = zeroize::Zeroizing::new([0u8; crate::store::NONCE_KEY_LEN]);
+        aws_lc_rs::rand::fill(fresh.as_mut_slice()).map_err(|_| TrustError::Random)?;
+        let secret = store.trust_nonce_key(&fresh, now)?;
+        Ok(Self {
+            nonce_key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
             store,
             ca,
-            nonces: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
-    /// Issues a single-use nonce; `None` when too many are outstanding.
-    pub fn challenge(&self, now: i64) -> Option<(String, i64)> {
-        let mut raw = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut raw).ok()?;
-        let nonce = scepd_pki::hex(&raw);
+    /// Issues a single-use nonce valid until the returned time. Stores nothing.
+    pub fn challenge(&self, now: i64) -> Result<(String, i64), TrustError> {
         let expires = now + NONCE_TTL_SECS;
-        let mut map = self.nonces.lock().ok()?;
-        if map.len() >= MAX_NONCES {
-            map.retain(|_, exp| *exp > now);
-            if map.len() >= MAX_NONCES {
-                return None;
-            }
-        }
-        map.insert(nonce.clone(), expires);
-        Some((nonce, expires))
+        let mut body = [0u8; 24];
+        body[..8].copy_from_slice(&expires.to_be_bytes());
+        aws_lc_rs::rand::fill(&mut body[8..]).map_err(|_| TrustError::Random)?;
+        let tag = hmac::sign(&self.nonce_key, &body);
+        let mut nonce = body.to_vec();
+        nonce.extend_from_slice(tag.as_ref());
+        Ok((scepd_pki::hex(&nonce), expires))
     }
 
-    fn take_nonce(&self, nonce: &str, now: i64) -> bool {
-        match self.nonces.lock() {
-            Ok(mut map) => map.remove(nonce).is_some_and(|exp| exp > now),
-            Err(_) => false,
+    /// Accepts a nonce we issued, unexpired and never presented before (on any node).
+    fn take_nonce(&self, nonce: &str, now: i64) -> Result<bool, TrustError> {
+        if nonce.len() != 2 * NONCE_LEN {
+            return Ok(false);
         }
+        let Some(raw) = scepd_pki::unhex(nonce) else {
+            return Ok(false);
+        };
+        let (body, tag) = raw.split_at(24);
+        // Constant time: the tag is the secret-dependent part.
+        if hmac::verify(&self.nonce_key, body, tag).is_err() {
+            return Ok(false);
+        }
+        let mut exp = [0u8; 8];
+        exp.copy_from_slice(&body[..8]);
+        let expires = i64::from_be_bytes(exp);
+        if expires <= now || expires > now + NONCE_TTL_SECS {
+            return Ok(false);
+        }
+        Ok(self.store.use_trust_nonce(&body[8..], expires, now)?)
     }
 
     /// Checks a signed nonce and certificate. Blocking (store reads).
     pub fn verify(&self, req: &VerifyRequest, now: i64) -> Result<Verdict, TrustError> {
         // The nonce is consumed first, whatever the outcome: one attempt per nonce.
-        if !self.take_nonce(&req.nonce, now) {
+        if !self.take_nonce(&req.nonce, now)? {
             return Ok(not_managed("unknown, used or expired nonce"));
         }
         let decode = |s: &str| scepd_pki::scep::http::decode_base64_lenient(s.as_bytes());

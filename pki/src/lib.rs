@@ -21,6 +21,20 @@ pub fn hex(bytes: &[u8]) -> String {
     }
     s
 }
+
+/// Inverse of [`hex`] (either case); None unless `s` is an even number of hex digits.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    s.as_bytes()
+        .chunks_exact(2)
+        .map(|p| {
+            let d = |c: u8| char::from(c).to_digit(16);
+            u8::try_from(d(p[0])? * 16 + d(p[1])?).ok()
+        })
+        .collect()
+}
 pub mod ca;
 pub mod cms;
 pub mod issue;

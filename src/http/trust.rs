@@ -25,14 +25,11 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, op: &str) -> HttpResp
     }
     match op {
         "challenge" => match app.trust.challenge(unix_now()) {
-            Some((nonce, exp)) => json_response(
+            Ok((nonce, exp)) => json_response(
                 200,
                 &json!({"nonce": nonce, "expires_at": scepd_pki::der::time::rfc3339(exp)}),
             ),
-            None => json_response(
-                503,
-                &json!({"error": "busy", "message": "too many outstanding nonces"}),
-            ),
+            Err(e) => failure_response(&HttpFailure::Internal(e.to_string())),
         },
         "verify" => {
             app.metrics.trust_check();

@@ -36,6 +36,7 @@ pub mod rotation;
 mod serial;
 #[cfg(test)]
 mod testutil;
+mod trust_nonces;
 mod types;
 
 pub use certificates::WITHDRAWN_REASON;
@@ -44,6 +45,7 @@ pub use dynamic_challenges::{ChallengeIssue, OneTimeState};
 pub use error::StoreError;
 pub use issuance::PendingIssuance;
 pub use serial::{MAX_SERIAL_OCTETS, format_serial};
+pub use trust_nonces::NONCE_KEY_LEN;
 pub use types::{
     CaRecord, CaRole, CaState, CertStatus, CertificateFilter, ChallengeConfig, Delivery, Device,
     DeviceState, DeviceTransition, Issuance, IssuedCertificate, NewCertificate, Platform,
@@ -65,10 +67,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_rotation.sql"),
     include_str!("migrations/0006_lean_certificate_indexes.sql"),
     include_str!("migrations/0007_delivery_and_signer.sql"),
+    include_str!("migrations/0008_trust_nonces.sql"),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 

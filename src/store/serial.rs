@@ -27,16 +27,7 @@ pub(super) fn canonical_serial(serial: &[u8]) -> Option<&[u8]> {
 
 /// Inverse of [`format_serial`] for stored text.
 pub(super) fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| {
-            s.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect()
+    scepd_pki::unhex(s)
 }
 
 #[cfg(test)]

@@ -23,5 +23,6 @@ mod read_only_fs;
 mod renewal_security;
 mod revocation;
 mod rotation;
+mod trust_nonces;
 mod vectors;
 pub mod webhook;
