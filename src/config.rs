@@ -109,7 +109,8 @@ pub struct StoreSection {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeysSection {
-    /// File holding the key-encryption passphrase (first line). `SCEPD_KEY_PASSPHRASE` wins.
+    /// File holding the key-encryption passphrase (first line). `--key-passphrase-file` and
+    /// `SCEPD_KEY_PASSPHRASE` win.
     pub passphrase_file: Option<PathBuf>,
     /// Store keys unencrypted (explicit opt-in; never the default).
     pub plaintext: Option<bool>,
@@ -192,8 +193,11 @@ pub struct Config {
     pub crl_validity_secs: i64,
     /// OCSP response validity.
     pub ocsp_validity_secs: i64,
-    /// Key passphrase file, if configured.
+    /// Key passphrase file, if configured (`[keys] passphrase_file`).
     pub key_passphrase_file: Option<PathBuf>,
+    /// Key passphrase file from `--key-passphrase-file` / `SCEPD_KEY_PASSPHRASE_FILE`: wins
+    /// over the config file; giving it together with `SCEPD_KEY_PASSPHRASE` is an error.
+    pub key_passphrase_file_override: Option<PathBuf>,
     /// Keys stored unencrypted (explicit opt-in).
     pub plaintext_keys: bool,
     /// fsync every commit (`[store] synchronous = "full"`).
@@ -354,6 +358,7 @@ impl Config {
             crl_validity_secs: i64::from(crl_hours) * 3600,
             ocsp_validity_secs: i64::from(fc.revocation.ocsp_validity_secs.unwrap_or(3600)),
             key_passphrase_file: fc.keys.passphrase_file,
+            key_passphrase_file_override: None,
             plaintext_keys: fc.keys.plaintext.unwrap_or(false),
             full_durability: match fc.store.synchronous.as_deref() {
                 None | Some("full") => true,

@@ -2,10 +2,19 @@
 //! `<data_dir>/keys/`, encrypted with PBES2 (PBKDF2-HMAC-SHA-256, AES-256-CBC) under the
 //! operator's passphrase, read once at start-up into memory; buffers are zeroized.
 //!
-//! Passphrase sources, in order: `SCEPD_KEY_PASSPHRASE`, `[keys] passphrase_file`, and for
-//! development a random passphrase generated once into `<data_dir>/key-passphrase` (0600) —
-//! which protects copies of `keys/` alone but not a copy of the whole data dir; production
-//! deployments set one of the first two. `[keys] plaintext = true` stores keys unencrypted.
+//! Passphrase sources, in order: `--key-passphrase-file` / `SCEPD_KEY_PASSPHRASE_FILE`,
+//! `SCEPD_KEY_PASSPHRASE`, `[keys] passphrase_file`, and for development a random passphrase
+//! generated once into `<data_dir>/key-passphrase` (0600) — which protects copies of `keys/`
+//! alone but not a copy of the whole data dir; production deployments use a file outside the
+//! data dir. The environment variable works but is warned about: the kernel keeps a process's
+//! initial environment readable in `/proc/<pid>/environ` (to its user and root) for its whole
+//! life, and removing the variable from the environment does not erase those bytes (nor can
+//! it be done without `unsafe` in Rust 2024), so a file is the only source that does not stay
+//! exposed. `[keys] plaintext = true` stores keys unencrypted.
+//!
+//! The key directory must be mode 0700 and every file in it 0600 (no group or other bits):
+//! [`Keystore::check_permissions`] refuses otherwise at start-up, and [`Keystore::load`]
+//! checks the directory and the file it reads.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -34,6 +43,14 @@ pub enum KeystoreError {
     /// The file is readable by others.
     #[error("key file {0} is accessible by group or others (chmod 600 it)")]
     Permissions(PathBuf),
+    /// The key directory is accessible by others.
+    #[error("key directory {0} is accessible by group or others (chmod 700 it)")]
+    DirPermissions(PathBuf),
+    /// Two passphrase sources were given at once.
+    #[error(
+        "both {PASSPHRASE_ENV} and a key passphrase file (--key-passphrase-file or SCEPD_KEY_PASSPHRASE_FILE) are set: give one"
+    )]
+    TwoPassphrases,
     /// The content is not a usable key.
     #[error("key file {path}: {reason}")]
     Invalid {
@@ -89,16 +106,26 @@ impl Keystore {
         if config.plaintext_keys {
             return Ok(Self::new(&config.data_dir, Protection::Plaintext));
         }
-        if let Some(p) = std::env::var_os(PASSPHRASE_ENV) {
+        let from_env = std::env::var_os(PASSPHRASE_ENV);
+        if from_env.is_some() && config.key_passphrase_file_override.is_some() {
+            return Err(KeystoreError::TwoPassphrases);
+        }
+        if let Some(p) = from_env {
             let bytes = Zeroizing::new(p.into_encoded_bytes());
             if bytes.is_empty() {
                 return Err(KeystoreError::BadRef(format!("{PASSPHRASE_ENV} is empty")));
             }
+            tracing::warn!(
+                "the key passphrase comes from {PASSPHRASE_ENV}, which stays readable in /proc/<pid>/environ while scepd runs; prefer --key-passphrase-file or SCEPD_KEY_PASSPHRASE_FILE"
+            );
             return Ok(Self::new(&config.data_dir, Protection::Passphrase(bytes)));
         }
-        let (path, generate) = match &config.key_passphrase_file {
-            Some(p) => (p.clone(), false),
-            None => (config.data_dir.join("key-passphrase"), true),
+        let (path, generate) = match (
+            &config.key_passphrase_file_override,
+            &config.key_passphrase_file,
+        ) {
+            (Some(p), _) | (None, Some(p)) => (p.clone(), false),
+            (None, None) => (config.data_dir.join("key-passphrase"), true),
         };
         let io = |source| KeystoreError::Io {
             path: path.clone(),
@@ -138,9 +165,12 @@ impl Keystore {
         ))
     }
 
-    /// Refuses when any file in the key directory (loaded or not, e.g. an offline-style root
-    /// key) is accessible by group or others.
+    /// Refuses when the key directory, or any file in it (loaded or not, e.g. an
+    /// offline-style root key), is accessible by group or others.
     pub fn check_permissions(&self) -> Result<(), KeystoreError> {
+        if !self.check_dir()? {
+            return Ok(());
+        }
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -166,6 +196,21 @@ impl Keystore {
             }
         }
         Ok(())
+    }
+
+    /// Refuses a key directory with group or other bits; false when it does not exist yet.
+    fn check_dir(&self) -> Result<bool, KeystoreError> {
+        match fs::metadata(&self.dir) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                Err(KeystoreError::DirPermissions(self.dir.clone()))
+            }
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(KeystoreError::Io {
+                path: self.dir.clone(),
+                source,
+            }),
+        }
     }
 
     fn path(&self, key_ref: &str) -> Result<PathBuf, KeystoreError> {
@@ -209,6 +254,7 @@ impl Keystore {
     /// Loads a key, refusing files that group or others can access.
     pub fn load(&self, key_ref: &str) -> Result<SoftwareKey, KeystoreError> {
         let path = self.path(key_ref)?;
+        self.check_dir()?;
         let meta = fs::metadata(&path).map_err(|source| KeystoreError::Io {
             path: path.clone(),
             source,

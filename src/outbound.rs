@@ -21,6 +21,7 @@ use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use zeroize::Zeroizing;
 
 /// Largest response body read.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -60,6 +61,33 @@ pub struct OutboundRequest {
     pub headers: Vec<(HeaderName, String, bool)>,
     /// The body (empty for GET).
     pub body: Bytes,
+}
+
+/// A request body that holds a secret (a challenge, a client secret): `value` serialized into
+/// one buffer of exactly the right size (no reallocation leaves a copy behind), wiped when the
+/// last reference to the body — ours or the HTTP stack's — is dropped. The HTTP stack may still
+/// copy small bodies into its own write buffer; that copy is not ours to wipe.
+pub fn secret_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Bytes, serde_json::Error> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value)?;
+    let mut buf = Zeroizing::new(Vec::with_capacity(count.0));
+    serde_json::to_writer(&mut *buf, value)?;
+    Ok(secret_body(buf))
+}
+
+/// A body from a secret buffer, wiped when the last reference is dropped.
+pub fn secret_body(bytes: Zeroizing<Vec<u8>>) -> Bytes {
+    Bytes::from_owner(bytes)
 }
 
 impl OutboundRequest {
@@ -263,6 +291,15 @@ fn transport_text(e: &dyn std::error::Error) -> String {
 #[allow(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_json_is_exactly_serde_json() {
+        let v = serde_json::json!({"challenge": "s3cr3t", "n": [1, 2, 3], "u": "é\n"});
+        let body = secret_json(&v).unwrap();
+        assert_eq!(&body[..], serde_json::to_vec(&v).unwrap().as_slice());
+        let b = secret_body(Zeroizing::new(b"client_secret=x".to_vec()));
+        assert_eq!(&b[..], b"client_secret=x");
+    }
 
     #[test]
     fn only_https_or_loopback_http() {

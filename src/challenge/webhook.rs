@@ -65,15 +65,15 @@ impl WebhookVerifier {
         }
     }
 
-    fn signed(&self, body: &[u8]) -> OutboundRequest {
-        let sig = signature(&self.key, body);
-        OutboundRequest::post(&self.url, "application/json", body.to_vec())
+    fn signed(&self, body: bytes::Bytes) -> OutboundRequest {
+        let sig = signature(&self.key, &body);
+        OutboundRequest::post(&self.url, "application/json", body)
             .header(HeaderName::from_static(SIGNATURE_HEADER), sig)
     }
 
     fn notify(&self, event: serde_json::Value) {
         self.http.send_detached(
-            self.signed(event.to_string().as_bytes()),
+            self.signed(event.to_string().into()),
             "webhook notification",
         );
     }
@@ -81,22 +81,30 @@ impl WebhookVerifier {
 
 impl ChallengeVerifier for WebhookVerifier {
     fn verify(&self, req: &ChallengeRequest<'_>) -> Result<Authorization, ChallengeError> {
-        // The body carries the challenge: keep it in memory that is wiped.
-        let body = Zeroizing::new(
-            json!({
-                "platform_id": self.platform_id,
-                "transaction_id": req.transaction_id,
-                "challenge": req.challenge.map(|c| c.as_str()),
-                "csr": scepd_pki::scep::http::encode_base64(req.csr_der),
-                "subject": req.subject,
-                "sans": req.sans,
-            })
-            .to_string(),
-        );
+        // The body carries the challenge: serialized from borrowed fields straight into
+        // memory that is wiped when the request is done (no owned copy of the challenge).
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            platform_id: &'a str,
+            transaction_id: &'a str,
+            challenge: Option<&'a str>,
+            csr: String,
+            subject: &'a str,
+            sans: &'a [String],
+        }
+        let body = crate::outbound::secret_json(&Body {
+            platform_id: &self.platform_id,
+            transaction_id: req.transaction_id,
+            challenge: req.challenge.map(|c| c.as_str()),
+            csr: scepd_pki::scep::http::encode_base64(req.csr_der),
+            subject: req.subject,
+            sans: req.sans,
+        })
+        .map_err(|e| ChallengeError::Unavailable(format!("webhook body: {e}")))?;
         let unavailable = |why: String| ChallengeError::Unavailable(format!("webhook {why}"));
         let resp = self
             .http
-            .send_blocking(self.signed(body.as_bytes()))
+            .send_blocking(self.signed(body))
             .map_err(|e| unavailable(e.to_string()))?;
         if !resp.is_success() {
             return Err(unavailable(format!("answered HTTP {}", resp.status)));

@@ -45,6 +45,10 @@ pub struct Cli {
     /// File holding the admin token for --admin-url.
     #[arg(long, global = true)]
     pub admin_token_file: Option<PathBuf>,
+    /// File holding the key-encryption passphrase (first line, mode 0600). Preferred over
+    /// SCEPD_KEY_PASSPHRASE, which stays readable in /proc/<pid>/environ.
+    #[arg(long, global = true, env = "SCEPD_KEY_PASSPHRASE_FILE")]
+    pub key_passphrase_file: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -286,8 +290,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(a) => a.listen,
         _ => None,
     };
-    let config = Config::load(cli.config.as_deref(), cli.data_dir.clone(), listen)
+    let mut config = Config::load(cli.config.as_deref(), cli.data_dir.clone(), listen)
         .map_err(|e| fail(2, e))?;
+    config.key_passphrase_file_override = cli.key_passphrase_file.clone();
     match cli.command {
         Command::Init(a) => {
             let store = bootstrap::open_store(&config).map_err(|e| fail(1, e))?;

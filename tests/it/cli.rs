@@ -236,6 +236,121 @@ fn keys_are_encrypted_at_rest_and_permissions_are_enforced() {
     );
 }
 
+/// The passphrase can come from a file named on the command line (or
+/// SCEPD_KEY_PASSPHRASE_FILE); SCEPD_KEY_PASSPHRASE still works but is warned about, and
+/// both at once are refused. A key directory that others can enter (0755) stops start-up.
+#[test]
+fn passphrase_file_flag_env_warning_and_key_dir_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let d = data.to_str().unwrap();
+    let pass = dir.path().join("pass");
+    std::fs::write(&pass, "flag passphrase\n").unwrap();
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let p = pass.to_str().unwrap();
+    let out = scepd(&["init", "--data-dir", d, "--key-passphrase-file", p]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !data.join("key-passphrase").exists(),
+        "no development passphrase when a file is given"
+    );
+    let start = |env: &[(&str, &str)], extra: &[&str]| {
+        let mut cmd = Command::new(scepd_bin());
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            d,
+        ])
+        .args(extra)
+        .env_remove("SCEPD_KEY_PASSPHRASE")
+        .env_remove("SCEPD_KEY_PASSPHRASE_FILE")
+        .env("SCEPD_LOG", "warn");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd
+    };
+    assert!(
+        serves(&mut start(&[], &["--key-passphrase-file", p])).is_some(),
+        "the flag opens the keys"
+    );
+    // Both sources at once: refused, naming both.
+    let out = bounded(&mut start(
+        &[("SCEPD_KEY_PASSPHRASE", "flag passphrase")],
+        &["--key-passphrase-file", p],
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("SCEPD_KEY_PASSPHRASE") && err.contains("give one"),
+        "{err}"
+    );
+    // A wrong passphrase through the flag's environment form: the keys do not open.
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "other\n").unwrap();
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = bounded(&mut start(
+        &[("SCEPD_KEY_PASSPHRASE_FILE", wrong.to_str().unwrap())],
+        &[],
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong passphrase"));
+    // The right passphrase from the environment still starts, with a warning about /proc.
+    let err = serves(&mut start(
+        &[("SCEPD_KEY_PASSPHRASE", "flag passphrase")],
+        &[],
+    ))
+    .expect("the variable opens the keys");
+    assert!(err.contains("/proc/<pid>/environ"), "{err}");
+    // keys/ at 0755: refused at start-up.
+    std::fs::set_permissions(data.join("keys"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = bounded(&mut start(&[], &["--key-passphrase-file", p]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("key directory") && err.contains("chmod 700"),
+        "{err}"
+    );
+}
+
+/// Starts a `serve` command; once it prints its listening lines (within 30 s), stops it by
+/// PID and returns its stderr. None when it exits or fails to start in time.
+fn serves(cmd: &mut Command) -> Option<String> {
+    use std::io::BufRead;
+    let err_file = tempfile::NamedTempFile::new().unwrap();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(err_file.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.starts_with("scepd listening on") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let up = rx.recv_timeout(std::time::Duration::from_secs(30)).is_ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    let err = std::fs::read_to_string(err_file.path()).unwrap();
+    up.then_some(err)
+}
+
 /// Runs a command that is expected to exit by itself; kills it (by PID) after 30 s.
 fn bounded(cmd: &mut Command) -> std::process::Output {
     let mut child = cmd

@@ -117,7 +117,13 @@ fn form_encode(value: &str, out: &mut String) {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
                 out.push(char::from(b));
             }
-            _ => out.push_str(&format!("%{b:02X}")),
+            _ => {
+                // No temporary String: the value may be the client secret.
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.push('%');
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xf)]));
+            }
         }
     }
 }
@@ -209,17 +215,19 @@ impl IntuneClient {
             self.settings.login_url.trim_end_matches('/'),
             self.settings.tenant
         );
-        let mut form = Zeroizing::new(String::from("grant_type=client_credentials&client_id="));
+        // Sized for the worst case up front (each octet may become %XX): growing the buffer
+        // would leave unwiped copies of the secret behind.
+        let worst = 64 + 3 * (self.settings.client_id.len() + self.secret.len() + scope.len());
+        let mut form = Zeroizing::new(String::with_capacity(worst));
+        form.push_str("grant_type=client_credentials&client_id=");
         form_encode(&self.settings.client_id, &mut form);
         form.push_str("&client_secret=");
         form_encode(&self.secret, &mut form);
         form.push_str("&scope=");
         form_encode(scope, &mut form);
-        let req = OutboundRequest::post(
-            &url,
-            "application/x-www-form-urlencoded",
-            form.as_bytes().to_vec(),
-        );
+        let body =
+            crate::outbound::secret_body(Zeroizing::new(std::mem::take(&mut *form).into_bytes()));
+        let req = OutboundRequest::post(&url, "application/x-www-form-urlencoded", body);
         let resp = self.send(&req).map_err(|e| fail(e.to_string()))?;
         if !resp.is_success() {
             return Err(fail(format!("HTTP {}", resp.status)));
@@ -293,11 +301,12 @@ impl IntuneClient {
         Ok(uri)
     }
 
-    /// POSTs `body` to `ScepActions/<action>` and returns Intune's answer.
+    /// POSTs `body` (JSON, built with [`crate::outbound::secret_json`]: it holds the CSR and
+    /// so its challenge) to `ScepActions/<action>` and returns Intune's answer.
     pub fn scep_action(
         &self,
         action: &'static str,
-        body: &serde_json::Value,
+        body: &bytes::Bytes,
     ) -> Result<ActionResult, IntuneError> {
         let result = self.scep_action_once(action, body);
         if result.is_err() {
@@ -309,17 +318,15 @@ impl IntuneClient {
     fn scep_action_once(
         &self,
         action: &'static str,
-        body: &serde_json::Value,
+        body: &bytes::Bytes,
     ) -> Result<ActionResult, IntuneError> {
         let fail = |reason: String| IntuneError::Action { action, reason };
         let uri = self.service_uri()?;
         let url = format!("{uri}/ScepActions/{action}");
-        // The body holds the CSR and its challenge: keep the text in wiped memory.
-        let text = Zeroizing::new(body.to_string());
         let mut fresh_token_tried = false;
         loop {
             let token = self.token(&self.intune_token, INTUNE_SCOPE)?;
-            let req = OutboundRequest::post(&url, "application/json", text.as_bytes().to_vec())
+            let req = OutboundRequest::post(&url, "application/json", body.clone())
                 .secret_header(AUTHORIZATION, format!("Bearer {}", token.as_str()))
                 .header(HeaderName::from_static("api-version"), API_VERSION)
                 .header(

@@ -15,7 +15,10 @@ pub mod client;
 use std::sync::Arc;
 
 use aws_lc_rs::digest;
-use serde_json::json;
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::outbound::secret_json;
 
 use super::{
     Authorization, ChallengeError, ChallengeRequest, ChallengeVerifier, IssuedFacts, NotifyError,
@@ -42,9 +45,52 @@ impl IntuneVerifier {
         }
     }
 
-    fn csr_b64(req: &ChallengeRequest<'_>) -> String {
-        scepd_pki::scep::http::encode_base64(req.csr_der)
+    /// The CSR in base64: it carries the challenge, so it is kept in wiped memory.
+    fn csr_b64(req: &ChallengeRequest<'_>) -> Zeroizing<String> {
+        Zeroizing::new(scepd_pki::scep::http::encode_base64(req.csr_der))
     }
+}
+
+/// The bodies of Intune's ScepActions, serialized from borrowed fields
+/// ([`crate::outbound::secret_json`]) so no owned copy of the CSR outlives the request.
+#[derive(Serialize)]
+enum Envelope<T> {
+    #[serde(rename = "request")]
+    Request(T),
+    #[serde(rename = "notification")]
+    Notification(T),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Validate<'a> {
+    transaction_id: &'a str,
+    certificate_request: &'a str,
+    caller_info: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Success<'a> {
+    transaction_id: &'a str,
+    certificate_request: &'a str,
+    certificate_thumbprint: String,
+    certificate_serial_number: String,
+    certificate_expiration_date_utc: String,
+    issuing_certificate_authority: &'a str,
+    ca_configuration: String,
+    certificate_authority: &'a str,
+    caller_info: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Failure<'a> {
+    transaction_id: &'a str,
+    certificate_request: &'a str,
+    h_result: i64,
+    error_description: String,
+    caller_info: &'a str,
 }
 
 /// Upper-case hex SHA-1 of the certificate (Windows' thumbprint form).
@@ -65,11 +111,13 @@ impl ChallengeVerifier for IntuneVerifier {
     fn verify(&self, req: &ChallengeRequest<'_>) -> Result<Authorization, ChallengeError> {
         // Intune would answer ChallengePasswordMissing; spare the round trip.
         req.challenge.ok_or(ChallengeError::Missing)?;
-        let body = json!({"request": {
-            "transactionId": req.transaction_id,
-            "certificateRequest": Self::csr_b64(req),
-            "callerInfo": self.client.caller_info(),
-        }});
+        let csr = Self::csr_b64(req);
+        let body = secret_json(&Envelope::Request(Validate {
+            transaction_id: req.transaction_id,
+            certificate_request: &csr,
+            caller_info: self.client.caller_info(),
+        }))
+        .map_err(|e| ChallengeError::Unavailable(e.to_string()))?;
         let answer = self
             .client
             .scep_action("validateRequest", &body)
@@ -93,17 +141,19 @@ impl ChallengeVerifier for IntuneVerifier {
         req: &ChallengeRequest<'_>,
         cert: &IssuedFacts<'_>,
     ) -> Result<(), NotifyError> {
-        let body = json!({"notification": {
-            "transactionId": req.transaction_id,
-            "certificateRequest": Self::csr_b64(req),
-            "certificateThumbprint": thumbprint(cert.der),
-            "certificateSerialNumber": scepd_pki::hex(cert.serial),
-            "certificateExpirationDateUtc": scepd_pki::der::time::rfc3339(cert.not_after),
-            "issuingCertificateAuthority": cert.issuer,
-            "caConfiguration": format!("scepd/{}", self.platform_id),
-            "certificateAuthority": cert.issuer,
-            "callerInfo": self.client.caller_info(),
-        }});
+        let csr = Self::csr_b64(req);
+        let body = secret_json(&Envelope::Notification(Success {
+            transaction_id: req.transaction_id,
+            certificate_request: &csr,
+            certificate_thumbprint: thumbprint(cert.der),
+            certificate_serial_number: scepd_pki::hex(cert.serial),
+            certificate_expiration_date_utc: scepd_pki::der::time::rfc3339(cert.not_after),
+            issuing_certificate_authority: cert.issuer,
+            ca_configuration: format!("scepd/{}", self.platform_id),
+            certificate_authority: cert.issuer,
+            caller_info: self.client.caller_info(),
+        }))
+        .map_err(|e| NotifyError(e.to_string()))?;
         match self.client.scep_action("successNotification", &body) {
             Ok(a) if a.is_success() => Ok(()),
             Ok(a) => Err(NotifyError(description(&format!(
@@ -117,13 +167,20 @@ impl ChallengeVerifier for IntuneVerifier {
     /// Sent in the background: it cannot change the device's answer, so the device does not
     /// wait for it (each exchange is still bounded by the outbound timeout).
     fn failed(&self, req: &ChallengeRequest<'_>, reason: &str) {
-        let body = json!({"notification": {
-            "transactionId": req.transaction_id,
-            "certificateRequest": Self::csr_b64(req),
-            "hResult": FAILURE_HRESULT,
-            "errorDescription": description(reason),
-            "callerInfo": self.client.caller_info(),
-        }});
+        let csr = Self::csr_b64(req);
+        let body = match secret_json(&Envelope::Notification(Failure {
+            transaction_id: req.transaction_id,
+            certificate_request: &csr,
+            h_result: FAILURE_HRESULT,
+            error_description: description(reason),
+            caller_info: self.client.caller_info(),
+        })) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(platform = %self.platform_id, error = %e, "Intune failure notification not built");
+                return;
+            }
+        };
         let (client, platform) = (self.client.clone(), self.platform_id.clone());
         let send = move || match client.scep_action("failureNotification", &body) {
             Ok(a) if a.is_success() => {}
