@@ -147,7 +147,7 @@ async fn shutdown_signal() {
 
 /// Copies the WAL into the database file every second with a passive checkpoint, which never
 /// blocks the writer or readers. The writer's own checkpoints only start at a large backstop
-/// ([`Store::defer_checkpoints`](crate::store::Store::defer_checkpoints)): done inside a commit,
+/// ([`Store::defer_checkpoints`](crate::store::Backend::defer_checkpoints)): done inside a commit,
 /// a checkpoint stalls that commit and every issuance grouped with it (measured in
 /// BENCHMARKS.md).
 async fn checkpoint_loop(store: Arc<crate::store::Store>) {

@@ -3,7 +3,7 @@
 use zeroize::Zeroizing;
 
 use crate::challenge::secret;
-use crate::store::admin::AdminToken;
+use crate::store::AdminToken;
 use crate::store::{Store, StoreError};
 
 /// Token scopes.

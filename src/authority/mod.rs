@@ -505,7 +505,7 @@ impl Authority {
         }
     }
 
-    /// Withdraws a held certificate nobody received (see [`Store::withdraw_certificate`]).
+    /// Withdraws a held certificate nobody received (see [`Backend::withdraw_certificate`](crate::store::Backend::withdraw_certificate)).
     /// One already released by a concurrent replay stays valid: that replay delivered it.
     fn withdraw(
         &self,

@@ -1,5 +1,6 @@
 //! Domain records the store reads and writes. Times are `i64` unix seconds.
 
+use super::StoreError;
 use super::serial::format_serial;
 
 pub use super::challenge_config::ChallengeConfig;
@@ -245,7 +246,7 @@ impl IssuedCertificate {
     }
 }
 
-/// Outcome of [`Store::record_issuance`](super::Store::record_issuance).
+/// Outcome of [`Store::record_issuance`](super::Backend::record_issuance).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(
     clippy::large_enum_variant,
@@ -258,7 +259,7 @@ pub enum Issuance {
     Replayed(IssuedCertificate),
 }
 
-/// Which certificates [`Store::list_certificates`](super::Store::list_certificates) returns.
+/// Which certificates [`Store::list_certificates`](super::Backend::list_certificates) returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CertificateFilter {
     /// Only this platform.
@@ -372,4 +373,113 @@ pub struct RevokedCertificate {
     pub revoked_at: i64,
     /// Reason as stored.
     pub reason: Option<String>,
+}
+
+/// An admin token (without its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminToken {
+    /// Unique name (the audit trail's "who").
+    pub name: String,
+    /// `admin` or `read`.
+    pub scope: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Expiry, if any.
+    pub expires_at: Option<i64>,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditEvent {
+    /// Sequence number.
+    pub id: i64,
+    /// Unix time.
+    pub at: i64,
+    /// Who: a token name, `cli`, or `scep`.
+    pub actor: String,
+    /// What, e.g. `device.deactivated`.
+    pub action: String,
+    /// On what.
+    pub subject: String,
+    /// JSON details.
+    pub detail: String,
+}
+
+/// Rows this long past their expiry are deleted when new challenges are handed out.
+pub const RETENTION_SECS: i64 = 7 * 86_400;
+
+/// Outcome of [`Backend::add_dynamic_challenge`](super::Backend::add_dynamic_challenge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeIssue {
+    /// Stored; the caller may hand the challenge out.
+    Added,
+    /// The platform already has `max_outstanding` unexpired, unused challenges.
+    CacheFull,
+}
+
+/// What the store knows about a one-time challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OneTimeState {
+    /// Unused and unexpired.
+    Outstanding {
+        /// Expiry, unix seconds.
+        expires_at: i64,
+    },
+    /// Already used (or burnt).
+    Consumed,
+    /// Unused but past its expiry.
+    Expired,
+    /// Never handed out by this platform.
+    Unknown,
+}
+
+/// Status of one certificate, for OCSP and trust checks (no DER read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateState {
+    /// Valid or revoked.
+    pub status: CertStatus,
+    /// Revocation time.
+    pub revoked_at: Option<i64>,
+    /// Revocation reason as stored.
+    pub reason: Option<String>,
+    /// Validity end.
+    pub not_after: i64,
+    /// Platform.
+    pub platform_id: String,
+    /// Device, if known.
+    pub device_id: Option<String>,
+}
+
+/// Why certificates withdrawn before delivery are revoked (RFC 5280 §5.3.1).
+pub const WITHDRAWN_REASON: &str = "privilegeWithdrawn";
+
+/// Length of the nonce key.
+pub const NONCE_KEY_LEN: usize = 32;
+
+/// An issuance handed to the store whose commit may still be under way (the SQLite backend
+/// queues it for a group commit and returns at once, so the caller can finish its reply while
+/// the disk flushes). Nothing about it may reach the client before [`PendingIssuance::wait`]
+/// has returned `Ok`: only then is the row durable. Dropping it does not cancel the write.
+#[must_use = "the issuance's outcome (replay, refusal, durability) is only known from wait()"]
+pub struct PendingIssuance(Box<dyn FnOnce() -> Result<Issuance, StoreError> + Send>);
+
+impl std::fmt::Debug for PendingIssuance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PendingIssuance")
+    }
+}
+
+impl PendingIssuance {
+    /// A pending issuance whose outcome `wait` blocks for (a backend's commit ticket).
+    pub fn new(wait: impl FnOnce() -> Result<Issuance, StoreError> + Send + 'static) -> Self {
+        Self(Box::new(wait))
+    }
+
+    /// Waits until the commit holding this issuance is durable (or failed) and returns what
+    /// the store made of it.
+    pub fn wait(self) -> Result<Issuance, StoreError> {
+        (self.0)()
+    }
 }

@@ -3,9 +3,9 @@
 
 use super::*;
 
-pub fn temp_store() -> (tempfile::TempDir, Store) {
+pub fn temp_store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("scepd.db")).unwrap();
+    let store = SqliteStore::open(dir.path().join("scepd.db")).unwrap();
     (dir, store)
 }
 
@@ -37,7 +37,7 @@ pub fn ca(id: &str, role: CaRole, state: CaState, issuer: Option<&str>) -> CaRec
 }
 
 /// A store with root, intermediate "int", RA and platform "p1".
-pub fn seeded_store() -> (tempfile::TempDir, Store) {
+pub fn seeded_store() -> (tempfile::TempDir, SqliteStore) {
     let (dir, store) = temp_store();
     store
         .insert_authorities(&[

@@ -4,26 +4,9 @@ use rusqlite::{OptionalExtension, params};
 
 use super::error::Context;
 use super::serial::{canonical_serial, format_serial, parse_hex};
-use super::{CertStatus, RevokedCertificate, Store, StoreError};
+use super::{CertificateState, RevokedCertificate, SqliteStore, StoreError};
 
-/// Status of one certificate, for OCSP and trust checks (no DER read).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertificateState {
-    /// Valid or revoked.
-    pub status: CertStatus,
-    /// Revocation time.
-    pub revoked_at: Option<i64>,
-    /// Revocation reason as stored.
-    pub reason: Option<String>,
-    /// Validity end.
-    pub not_after: i64,
-    /// Platform.
-    pub platform_id: String,
-    /// Device, if known.
-    pub device_id: Option<String>,
-}
-
-impl Store {
+impl SqliteStore {
     /// Revoked, unexpired certificates of an issuer (expired ones may leave the CRL, RFC 5280 §3.3).
     pub fn revoked_certificates(
         &self,

@@ -2,7 +2,10 @@
 
 use super::error::Context;
 use super::serial::{canonical_serial, format_serial, parse_hex};
-use super::{CertStatus, CertificateFilter, Delivery, IssuedCertificate, Store, StoreError};
+use super::{
+    CertStatus, CertificateFilter, Delivery, IssuedCertificate, SqliteStore, StoreError,
+    WITHDRAWN_REASON,
+};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, Type, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -10,9 +13,6 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 pub(super) const COLUMNS: &str = "serial, issuer_id, platform_id, transaction_id, \
     public_key_sha256, subject, sans, device_id, not_before, not_after, der, requested_at, \
     status, revoked_at, revocation_reason, delivery, signer_key_sha256";
-
-/// Why certificates withdrawn before delivery are revoked (RFC 5280 §5.3.1).
-pub const WITHDRAWN_REASON: &str = "privilegeWithdrawn";
 
 impl ToSql for CertStatus {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -106,7 +106,7 @@ pub(super) fn by_serial(
     )
 }
 
-impl Store {
+impl SqliteStore {
     /// The live certificate issued for this SCEP transaction on this platform, if any:
     /// withdrawn ones (revoked before delivery) are not returned, so the transaction may be
     /// answered afresh.

@@ -3,9 +3,9 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::error::Context;
-use super::{CaRecord, CaRole, Store, StoreError};
+use super::{CaRecord, CaRole, SqliteStore, StoreError};
 
-impl Store {
+impl SqliteStore {
     /// Stages `records` (state `next`) in one transaction, with an optional automatic
     /// activation time. Refuses when a `next` authority of the same role is already staged.
     pub fn stage_authorities(

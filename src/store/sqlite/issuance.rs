@@ -4,7 +4,7 @@ use super::certificates::{COLUMNS, by_serial, by_transaction};
 use super::dynamic_challenges::consume;
 use super::error::Context;
 use super::serial::{canonical_serial, format_serial};
-use super::{Issuance, NewCertificate, SHA256_LEN, Store, StoreError};
+use super::{Issuance, NewCertificate, PendingIssuance, SHA256_LEN, SqliteStore, StoreError};
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -21,7 +21,7 @@ fn require(conn: &Connection, table: &str, what: &'static str, id: &str) -> Resu
         })
 }
 
-impl Store {
+impl SqliteStore {
     /// Records an issued certificate, or recognises a replay, in one immediate transaction.
     ///
     /// If (platform, transaction) already has a certificate for the same public key, returns
@@ -35,7 +35,7 @@ impl Store {
         self.begin_issuance(cert, None)?.wait()
     }
 
-    /// Like [`Store::record_issuance`], and in the same transaction consumes the one-time
+    /// Like [`SqliteStore::record_issuance`], and in the same transaction consumes the one-time
     /// challenge of `cert.platform_id` whose SHA-256 is `challenge_sha256`, naming the
     /// certificate. If the challenge is not outstanding at `cert.requested_at` (used by a
     /// concurrent request, expired, unknown) nothing is stored and the result is
@@ -53,7 +53,7 @@ impl Store {
     /// Queues the recording of `cert` (consuming the one-time challenge `challenge_sha256`
     /// if given) for the next group commit and returns at once, so the caller can finish its
     /// reply while the disk flushes; [`PendingIssuance::wait`] gives the result described at
-    /// [`Store::record_issuance`] and [`Store::record_issuance_consuming`]. Invalid input fails
+    /// [`SqliteStore::record_issuance`] and [`SqliteStore::record_issuance_consuming`]. Invalid input fails
     /// here, before anything is queued.
     pub fn begin_issuance(
         &self,
@@ -61,33 +61,14 @@ impl Store {
         challenge_sha256: Option<&[u8]>,
     ) -> Result<PendingIssuance, StoreError> {
         let pending = Pending::new(cert, challenge_sha256)?;
-        Ok(PendingIssuance(self.issuances.submit(pending)?))
+        let ticket = self.issuances.submit(pending)?;
+        Ok(PendingIssuance::new(move || ticket.wait()))
     }
 
     /// (commits, issuances) recorded through group commit since the store was opened; their
     /// ratio is the mean number of issuances per fsync.
     pub fn issuance_commit_stats(&self) -> (u64, u64) {
         self.issuances.stats()
-    }
-}
-
-/// An issuance queued for a group commit. Nothing about it may reach the client before
-/// [`PendingIssuance::wait`] has returned `Ok`: only then is the row durable. Dropping it does
-/// not cancel the write.
-#[must_use = "the issuance's outcome (replay, refusal, durability) is only known from wait()"]
-pub struct PendingIssuance(super::group_commit::Ticket<Issuance>);
-
-impl std::fmt::Debug for PendingIssuance {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PendingIssuance")
-    }
-}
-
-impl PendingIssuance {
-    /// Waits until the commit holding this issuance is durable (or failed) and returns what
-    /// the store made of it.
-    pub fn wait(self) -> Result<Issuance, StoreError> {
-        self.0.wait()
     }
 }
 
@@ -267,7 +248,7 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Barrier};
 
-    fn count(store: &Store) -> usize {
+    fn count(store: &SqliteStore) -> usize {
         store
             .list_certificates(&CertificateFilter::default())
             .unwrap()
@@ -394,7 +375,7 @@ mod tests {
             .map(|i| {
                 let store = match shared {
                     true => store.clone(),
-                    false => Arc::new(Store::open(dir.path().join("scepd.db")).unwrap()),
+                    false => Arc::new(SqliteStore::open(dir.path().join("scepd.db")).unwrap()),
                 };
                 let barrier = barrier.clone();
                 std::thread::spawn(move || {

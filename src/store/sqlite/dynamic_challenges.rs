@@ -5,35 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::Context;
-use super::{SHA256_LEN, Store, StoreError};
-
-/// Rows this long past their expiry are deleted when new challenges are handed out.
-pub const RETENTION_SECS: i64 = 7 * 86_400;
-
-/// Outcome of [`Store::add_dynamic_challenge`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChallengeIssue {
-    /// Stored; the caller may hand the challenge out.
-    Added,
-    /// The platform already has `max_outstanding` unexpired, unused challenges.
-    CacheFull,
-}
-
-/// What the store knows about a one-time challenge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OneTimeState {
-    /// Unused and unexpired.
-    Outstanding {
-        /// Expiry, unix seconds.
-        expires_at: i64,
-    },
-    /// Already used (or burnt).
-    Consumed,
-    /// Unused but past its expiry.
-    Expired,
-    /// Never handed out by this platform.
-    Unknown,
-}
+use super::{ChallengeIssue, OneTimeState, RETENTION_SECS, SHA256_LEN, SqliteStore, StoreError};
 
 fn check_hash(sha256: &[u8]) -> Result<(), StoreError> {
     if sha256.len() == SHA256_LEN {
@@ -85,7 +57,7 @@ pub(super) fn give_back(
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// Stores the SHA-256 of a new one-time challenge of `platform_id`, valid until
     /// `expires_at`, unless the platform already has `max_outstanding` outstanding ones
     /// ([`ChallengeIssue::CacheFull`]). Counting and inserting are one transaction, so
@@ -303,7 +275,7 @@ mod tests {
         let barrier = Arc::new(Barrier::new(20));
         let handles: Vec<_> = (1..=20u8)
             .map(|i| {
-                let store = Store::open(dir.path().join("scepd.db")).unwrap();
+                let store = SqliteStore::open(dir.path().join("scepd.db")).unwrap();
                 let barrier = barrier.clone();
                 std::thread::spawn(move || {
                     barrier.wait();

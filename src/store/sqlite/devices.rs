@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::error::Context;
-use super::{Device, DeviceState, DeviceTransition, Store, StoreError};
+use super::{Device, DeviceState, DeviceTransition, SqliteStore, StoreError};
 
 const COLUMNS: &str = "platform_id, device_id, user, state, created_at, updated_at";
 
@@ -104,7 +104,7 @@ pub(super) fn bump_generation(tx: &rusqlite::Connection) -> Result<(), StoreErro
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// One device.
     pub fn device(&self, platform_id: &str, device_id: &str) -> Result<Option<Device>, StoreError> {
         self.read(|conn| get(conn, platform_id, device_id))

@@ -1,7 +1,7 @@
 //! CA, intermediate and RA certificate verbs.
 
 use super::error::Context;
-use super::{CaRecord, CaRole, CaState, Store, StoreError};
+use super::{CaRecord, CaRole, CaState, SqliteStore, StoreError};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -101,7 +101,7 @@ fn check_insertable(conn: &Connection, batch: &[CaRecord], index: usize) -> Resu
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// Adds CA records atomically: all or none (used by PKI bootstrap and rollover). Records
     /// may name issuers earlier or later in the same batch. Fails with
     /// [`StoreError::Conflict`] on a taken id or a second active authority of one role, and

@@ -1,7 +1,7 @@
 //! Platform verbs.
 
 use super::error::Context;
-use super::{ChallengeConfig, Platform, Store, StoreError};
+use super::{ChallengeConfig, Platform, SqliteStore, StoreError};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 const COLUMNS: &str =
@@ -60,7 +60,7 @@ fn exists(conn: &Connection, sql: &str, value: &str) -> Result<bool, StoreError>
         .context("checking platforms")
 }
 
-impl Store {
+impl SqliteStore {
     /// Adds a platform. Fails with [`StoreError::Conflict`] if the id or name is taken, and
     /// [`StoreError::Invalid`] if a static secret hash is not 32 bytes.
     pub fn insert_platform(&self, platform: &Platform) -> Result<(), StoreError> {

@@ -5,15 +5,13 @@ use rusqlite::{OptionalExtension, params};
 use zeroize::Zeroizing;
 
 use super::error::Context;
-use super::{Store, StoreError};
+use super::{NONCE_KEY_LEN, SqliteStore, StoreError};
 
 const NONCE_KEY: &str = "trust-nonce-hmac";
-/// Length of the nonce key.
-pub const NONCE_KEY_LEN: usize = 32;
 /// Longest nonce id accepted (ids are hashes or short random values).
 const MAX_NONCE_ID: usize = 64;
 
-impl Store {
+impl SqliteStore {
     /// The key trust nonces are authenticated with, created with `fresh` on first use.
     /// Every caller (every node) gets the same key: the first insert wins and all read it back.
     pub fn trust_nonce_key(
@@ -84,8 +82,8 @@ mod tests {
     fn the_first_key_wins_and_nonces_are_used_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
-        let a = Store::open(&path).unwrap();
-        let b = Store::open(&path).unwrap();
+        let a = SqliteStore::open(&path).unwrap();
+        let b = SqliteStore::open(&path).unwrap();
         let ka = a.trust_nonce_key(&[1; NONCE_KEY_LEN], 10).unwrap();
         let kb = b.trust_nonce_key(&[2; NONCE_KEY_LEN], 11).unwrap();
         assert_eq!(*ka, vec![1; NONCE_KEY_LEN]);

@@ -3,39 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::error::Context;
-use super::{Store, StoreError};
-
-/// An admin token (without its secret).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdminToken {
-    /// Unique name (the audit trail's "who").
-    pub name: String,
-    /// `admin` or `read`.
-    pub scope: String,
-    /// Creation time.
-    pub created_at: i64,
-    /// Expiry, if any.
-    pub expires_at: Option<i64>,
-    /// Revocation time, if revoked.
-    pub revoked_at: Option<i64>,
-}
-
-/// One audit event.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct AuditEvent {
-    /// Sequence number.
-    pub id: i64,
-    /// Unix time.
-    pub at: i64,
-    /// Who: a token name, `cli`, or `scep`.
-    pub actor: String,
-    /// What, e.g. `device.deactivated`.
-    pub action: String,
-    /// On what.
-    pub subject: String,
-    /// JSON details.
-    pub detail: String,
-}
+use super::{AdminToken, AuditEvent, SqliteStore, StoreError};
 
 fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AdminToken> {
     Ok(AdminToken {
@@ -47,7 +15,7 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AdminToken> {
     })
 }
 
-impl Store {
+impl SqliteStore {
     /// Stores a new token (name unique → [`StoreError::Conflict`]).
     pub fn insert_admin_token(&self, t: &AdminToken, token_hash: &[u8]) -> Result<(), StoreError> {
         self.write("creating an admin token", |tx| {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rusqlite::params;
 
 use super::error::Context;
-use super::{Store, StoreError};
+use super::{SqliteStore, StoreError};
 
 /// How recent a successful commit must be to vouch for the store without a probe.
 const FRESH: Duration = Duration::from_secs(5);
@@ -78,7 +78,7 @@ impl WriteHealth {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Whether the store can commit now: `Err` with the reason when the latest commit failed
     /// and a probe write still fails, or when an idle store's probe fails. Blocking (it may
     /// write and fsync).
@@ -119,7 +119,7 @@ mod tests {
 
     #[test]
     fn a_failed_commit_makes_the_store_unready_until_a_probe_succeeds() {
-        let store = Store::open_in_memory().unwrap();
+        let store = SqliteStore::open_in_memory().unwrap();
         // Idle: the first question probes, and the probe commits.
         store.ready().unwrap();
         let (probed_at, len): (i64, i64) = store
@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn a_recent_commit_vouches_without_probing() {
-        let store = Store::open_in_memory().unwrap();
+        let store = SqliteStore::open_in_memory().unwrap();
         store.health.record(Ok(()));
         store.ready().unwrap();
         let probes: i64 = store
