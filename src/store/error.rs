@@ -29,6 +29,31 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
 
+    /// PostgreSQL failed; `context` says what the store was doing.
+    #[error("database error while {context}")]
+    Postgres {
+        /// What the store was doing.
+        context: &'static str,
+        /// The PostgreSQL error.
+        #[source]
+        source: postgres::Error,
+    },
+
+    /// No database connection could be had (database down, unreachable, wrong credentials):
+    /// the reason, without the URL or any password.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+
+    /// A numbered PostgreSQL migration failed; nothing of it was applied.
+    #[error("database migration {version} failed")]
+    PgMigration {
+        /// The migration number (its file's prefix).
+        version: u32,
+        /// The PostgreSQL error.
+        #[source]
+        source: postgres::Error,
+    },
+
     /// The database file could not be opened or set up.
     #[error("cannot open database {path}: {reason}")]
     Open {
@@ -139,5 +164,11 @@ pub(super) trait Context<T> {
 impl<T> Context<T> for Result<T, rusqlite::Error> {
     fn context(self, context: &'static str) -> Result<T, StoreError> {
         self.map_err(|source| StoreError::Database { context, source })
+    }
+}
+
+impl<T> Context<T> for Result<T, postgres::Error> {
+    fn context(self, context: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Postgres { context, source })
     }
 }

@@ -14,6 +14,7 @@
 mod backend;
 mod challenge_config;
 mod error;
+pub mod postgres;
 mod serial;
 mod sqlite;
 mod types;

@@ -1,0 +1,218 @@
+//! How the PostgreSQL backend reaches its database: settings, TLS and the connection pool.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use postgres::NoTls;
+use r2d2_postgres::PostgresConnectionManager;
+use tokio_postgres_rustls::MakeRustlsConnect;
+use tokio_rustls::rustls;
+use zeroize::Zeroizing;
+
+use crate::store::StoreError;
+
+/// TLS to the database, as libpq's `sslmode` names it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PgTls {
+    /// Plain TCP (a database on the same host or a private network).
+    Disable,
+    /// Encrypted, the server's certificate not checked (protects against passive eavesdropping
+    /// only, like libpq's `require`).
+    Require,
+    /// Encrypted, the server's certificate must chain to one of these CA certificates (PEM)
+    /// and name the host of the URL.
+    VerifyFull {
+        /// PEM CA certificates.
+        ca_pem: Vec<u8>,
+    },
+}
+
+impl std::fmt::Debug for PgTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Disable => "disable",
+            Self::Require => "require",
+            Self::VerifyFull { .. } => "verify-full",
+        })
+    }
+}
+
+/// Where and how to connect.
+#[derive(Clone)]
+pub struct PgSettings {
+    /// `postgres://user@host:port/db` (or libpq's key=value form). Never logged: it may hold a
+    /// password.
+    pub url: String,
+    /// The password, when not in the URL (from `password_file` or `SCEPD_STORE_PASSWORD`).
+    pub password: Option<Zeroizing<String>>,
+    /// Most connections this node opens.
+    pub pool_size: u32,
+    /// TLS to the database.
+    pub tls: PgTls,
+    /// How long a request waits for a connection (and start-up for the first one).
+    pub connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for PgSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgSettings")
+            .field("url", &"<redacted>")
+            .field("pool_size", &self.pool_size)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A pool of connections, plain or TLS (the two connector types make two pool types).
+pub(super) enum Pool {
+    Plain(r2d2::Pool<PostgresConnectionManager<NoTls>>),
+    Tls(r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>),
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Plain(_) => "Pool(plain)",
+            Self::Tls(_) => "Pool(tls)",
+        })
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl Pool {
+    /// Builds the pool and opens its first connection.
+    pub(super) fn new(s: &PgSettings) -> Result<Self, StoreError> {
+        // The parser's messages do not quote the URL; ours does not either.
+        let mut config: postgres::Config = s.url.parse().map_err(|_| StoreError::Invalid {
+            field: "store url",
+            reason: "not a PostgreSQL connection URL (postgres://user@host:port/db)".into(),
+        })?;
+        if let Some(p) = &s.password {
+            config.password(p.as_bytes());
+        }
+        config.connect_timeout(s.connect_timeout);
+        config.application_name("scepd");
+        fn builder<M: r2d2::ManageConnection>(s: &PgSettings) -> r2d2::Builder<M> {
+            r2d2::Pool::builder()
+                .max_size(s.pool_size.max(1))
+                .min_idle(Some(1))
+                .connection_timeout(s.connect_timeout)
+                // A connection that died with a database restart is found on checkout and
+                // replaced instead of failing a request.
+                .test_on_check_out(true)
+        }
+        Ok(match &s.tls {
+            PgTls::Disable => {
+                config.ssl_mode(postgres::config::SslMode::Disable);
+                Self::Plain(
+                    builder(s)
+                        .build(PostgresConnectionManager::new(config, NoTls))
+                        .map_err(unavailable)?,
+                )
+            }
+            tls => {
+                config.ssl_mode(postgres::config::SslMode::Require);
+                let connector = MakeRustlsConnect::new(client_config(tls)?);
+                Self::Tls(
+                    builder(s)
+                        .build(PostgresConnectionManager::new(config, connector))
+                        .map_err(unavailable)?,
+                )
+            }
+        })
+    }
+
+    /// Runs `f` on a pooled connection.
+    pub(super) fn with_client<T>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match self {
+            Self::Plain(p) => f(&mut *p.get().map_err(unavailable)?),
+            Self::Tls(p) => f(&mut *p.get().map_err(unavailable)?),
+        }
+    }
+}
+
+fn client_config(tls: &PgTls) -> Result<rustls::ClientConfig, StoreError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let bad = |reason: String| StoreError::Invalid {
+        field: "store TLS",
+        reason,
+    };
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(match tls {
+        PgTls::VerifyFull { ca_pem } => {
+            use rustls_pki_types::CertificateDer;
+            use rustls_pki_types::pem::PemObject;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(ca_pem) {
+                let cert = cert.map_err(|e| bad(format!("CA file: {e}")))?;
+                roots.add(cert).map_err(|e| bad(format!("CA file: {e}")))?;
+            }
+            if roots.is_empty() {
+                return Err(bad("CA file holds no certificate".into()));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        _ => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth(),
+    })
+}
+
+/// `sslmode=require`: any server certificate, but the handshake signatures are still
+/// checked (so the session is encrypted to whoever holds the presented key).
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
