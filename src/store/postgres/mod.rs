@@ -14,7 +14,12 @@
 //! The verbs are being ported from the SQLite backend; until all of them are, this backend is
 //! not selectable in the configuration.
 
+mod admin;
+mod authorities;
 mod connection;
+mod platforms;
+mod sql;
+mod trust_nonces;
 
 pub use connection::{PgSettings, PgTls};
 
@@ -124,10 +129,12 @@ fn read_version(tx: &mut postgres::Transaction<'_>) -> Result<u32, StoreError> {
 
 #[cfg(test)]
 pub(crate) mod test_cluster;
+#[cfg(test)]
+mod tests;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests fail loudly")]
-mod tests {
+mod migration_tests {
     use super::*;
 
     #[test]

@@ -15,8 +15,13 @@ CREATE TABLE platforms (
     created_at            BIGINT  NOT NULL,
     device_id_pattern     TEXT
 );
+-- A dynamic platform's challenge URL user name is unique across nodes (SQLite checks it in
+-- its single writer; here the index decides).
+CREATE UNIQUE INDEX platforms_dynamic_username
+    ON platforms (((challenge_settings::json) ->> 'username')) WHERE challenge_kind = 'dynamic';
 
 CREATE TABLE authorities (
+    seq         BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
     id          TEXT   NOT NULL PRIMARY KEY,
     role        TEXT   NOT NULL CHECK (role IN ('root', 'intermediate', 'ra')),
     state       TEXT   NOT NULL CHECK (state IN ('active', 'next', 'retired')),
