@@ -8,11 +8,13 @@
 //! Layout: this module holds what every backend shares — the [`Backend`] trait (the one
 //! interface), the domain types, errors, serial formatting and the challenge settings'
 //! column encoding; `sqlite/` is the embedded backend (one file under the data dir). A
+//! `postgres/` the backend for several nodes on one PostgreSQL database. A
 //! [`Store`] owns one backend and derefs to it, so `store.platform(id)` reads the same
 //! whichever backend is configured.
 
 mod backend;
 mod challenge_config;
+mod checked_issuance;
 mod error;
 pub mod postgres;
 mod serial;
@@ -37,6 +39,11 @@ impl Store {
     /// Opens (creating if needed) the SQLite database at `path` (see [`SqliteStore::open`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         Ok(Self(Box::new(SqliteStore::open(path)?)))
+    }
+
+    /// Connects to PostgreSQL and migrates (see [`postgres::PgStore::connect`]).
+    pub fn connect_postgres(settings: &postgres::PgSettings) -> Result<Self, StoreError> {
+        Ok(Self(Box::new(postgres::PgStore::connect(settings)?)))
     }
 
     /// A private in-memory SQLite database, for tests and tools.

@@ -11,13 +11,22 @@
 //! transaction-level advisory lock, so nodes starting at the same moment apply them once: the
 //! others wait for the lock, then find nothing to do. The version is kept in `scepd_schema`.
 //!
-//! The verbs are being ported from the SQLite backend; until all of them are, this backend is
-//! not selectable in the configuration.
+//! Every [`crate::store::Backend`] verb is implemented here; the configuration does not offer
+//! this backend yet (the `[store]` settings, `scepd init --store-url` and the cluster-wide
+//! caches of issue #14 come next).
 
 mod admin;
 mod authorities;
+mod backend;
+mod certificates;
 mod connection;
+mod devices;
+mod dynamic_challenges;
+mod issuance;
+mod maintenance;
 mod platforms;
+mod revocation;
+mod rotation;
 mod sql;
 mod trust_nonces;
 
@@ -43,6 +52,9 @@ const MIGRATION_LOCK: i64 = 0x0073_6365_7064;
 #[derive(Debug)]
 pub struct PgStore {
     pool: Pool,
+    counters: issuance::Counters,
+    /// `synchronous_commit` stays on unless [`PgStore::set_full_durability`] says otherwise.
+    full_durability: std::sync::atomic::AtomicBool,
 }
 
 impl PgStore {
@@ -51,6 +63,8 @@ impl PgStore {
     pub fn connect(settings: &PgSettings) -> Result<Self, StoreError> {
         let store = Self {
             pool: Pool::new(settings)?,
+            counters: issuance::Counters::default(),
+            full_durability: std::sync::atomic::AtomicBool::new(true),
         };
         store.with_client(migrate)?;
         Ok(store)

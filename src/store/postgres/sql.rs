@@ -24,6 +24,13 @@ impl PgStore {
     ) -> Result<T, StoreError> {
         self.with_client(|c| {
             let mut tx = c.transaction().context(context)?;
+            if !self
+                .full_durability
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                tx.batch_execute("SET LOCAL synchronous_commit = off")
+                    .context(context)?;
+            }
             let value = f(&mut tx)?;
             tx.commit().context(context)?;
             Ok(value)

@@ -221,3 +221,245 @@ fn the_nonce_key_is_the_first_nodes_and_a_nonce_is_used_once_anywhere() {
     assert!(n[0].use_trust_nonce(b"nonce-1", 400, 200).unwrap());
     assert!(n[0].use_trust_nonce(&[], 1, 0).is_err());
 }
+
+/// Three nodes as `Store`s (the one interface) on one database with root, "int", RA and
+/// platform "p1" (a dynamic one, "dyn", too).
+fn seeded_nodes() -> Vec<std::sync::Arc<crate::store::Store>> {
+    let db = fresh_database();
+    let n: Vec<_> = (0..3)
+        .map(|_| {
+            std::sync::Arc::new(crate::store::Store::connect_postgres(&db.settings()).unwrap())
+        })
+        .collect();
+    n[0].insert_authorities(&[
+        ca("root", CaRole::Root, CaState::Active, None),
+        ca("int", CaRole::Intermediate, CaState::Active, Some("root")),
+        ca("ra", CaRole::Ra, CaState::Active, Some("int")),
+    ])
+    .unwrap();
+    n[0].insert_platform(&platform("p1", "Fleet", 10)).unwrap();
+    n
+}
+
+fn cert(serial: u8, txid: &str, key: u8, device: &str) -> crate::store::NewCertificate {
+    let mut c = crate::store::sqlite::testutil::new_cert(&[serial], txid, key);
+    c.device_id = Some(device.into());
+    c
+}
+
+#[test]
+fn a_transaction_is_recorded_once_and_replayed_from_any_node() {
+    use crate::store::Issuance;
+    let n = seeded_nodes();
+    // The same request reaching three nodes at once (a client retrying through a load
+    // balancer): one certificate; the others are told it is a replay.
+    let racers: Vec<_> = (0..3u8)
+        .map(|i| {
+            let s = n[usize::from(i)].clone();
+            std::thread::spawn(move || s.record_issuance(&cert(10 + i, "tx-1", 7, "dev-1")))
+        })
+        .collect();
+    let outcomes: Vec<_> = racers
+        .into_iter()
+        .map(|t| t.join().unwrap().unwrap())
+        .collect();
+    let recorded = outcomes
+        .iter()
+        .filter(|o| matches!(o, Issuance::Recorded))
+        .count();
+    assert_eq!(recorded, 1, "{outcomes:?}");
+    let stored = n[1]
+        .certificate_by_transaction("p1", "tx-1")
+        .unwrap()
+        .unwrap();
+    for o in &outcomes {
+        if let Issuance::Replayed(c) = o {
+            assert_eq!(c.serial, stored.serial);
+        }
+    }
+    // Another key under that transaction: refused on any node; a used serial: refused.
+    assert!(matches!(
+        n[2].record_issuance(&cert(20, "tx-1", 8, "dev-1")),
+        Err(StoreError::TransactionConflict { .. })
+    ));
+    let used = stored.serial[0];
+    assert!(matches!(
+        n[2].record_issuance(&cert(used, "tx-2", 9, "dev-2")),
+        Err(StoreError::DuplicateSerial { .. })
+    ));
+    assert_eq!(
+        n[0].list_certificates(&Default::default()).unwrap().len(),
+        1
+    );
+    assert_eq!(
+        n[0].issuance_commit_stats().0
+            + n[1].issuance_commit_stats().0
+            + n[2].issuance_commit_stats().0,
+        1
+    );
+}
+
+#[test]
+fn one_dynamic_challenge_raced_across_nodes_yields_one_certificate() {
+    use crate::store::{ChallengeIssue, Issuance};
+    let n = seeded_nodes();
+    let h = vec![3u8; 32];
+    assert_eq!(
+        n[0].add_dynamic_challenge("p1", &h, 100, 500, 10).unwrap(),
+        ChallengeIssue::Added
+    );
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(20));
+    let racers: Vec<_> = (0..20u8)
+        .map(|i| {
+            let (s, h, b) = (n[usize::from(i % 3)].clone(), h.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                b.wait();
+                s.record_issuance_consuming(
+                    &cert(30 + i, &format!("tx-{i}"), 40 + i, &format!("dev-{i}")),
+                    &h,
+                )
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+    let ok = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(Issuance::Recorded)))
+        .count();
+    let spent = outcomes
+        .iter()
+        .filter(|o| matches!(o, Err(StoreError::ChallengeSpent)))
+        .count();
+    assert_eq!((ok, spent), (1, 19), "{outcomes:?}");
+    assert_eq!(
+        n[1].list_certificates(&Default::default()).unwrap().len(),
+        1
+    );
+    assert_eq!(
+        n[2].dynamic_challenge_state("p1", &h, 150).unwrap(),
+        crate::store::OneTimeState::Consumed
+    );
+    // The cache limit holds across nodes too.
+    let added = (0..6u8)
+        .map(|i| {
+            n[usize::from(i % 3)]
+                .add_dynamic_challenge("p1", &[50 + i; 32], 100, 500, 4)
+                .unwrap()
+        })
+        .filter(|r| *r == ChallengeIssue::Added)
+        .count();
+    assert_eq!(added, 4);
+    assert_eq!(n[0].outstanding_dynamic_challenges("p1", 150).unwrap(), 4);
+}
+
+#[test]
+fn deactivation_on_one_node_revokes_what_another_node_records() {
+    use crate::store::{DeviceState, DeviceTransition};
+    let n = seeded_nodes();
+    n[0].record_issuance(&cert(1, "tx-a", 1, "dev-x")).unwrap();
+    let gen0 = n[2].revocation_generation().unwrap();
+    // Enrollments of dev-x on two nodes while a third deactivates it: afterwards no valid
+    // certificate of dev-x remains, whatever the interleaving.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
+    let enrollers: Vec<_> = (0..2u8)
+        .map(|i| {
+            let (s, b) = (n[usize::from(i)].clone(), barrier.clone());
+            std::thread::spawn(move || {
+                b.wait();
+                s.record_issuance(&cert(2 + i, &format!("tx-b{i}"), 2 + i, "dev-x"))
+            })
+        })
+        .collect();
+    let deactivator = {
+        let (s, b) = (n[2].clone(), barrier.clone());
+        std::thread::spawn(move || {
+            b.wait();
+            s.transition_device(&DeviceTransition {
+                platform_id: "p1",
+                device_id: "dev-x",
+                from: &[DeviceState::Active],
+                to: DeviceState::Deactivated,
+                revoke_reason: Some("cessationOfOperation"),
+                actor: "test",
+                now: 150,
+            })
+        })
+    };
+    for e in enrollers {
+        match e.join().unwrap() {
+            Ok(_) | Err(StoreError::DeviceNotActive { .. }) => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    deactivator.join().unwrap().unwrap();
+    let filter = crate::store::CertificateFilter {
+        device_id: Some("dev-x".into()),
+        ..Default::default()
+    };
+    let certs = n[0].list_certificates(&filter).unwrap();
+    assert!(!certs.is_empty());
+    assert!(
+        certs
+            .iter()
+            .all(|c| c.status == crate::store::CertStatus::Revoked),
+        "{certs:?}"
+    );
+    assert!(n[1].revocation_generation().unwrap() > gen0);
+    assert_eq!(
+        n[1].device("p1", "dev-x").unwrap().unwrap().state,
+        DeviceState::Deactivated
+    );
+    let revoked = n[2].revoked_certificates("int", 0).unwrap();
+    assert_eq!(revoked.len(), certs.len());
+}
+
+#[test]
+fn crl_numbers_increase_across_nodes_and_activation_happens_once() {
+    let n = seeded_nodes();
+    let racers: Vec<_> = (0..30)
+        .map(|i| {
+            let s = n[i % 3].clone();
+            std::thread::spawn(move || s.next_crl_number("int").unwrap())
+        })
+        .collect();
+    let mut numbers: Vec<u64> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=30).collect::<Vec<u64>>());
+
+    let mut next = ca("int2", CaRole::Intermediate, CaState::Next, Some("root"));
+    next.created_at = 2_000;
+    n[0].stage_authorities(&[next.clone()], Some(500), "ops", 400)
+        .unwrap();
+    next.id = "int3".into();
+    assert!(matches!(
+        n[1].stage_authorities(&[next], Some(500), "ops", 400),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(n[2].due_activations(600).unwrap(), ["int2"]);
+    // Every node's timer fires: one activation, the others find nothing staged.
+    let racers: Vec<_> = (0..3)
+        .map(|i| {
+            let s = n[i].clone();
+            std::thread::spawn(move || s.activate_authorities(&["int2"], "timer", 600))
+        })
+        .collect();
+    let ok = racers
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .filter(Result::is_ok)
+        .count();
+    assert_eq!(ok, 1);
+    assert_eq!(
+        n[0].active_authority(CaRole::Intermediate)
+            .unwrap()
+            .unwrap()
+            .id,
+        "int2"
+    );
+    assert!(
+        n[1].staged_authority(CaRole::Intermediate)
+            .unwrap()
+            .is_none()
+    );
+    n[2].ready().unwrap();
+}

@@ -3,8 +3,8 @@
 use super::certificates::{COLUMNS, by_serial, by_transaction};
 use super::dynamic_challenges::consume;
 use super::error::Context;
-use super::serial::{canonical_serial, format_serial};
-use super::{Issuance, NewCertificate, PendingIssuance, SHA256_LEN, SqliteStore, StoreError};
+use super::{Issuance, NewCertificate, PendingIssuance, SqliteStore, StoreError};
+pub(super) use crate::store::checked_issuance::CheckedIssuance as Pending;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -121,42 +121,6 @@ pub(super) fn commit_issuances(
             .map(|_| Err(StoreError::GroupCommit(detail.clone())))
             .collect()
     })
-}
-
-/// An issuance validated and waiting for its group commit.
-pub(super) struct Pending {
-    cert: NewCertificate,
-    challenge_sha256: Option<Vec<u8>>,
-    serial_hex: String,
-    sans: String,
-}
-
-impl Pending {
-    fn new(cert: &NewCertificate, challenge_sha256: Option<&[u8]>) -> Result<Self, StoreError> {
-        let serial = canonical_serial(&cert.serial).ok_or_else(|| StoreError::Invalid {
-            field: "serial",
-            reason: "must be positive and at most 20 octets in DER".into(),
-        })?;
-        for (field, hash) in [
-            ("public_key_sha256", &cert.public_key_sha256),
-            ("signer_key_sha256", &cert.signer_key_sha256),
-        ] {
-            if hash.len() != SHA256_LEN {
-                let reason = format!("expected {SHA256_LEN} bytes, got {}", hash.len());
-                return Err(StoreError::Invalid { field, reason });
-            }
-        }
-        let sans = serde_json::to_string(&cert.sans).map_err(|e| StoreError::Invalid {
-            field: "sans",
-            reason: e.to_string(),
-        })?;
-        Ok(Self {
-            serial_hex: format_serial(serial),
-            cert: cert.clone(),
-            challenge_sha256: challenge_sha256.map(<[u8]>::to_vec),
-            sans,
-        })
-    }
 }
 
 /// One issuance inside an open transaction: replay check, references, device state, the

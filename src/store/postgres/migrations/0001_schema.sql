@@ -35,6 +35,8 @@ CREATE TABLE authorities (
     activate_at BIGINT
 );
 CREATE UNIQUE INDEX authorities_one_active_per_role ON authorities (role) WHERE state = 'active';
+-- At most one staged successor per role (SQLite checks it in its single writer).
+CREATE UNIQUE INDEX authorities_one_next_per_role ON authorities (role) WHERE state = 'next';
 
 CREATE TABLE certificates (
     id                BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -1,0 +1,225 @@
+//! Certificate verbs: lookups, listing, revocation, delivery.
+
+use postgres::Row;
+use postgres::types::ToSql;
+
+use super::PgStore;
+use super::devices::bump_generation;
+use crate::store::error::Context;
+use crate::store::serial::{canonical_serial, format_serial, parse_hex};
+use crate::store::{
+    CertStatus, CertificateFilter, Delivery, IssuedCertificate, StoreError, WITHDRAWN_REASON,
+};
+
+pub(super) const COLUMNS: &str = "serial, issuer_id, platform_id, transaction_id, \
+    public_key_sha256, subject, sans, device_id, not_before, not_after, der, requested_at, \
+    status, revoked_at, revocation_reason, delivery, signer_key_sha256";
+
+pub(super) fn from_row(row: &Row) -> Result<IssuedCertificate, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        table: "certificates",
+        reason,
+    };
+    let serial: String = row.get(0);
+    let sans: String = row.get(6);
+    let status: String = row.get(12);
+    let delivery: String = row.get(15);
+    Ok(IssuedCertificate {
+        serial: parse_hex(&serial)
+            .ok_or_else(|| corrupt(format!("serial {serial:?} is not hex")))?,
+        issuer_id: row.get(1),
+        platform_id: row.get(2),
+        transaction_id: row.get(3),
+        public_key_sha256: row.get(4),
+        subject: row.get(5),
+        sans: serde_json::from_str(&sans).map_err(|e| corrupt(format!("sans: {e}")))?,
+        device_id: row.get(7),
+        not_before: row.get(8),
+        not_after: row.get(9),
+        der: row.get(10),
+        requested_at: row.get(11),
+        status: CertStatus::parse(&status).ok_or_else(|| corrupt(format!("status {status:?}")))?,
+        revoked_at: row.get(13),
+        revocation_reason: row.get(14),
+        delivery: Delivery::parse(&delivery)
+            .ok_or_else(|| corrupt(format!("delivery {delivery:?}")))?,
+        signer_key_sha256: row.get(16),
+    })
+}
+
+/// `filter` is a fixed SQL fragment; values are bound from `args`.
+fn find(
+    c: &mut impl postgres::GenericClient,
+    filter: &str,
+    args: &[&(dyn ToSql + Sync)],
+) -> Result<Option<IssuedCertificate>, StoreError> {
+    c.query_opt(
+        &format!("SELECT {COLUMNS} FROM certificates WHERE {filter}"),
+        args,
+    )
+    .context("reading a certificate")?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// The live (not withdrawn) certificate of (platform, transaction).
+pub(super) fn by_transaction(
+    c: &mut impl postgres::GenericClient,
+    platform_id: &str,
+    transaction_id: &str,
+) -> Result<Option<IssuedCertificate>, StoreError> {
+    find(
+        c,
+        "platform_id = $1 AND transaction_id = $2 AND delivery <> 'withdrawn'",
+        &[&platform_id, &transaction_id],
+    )
+}
+
+/// The certificate of (issuer, serial as stored hex); `lock` is "" or a row lock clause.
+pub(super) fn by_serial(
+    c: &mut impl postgres::GenericClient,
+    issuer_id: &str,
+    serial_hex: &str,
+    lock: &str,
+) -> Result<Option<IssuedCertificate>, StoreError> {
+    find(
+        c,
+        &format!("issuer_id = $1 AND serial = $2 {lock}"),
+        &[&issuer_id, &serial_hex],
+    )
+}
+
+impl PgStore {
+    /// See [`crate::store::Backend::certificate_by_transaction`].
+    pub fn certificate_by_transaction(
+        &self,
+        platform_id: &str,
+        transaction_id: &str,
+    ) -> Result<Option<IssuedCertificate>, StoreError> {
+        self.read(|c| by_transaction(c, platform_id, transaction_id))
+    }
+
+    /// See [`crate::store::Backend::certificate_by_serial`].
+    pub fn certificate_by_serial(
+        &self,
+        issuer_id: &str,
+        serial: &[u8],
+    ) -> Result<Option<IssuedCertificate>, StoreError> {
+        let Some(serial) = canonical_serial(serial) else {
+            return Ok(None);
+        };
+        self.read(|c| by_serial(c, issuer_id, &format_serial(serial), ""))
+    }
+
+    /// See [`crate::store::Backend::list_certificates`].
+    pub fn list_certificates(
+        &self,
+        filter: &CertificateFilter,
+    ) -> Result<Vec<IssuedCertificate>, StoreError> {
+        let status = filter.status.map(|s| s.as_str());
+        let limit = filter.limit.map(i64::from);
+        self.read(|c| {
+            c.query(
+                &format!(
+                    "SELECT {COLUMNS} FROM certificates WHERE ($1::text IS NULL OR platform_id = $1) \
+                     AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR device_id = $3) \
+                     ORDER BY id DESC LIMIT $4"
+                ),
+                &[&filter.platform_id, &status, &filter.device_id, &limit],
+            )
+            .context("listing certificates")?
+            .iter()
+            .map(from_row)
+            .collect()
+        })
+    }
+
+    /// See [`crate::store::Backend::revoke_certificate`].
+    pub fn revoke_certificate(
+        &self,
+        issuer_id: &str,
+        serial: &[u8],
+        revoked_at: i64,
+        reason: Option<&str>,
+    ) -> Result<IssuedCertificate, StoreError> {
+        let not_found = || StoreError::NotFound {
+            what: "certificate",
+            id: format_serial(serial),
+        };
+        let serial_hex = canonical_serial(serial)
+            .map(format_serial)
+            .ok_or_else(not_found)?;
+        self.write("revoking a certificate", |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE certificates SET status = 'revoked', revoked_at = $3, \
+                     revocation_reason = $4 WHERE issuer_id = $1 AND serial = $2 AND status = 'valid'",
+                    &[&issuer_id, &serial_hex, &revoked_at, &reason],
+                )
+                .context("revoking a certificate")?;
+            if changed > 0 {
+                bump_generation(tx)?;
+            }
+            by_serial(tx, issuer_id, &serial_hex, "")?.ok_or_else(not_found)
+        })
+    }
+
+    /// See [`crate::store::Backend::release_certificate`].
+    pub fn release_certificate(
+        &self,
+        issuer_id: &str,
+        serial: &[u8],
+    ) -> Result<Option<IssuedCertificate>, StoreError> {
+        let Some(serial_hex) = canonical_serial(serial).map(format_serial) else {
+            return Ok(None);
+        };
+        self.write("releasing a certificate", |tx| {
+            tx.execute(
+                "UPDATE certificates SET delivery = 'released' WHERE issuer_id = $1 \
+                 AND serial = $2 AND delivery = 'held' AND status = 'valid'",
+                &[&issuer_id, &serial_hex],
+            )
+            .context("releasing a certificate")?;
+            Ok(by_serial(tx, issuer_id, &serial_hex, "")?
+                .filter(|c| c.status == CertStatus::Valid && c.delivery == Delivery::Released))
+        })
+    }
+
+    /// See [`crate::store::Backend::withdraw_certificate`].
+    pub fn withdraw_certificate(
+        &self,
+        issuer_id: &str,
+        serial: &[u8],
+        now: i64,
+    ) -> Result<IssuedCertificate, StoreError> {
+        let not_found = || StoreError::NotFound {
+            what: "certificate",
+            id: format_serial(serial),
+        };
+        let serial_hex = canonical_serial(serial)
+            .map(format_serial)
+            .ok_or_else(not_found)?;
+        self.write("withdrawing a certificate", |tx| {
+            // The row lock orders this against a concurrent release on another node.
+            let current =
+                by_serial(tx, issuer_id, &serial_hex, "FOR UPDATE")?.ok_or_else(not_found)?;
+            if current.delivery == Delivery::Released {
+                return Err(StoreError::Conflict(format!(
+                    "certificate {serial_hex} was already released for delivery"
+                )));
+            }
+            tx.execute(
+                "UPDATE certificates SET delivery = 'withdrawn', status = 'revoked', \
+                 revoked_at = coalesce(revoked_at, $3), \
+                 revocation_reason = coalesce(revocation_reason, $4) \
+                 WHERE issuer_id = $1 AND serial = $2",
+                &[&issuer_id, &serial_hex, &now, &WITHDRAWN_REASON],
+            )
+            .context("withdrawing a certificate")?;
+            super::dynamic_challenges::give_back(tx, issuer_id, &serial_hex)?;
+            bump_generation(tx)?;
+            by_serial(tx, issuer_id, &serial_hex, "")?.ok_or_else(not_found)
+        })
+    }
+}

@@ -1,0 +1,173 @@
+//! Recording issued certificates, with replay detection, across nodes.
+//!
+//! One transaction per issuance: the replay check, the device (row held against a concurrent
+//! state change), the one-time challenge (one conditional UPDATE: one winner), then the row.
+//! Two nodes recording the same SCEP transaction at once both pass the replay check; the
+//! partial unique index lets one insert, and the other retries once, finding the committed
+//! certificate: a replay (same key) or a conflict (another key), exactly as on one node.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::PgStore;
+use super::certificates::{COLUMNS, by_serial, by_transaction};
+use super::dynamic_challenges::consume;
+use super::sql::{exists, unique_violation};
+use crate::store::checked_issuance::CheckedIssuance;
+use crate::store::{Issuance, NewCertificate, PendingIssuance, StoreError};
+
+/// Issuances recorded since connect (each is one commit on this backend).
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    issuances: AtomicU64,
+}
+
+impl PgStore {
+    /// See [`crate::store::Backend::record_issuance`].
+    pub fn record_issuance(&self, cert: &NewCertificate) -> Result<Issuance, StoreError> {
+        self.record(&CheckedIssuance::new(cert, None)?)
+    }
+
+    /// See [`crate::store::Backend::record_issuance_consuming`].
+    pub fn record_issuance_consuming(
+        &self,
+        cert: &NewCertificate,
+        challenge_sha256: &[u8],
+    ) -> Result<Issuance, StoreError> {
+        self.record(&CheckedIssuance::new(cert, Some(challenge_sha256))?)
+    }
+
+    /// See [`crate::store::Backend::begin_issuance`]. The commit happens here, before this
+    /// returns (PostgreSQL groups concurrent commits' WAL flushes itself); the pending
+    /// issuance only hands over its outcome.
+    pub fn begin_issuance(
+        &self,
+        cert: &NewCertificate,
+        challenge_sha256: Option<&[u8]>,
+    ) -> Result<PendingIssuance, StoreError> {
+        let checked = CheckedIssuance::new(cert, challenge_sha256)?;
+        let outcome = self.record(&checked);
+        Ok(PendingIssuance::new(move || outcome))
+    }
+
+    /// See [`crate::store::Backend::issuance_commit_stats`]: one commit per issuance here.
+    pub fn issuance_commit_stats(&self) -> (u64, u64) {
+        let n = self.counters.issuances.load(Ordering::Relaxed);
+        (n, n)
+    }
+
+    fn record(&self, pending: &CheckedIssuance) -> Result<Issuance, StoreError> {
+        let first = self.write("recording a certificate", |tx| record_in(tx, pending));
+        let outcome = match first {
+            // Another node recorded this transaction between our check and our insert: look
+            // again, now that its row is committed.
+            Err(StoreError::Postgres { source, .. })
+                if unique_violation(&source) == Some("certificates_transaction") =>
+            {
+                self.write("recording a certificate", |tx| record_in(tx, pending))
+            }
+            other => other,
+        };
+        if matches!(outcome, Ok(Issuance::Recorded)) {
+            self.counters.issuances.fetch_add(1, Ordering::Relaxed);
+        }
+        outcome
+    }
+}
+
+fn record_in(
+    tx: &mut postgres::Transaction<'_>,
+    pending: &CheckedIssuance,
+) -> Result<Issuance, StoreError> {
+    const CTX: &str = "recording a certificate";
+    let CheckedIssuance {
+        cert,
+        challenge_sha256,
+        serial_hex,
+        sans,
+    } = pending;
+    if let Some(existing) = by_transaction(tx, &cert.platform_id, &cert.transaction_id)? {
+        if existing.public_key_sha256 == cert.public_key_sha256 {
+            return Ok(Issuance::Replayed(existing));
+        }
+        return Err(StoreError::TransactionConflict {
+            platform_id: cert.platform_id.clone(),
+            transaction_id: cert.transaction_id.clone(),
+        });
+    }
+    // The platform row is shared-locked so that a concurrent delete_platform cannot orphan us.
+    if !exists(
+        tx,
+        "SELECT 1 FROM platforms WHERE id = $1 FOR SHARE",
+        &cert.platform_id,
+        CTX,
+    )? {
+        return Err(StoreError::NotFound {
+            what: "platform",
+            id: cert.platform_id.clone(),
+        });
+    }
+    if let Some(device_id) = &cert.device_id {
+        super::devices::enroll_device(
+            tx,
+            &cert.platform_id,
+            device_id,
+            cert.user.as_deref(),
+            cert.requested_at,
+        )?;
+    }
+    if !exists(
+        tx,
+        "SELECT 1 FROM authorities WHERE id = $1",
+        &cert.issuer_id,
+        CTX,
+    )? {
+        return Err(StoreError::NotFound {
+            what: "issuing authority",
+            id: cert.issuer_id.clone(),
+        });
+    }
+    if let Some(sha256) = challenge_sha256 {
+        let named = Some((cert.issuer_id.as_str(), serial_hex.as_str()));
+        if !consume(tx, &cert.platform_id, sha256, cert.requested_at, named)? {
+            return Err(StoreError::ChallengeSpent);
+        }
+    }
+    let duplicate = || StoreError::DuplicateSerial {
+        issuer_id: cert.issuer_id.clone(),
+        serial: serial_hex.clone(),
+    };
+    if by_serial(tx, &cert.issuer_id, serial_hex, "")?.is_some() {
+        return Err(duplicate());
+    }
+    let delivery = if cert.held { "held" } else { "released" };
+    tx.execute(
+        &format!(
+            "INSERT INTO certificates ({COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'valid', NULL, NULL, $13, $14)"
+        ),
+        &[
+            serial_hex,
+            &cert.issuer_id,
+            &cert.platform_id,
+            &cert.transaction_id,
+            &cert.public_key_sha256,
+            &cert.subject,
+            sans,
+            &cert.device_id,
+            &cert.not_before,
+            &cert.not_after,
+            &cert.der,
+            &cert.requested_at,
+            &delivery,
+            &cert.signer_key_sha256,
+        ],
+    )
+    .map_err(|e| match unique_violation(&e) {
+        Some("certificates_serial") => duplicate(),
+        _ => StoreError::Postgres {
+            context: CTX,
+            source: e,
+        },
+    })?;
+    Ok(Issuance::Recorded)
+}
