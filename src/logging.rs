@@ -28,7 +28,7 @@ pub fn init(log_format: LogFormat) {
     // JSON lines are for log shippers.
     match log_format {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.fmt_fields(TextFields::default()).init(),
+        LogFormat::Text => builder.fmt_fields(TextFields).init(),
     }
 }
 
