@@ -487,11 +487,7 @@ fn get_ca_cert_http(c: &mut Criterion, f: &Fixture) {
     );
     let trust = scepd::trust::TrustCheck::new(f.store.clone(), f.ca.clone(), 0).unwrap();
     let app = Arc::new(App::new(config, authority, trust, Default::default()));
-    let bounds = http::ConnLimits {
-        header_timeout: app.header_timeout,
-        idle_timeout: app.idle_timeout,
-        max_connections: app.max_connections,
-    };
+    let bounds = app.conn_limits();
     // Built like the server's runtime (multi-threaded, all drivers).
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -128,6 +128,14 @@ pub struct LimitsSection {
     pub max_connections: Option<usize>,
     /// Seconds without any I/O after which a connection is closed.
     pub idle_timeout_secs: Option<u64>,
+    /// Most concurrent connections from one client address (IPv6: one /64); more get 503
+    /// unless one of that address's idle connections makes room.
+    pub max_connections_per_address: Option<usize>,
+    /// Seconds a client may take to send a whole request body, however fast it trickles.
+    pub request_body_timeout_secs: Option<u64>,
+    /// Bytes per second a request body must average after a 5-second grace period (0: no
+    /// minimum; the deadline still applies).
+    pub min_body_rate_bytes_per_sec: Option<u32>,
     /// PKIOperation requests per minute per client address (0: unlimited).
     pub pki_operation_per_minute: Option<u32>,
     /// `/trust/v1/*` requests per minute per client address (0: unlimited).
@@ -181,6 +189,12 @@ pub struct Config {
     pub max_connections: usize,
     /// Idle connection timeout.
     pub idle_timeout_secs: u64,
+    /// Concurrent connection cap per client address (≤ `max_connections`).
+    pub max_connections_per_address: usize,
+    /// Deadline for a whole request body, seconds.
+    pub request_body_timeout_secs: u64,
+    /// Minimum average request body rate after the grace period (0: none).
+    pub min_body_rate_bytes_per_sec: u32,
     /// PKIOperation per minute per client address (0: off).
     pub pki_operation_per_minute: u32,
     /// Trust API requests per minute per client address (0: off).
@@ -210,6 +224,12 @@ pub struct Config {
 pub const DEFAULT_DATA_DIR: &str = "./scepd-data";
 /// Default public listener.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default per-address connection cap: an eighth of `max_connections` (128 of the default
+/// 1,024), so one flooding address gets an eighth of the slots while a NAT of enrolling
+/// devices keeps room that grows with the cap; at least 16 (or `max_connections`, if smaller).
+pub fn default_max_connections_per_address(max_connections: usize) -> usize {
+    (max_connections / 8).max(16.min(max_connections))
+}
 
 fn key_alg(
     v: Option<&str>,
@@ -323,6 +343,21 @@ impl Config {
                 "limits.idle_timeout_secs and header_timeout_secs must be at least 1".into(),
             ));
         }
+        let max_connections_per_address = l
+            .max_connections_per_address
+            .unwrap_or_else(|| default_max_connections_per_address(max_connections));
+        if !(1..=max_connections).contains(&max_connections_per_address) {
+            return Err(ConfigError::Invalid(
+                "limits.max_connections_per_address must be 1..=max_connections".into(),
+            ));
+        }
+        let request_body_timeout_secs = l.request_body_timeout_secs.unwrap_or(30);
+        if !(1..=3600).contains(&request_body_timeout_secs) {
+            return Err(ConfigError::Invalid(
+                "limits.request_body_timeout_secs must be 1..=3600".into(),
+            ));
+        }
+        let min_body_rate_bytes_per_sec = l.min_body_rate_bytes_per_sec.unwrap_or(256);
         let cpu_slots = l.cpu_slots.unwrap_or_else(crate::cpu_pool::default_size);
         if !(1..=4096).contains(&cpu_slots) {
             return Err(ConfigError::Invalid(
@@ -332,6 +367,9 @@ impl Config {
         Ok(Self {
             max_connections,
             idle_timeout_secs,
+            max_connections_per_address,
+            request_body_timeout_secs,
+            min_body_rate_bytes_per_sec,
             cpu_slots,
             pki_operation_per_minute: l.pki_operation_per_minute.unwrap_or(6000),
             trust_per_minute: l.trust_per_minute.unwrap_or(6000),
@@ -371,5 +409,46 @@ impl Config {
             },
             outbound_timeout_secs,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn limits(toml_text: &str) -> Result<Config, ConfigError> {
+        let fc: FileConfig = toml::from_str(&format!("[limits]\n{toml_text}")).unwrap();
+        Config::from_file(fc, None, None)
+    }
+
+    #[test]
+    fn connection_and_body_limits_default_and_validate() {
+        let c = limits("").unwrap();
+        assert_eq!(
+            (c.max_connections, c.max_connections_per_address),
+            (1024, 128)
+        );
+        assert_eq!(c.request_body_timeout_secs, 30);
+        assert_eq!(c.min_body_rate_bytes_per_sec, 256);
+        // The per-address default never exceeds the global cap.
+        let per_address = |max: usize| {
+            limits(&format!("max_connections = {max}"))
+                .unwrap()
+                .max_connections_per_address
+        };
+        assert_eq!(per_address(10), 10);
+        assert_eq!(per_address(100), 16);
+        assert_eq!(per_address(200), 25);
+        assert!(limits("max_connections = 10\nmax_connections_per_address = 11").is_err());
+        assert!(limits("max_connections_per_address = 0").is_err());
+        assert!(limits("request_body_timeout_secs = 0").is_err());
+        assert!(limits("request_body_timeout_secs = 3601").is_err());
+        assert_eq!(
+            limits("min_body_rate_bytes_per_sec = 0")
+                .unwrap()
+                .min_body_rate_bytes_per_sec,
+            0
+        );
     }
 }

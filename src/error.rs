@@ -96,6 +96,9 @@ pub enum HttpFailure {
     /// GET message longer than the body cap allows (414).
     #[error("request URI too long: send large requests with POST")]
     UriTooLong,
+    /// The request body did not arrive within its deadline or minimum rate (408).
+    #[error("request body not received in time")]
+    RequestTimeout,
     /// Method not allowed (405).
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -119,6 +122,7 @@ impl HttpFailure {
             Self::TooLarge => 413,
             Self::UriTooLong => 414,
             Self::MethodNotAllowed => 405,
+            Self::RequestTimeout => 408,
             Self::Unavailable(_) => 503,
             Self::TooManyRequests => 429,
             Self::Internal(_) => 500,

@@ -12,6 +12,7 @@ pub mod config;
 pub mod cpu_pool;
 pub mod devices;
 pub mod error;
+pub mod fd_limit;
 pub mod http;
 pub mod keystore;
 pub mod logging;

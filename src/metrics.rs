@@ -22,6 +22,10 @@ pub struct Metrics {
     crl_requests: AtomicU64,
     challenge_fetches: AtomicU64,
     trust_checks: AtomicU64,
+    refused_busy: AtomicU64,
+    refused_per_address: AtomicU64,
+    idle_closed: AtomicU64,
+    body_timeouts: AtomicU64,
     ca_not_after: Mutex<BTreeMap<(String, String), i64>>,
 }
 
@@ -72,6 +76,27 @@ impl Metrics {
     /// Counts a trust check.
     pub fn trust_check(&self) {
         self.trust_checks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection refused with 503 (either listener): every slot busy, or
+    /// (`per_address`) the client's address at its cap.
+    pub fn connection_refused(&self, per_address: bool) {
+        let counter = if per_address {
+            &self.refused_per_address
+        } else {
+            &self.refused_busy
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an idle connection closed to make room for a new one.
+    pub fn idle_connection_closed(&self) {
+        self.idle_closed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request body cut off by its deadline or minimum rate (408).
+    pub fn body_timeout(&self) {
+        self.body_timeouts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records a CA certificate's expiry.
@@ -157,10 +182,31 @@ impl Metrics {
                 "Device-trust verifications.",
                 &self.trust_checks,
             ),
+            (
+                "scepd_idle_connections_closed_total",
+                "Idle keep-alive or silent connections closed to make room for a new one.",
+                &self.idle_closed,
+            ),
+            (
+                "scepd_request_body_timeouts_total",
+                "Request bodies not received within the deadline or minimum rate (408).",
+                &self.body_timeouts,
+            ),
         ] {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP scepd_connections_refused_total Connections answered 503 and closed: every slot busy, or the client address at its cap.\n# TYPE scepd_connections_refused_total counter\n");
+        for (reason, v) in [
+            ("busy", &self.refused_busy),
+            ("per_address", &self.refused_per_address),
+        ] {
+            let _ = writeln!(
+                out,
+                "scepd_connections_refused_total{{reason=\"{reason}\"}} {}",
                 v.load(Ordering::Relaxed)
             );
         }

@@ -21,7 +21,7 @@ fn fail(e: impl std::fmt::Display) -> CliError {
 }
 
 /// Runs the server until a termination signal.
-pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError> {
+pub fn run(mut config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError> {
     let json = args.json;
     let tls = match (&args.admin_tls_cert, &args.admin_tls_key) {
         (Some(c), Some(k)) => Some(crate::admin::tls::acceptor(c, k).map_err(fail)?),
@@ -34,6 +34,8 @@ pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError>
         )));
     }
     let admin_addr = args.admin_listen;
+    // Before anything opens files: raise RLIMIT_NOFILE, fit the connection caps under it.
+    crate::fd_limit::fit(&mut config);
     let store = bootstrap::open_store(&config).map_err(fail)?;
     if !store.is_initialized().map_err(fail)? {
         let created = bootstrap::initialize(&config, &store, unix_now()).map_err(fail)?;
@@ -111,17 +113,13 @@ pub fn run(config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError>
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|v| *v).await;
         };
-        let bounds = http::ConnLimits {
-            header_timeout: app.header_timeout,
-            idle_timeout: app.idle_timeout,
-            max_connections: app.max_connections,
-        };
+        let bounds = app.conn_limits();
         let admin = Arc::new(crate::admin::AdminApp {
             app: app.clone(),
             data_dir: config.data_dir.clone(),
             organization: config.organization.clone(),
         });
-        let public = tokio::spawn(http::serve(listener, app, bounds, None, stopped(stop_rx.clone())));
+        let public = tokio::spawn(http::serve(listener, app, bounds.clone(), None, stopped(stop_rx.clone())));
         let admin = tokio::spawn(http::serve(admin_listener, admin, bounds, tls, stopped(stop_rx)));
         shutdown_signal().await;
         let _ = stop_tx.send(true);

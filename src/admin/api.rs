@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request};
 use scepd_pki::der::time::rfc3339;
@@ -13,6 +12,7 @@ use super::tokens::Caller;
 use super::{error, json_response};
 use crate::devices::identity::DevicePattern;
 use crate::devices::{self, Action};
+use crate::error::HttpFailure;
 use crate::http::HttpResponse;
 use crate::http::scep::unix_now;
 use crate::platforms;
@@ -32,17 +32,21 @@ pub async fn route(
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let body = if method == Method::POST {
-        match Limited::new(req.into_body(), MAX_BODY)
-            .collect()
-            .await
-            .map(|c| c.to_bytes())
-        {
+        match admin.app.read_body(req.into_body(), MAX_BODY).await {
             Ok(b) if b.is_empty() => Value::Null,
             Ok(b) => match serde_json::from_slice(&b) {
                 Ok(v) => v,
                 Err(e) => return error(400, "bad_request", format!("invalid JSON: {e}")),
             },
-            Err(_) => return error(413, "too_large", "request body too large"),
+            Err(HttpFailure::TooLarge) => {
+                return error(413, "too_large", "request body too large");
+            }
+            Err(HttpFailure::RequestTimeout) => {
+                let mut r = error(408, "timeout", "request body not received in time");
+                crate::http::close_after(&mut r);
+                return r;
+            }
+            Err(e) => return error(400, "bad_request", e.to_string()),
         }
     } else {
         Value::Null

@@ -1,6 +1,7 @@
-//! Connection and request limits of the public listener: a cap on concurrent connections, an
-//! idle timeout per connection (no byte read or written for that long closes it: slow-body and
-//! keep-alive slowloris), and per-client-address rate limits (token buckets).
+//! Connection and request limits of the public listener: an idle timeout per connection (no
+//! byte read or written for that long closes it: slowloris on a silent connection), the I/O
+//! side of the idle tracking of [`conn_tracker`](super::conn_tracker), and per-client-address
+//! rate limits (token buckets). Slot caps live in `conn_tracker`, body deadlines in `body`.
 
 use std::collections::HashMap;
 use std::io;
@@ -12,7 +13,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::conn_tracker::ConnHook;
 
 /// Most client addresses tracked per limiter; beyond it, full (idle) buckets are forgotten, and
 /// if that is not enough the new address is limited (fail closed, bounded memory).
@@ -105,20 +111,23 @@ impl Activity {
     }
 }
 
-/// A stream that records when it last moved a byte.
+/// A stream that records when it last moved a byte, and tells the connection's hook whether
+/// request bytes arrived (busy) or a read found nothing waiting (idle once answered).
 pub struct IdleIo<S> {
     inner: S,
     activity: Activity,
+    hook: ConnHook,
 }
 
 impl<S> IdleIo<S> {
     /// Wraps `inner`; the returned [`Activity`] watches it.
-    pub fn new(inner: S) -> (Self, Activity) {
+    pub fn new(inner: S, hook: ConnHook) -> (Self, Activity) {
         let activity = Activity::new();
         (
             Self {
                 inner,
                 activity: activity.clone(),
+                hook,
             },
             activity,
         )
@@ -135,6 +144,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for IdleIo<S> {
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
             self.activity.touch();
+            self.hook.busy();
+        } else if r.is_pending() {
+            self.hook.read_pending();
         }
         r
     }
@@ -159,6 +171,46 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleIo<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A response body that tells the connection's hook when hyper is done with it (written in
+/// full, or dropped unsent).
+pub struct TrackedBody {
+    inner: Full<Bytes>,
+    hook: ConnHook,
+}
+
+impl TrackedBody {
+    /// Wraps a response body of the connection `hook` follows.
+    pub fn new(inner: Full<Bytes>, hook: ConnHook) -> Self {
+        Self { inner, hook }
+    }
+}
+
+impl Body for TrackedBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        self.hook.answered();
     }
 }
 

@@ -2,15 +2,17 @@
 //! shape for errors. SCEP routing lives in [`scep`].
 
 pub mod auth_limiter;
+pub mod body;
 pub mod challenge_url;
+pub mod conn_tracker;
 pub mod limits;
+pub mod listener;
 pub mod platform_cache;
 pub mod revocation;
 pub mod router;
 pub mod scep;
 pub mod trust;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,14 +21,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
 
 use crate::authority::Authority;
 use crate::error::HttpFailure;
+
+pub use listener::{ConnLimits, serve};
 
 /// Shared state of the public listener.
 pub struct App {
@@ -44,10 +44,14 @@ pub struct App {
     pub auth_limiter: auth_limiter::AuthLimiter,
     /// Platform ids recently found in the store.
     pub platforms: platform_cache::PlatformCache,
-    /// Most connections served at once; more are answered 503 and closed.
+    /// Most connections served at once; idle ones make room, beyond that 503.
     pub max_connections: usize,
+    /// Most connections served at once for one client address.
+    pub max_connections_per_address: usize,
     /// A connection with no I/O for this long is closed.
     pub idle_timeout: Duration,
+    /// Deadline and minimum rate for request bodies.
+    pub body_timing: body::BodyTiming,
     /// Per-client-address limit on PKIOperation.
     pub pki_rate: limits::RateLimiter,
     /// Per-client-address limit on `/trust/v1/*`.
@@ -74,10 +78,42 @@ impl App {
             auth_limiter: auth_limiter::AuthLimiter::default(),
             platforms: platform_cache::PlatformCache::default(),
             max_connections: config.max_connections,
+            max_connections_per_address: config.max_connections_per_address,
             idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+            body_timing: body::BodyTiming {
+                deadline: Duration::from_secs(config.request_body_timeout_secs),
+                min_rate: config.min_body_rate_bytes_per_sec,
+                grace: body::RATE_GRACE,
+            },
             pki_rate: limits::RateLimiter::new(config.pki_operation_per_minute),
             trust_rate: limits::RateLimiter::new(config.trust_per_minute),
             ocsp_sign_rate: limits::RateLimiter::new(config.ocsp_signed_per_minute),
+        }
+    }
+}
+
+impl App {
+    /// The connection limits of a listener serving this app.
+    pub fn conn_limits(&self) -> ConnLimits {
+        ConnLimits {
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            metrics: self.metrics.clone(),
+        }
+    }
+
+    /// Reads a request body of at most `max` bytes within the body deadline and minimum rate.
+    pub async fn read_body(&self, body: Incoming, max: usize) -> Result<Bytes, HttpFailure> {
+        match body::read(body, max, self.body_timing).await {
+            Ok(b) => Ok(b),
+            Err(body::BodyError::TooLarge) => Err(HttpFailure::TooLarge),
+            Err(body::BodyError::TimedOut) => {
+                self.metrics.body_timeout();
+                Err(HttpFailure::RequestTimeout)
+            }
+            Err(e) => Err(HttpFailure::BadRequest(e.to_string())),
         }
     }
 }
@@ -102,11 +138,23 @@ pub fn failure_response(f: &HttpFailure) -> HttpResponse {
     if let HttpFailure::Internal(detail) = f {
         tracing::error!(%detail, "internal error");
     }
-    response(
+    let mut r = response(
         f.status(),
         "text/plain; charset=utf-8",
         format!("{}\n", f.client_text()),
-    )
+    );
+    if matches!(f, HttpFailure::RequestTimeout) {
+        close_after(&mut r);
+    }
+    r
+}
+
+/// Marks a response as the last on its connection (the rest of an unread body is not read).
+pub fn close_after(r: &mut HttpResponse) {
+    r.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
 }
 
 /// Something that answers requests on a listener.
@@ -127,119 +175,4 @@ impl Handler for App {
     ) -> impl Future<Output = HttpResponse> + Send {
         router::route(self, req, peer)
     }
-}
-
-/// How long a TLS handshake may take.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Per-listener connection limits.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnLimits {
-    /// Time a client may take to send its request headers.
-    pub header_timeout: Duration,
-    /// A connection with no I/O for this long is closed.
-    pub idle_timeout: Duration,
-    /// Most connections served at once; more are answered 503 and closed.
-    pub max_connections: usize,
-}
-
-/// Serves connections until `shutdown` resolves, then waits (bounded) for in-flight requests.
-/// With `tls`, every connection is a TLS server connection.
-pub async fn serve<H: Handler>(
-    listener: TcpListener,
-    handler: Arc<H>,
-    bounds: ConnLimits,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    shutdown: impl Future<Output = ()>,
-) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(bounds.max_connections));
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and similar: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    tracing::warn!(%peer, max = bounds.max_connections, "connection limit reached");
-                    tokio::spawn(refuse_busy(stream));
-                    continue;
-                };
-                let service_handler = handler.clone();
-                let service = service_fn(move |req: Request<Incoming>| {
-                    let h = service_handler.clone();
-                    async move { Ok::<_, Infallible>(h.handle(req, peer).await) }
-                });
-                let builder = {
-                    let mut b = http1::Builder::new();
-                    b.timer(TokioTimer::new()).header_read_timeout(bounds.header_timeout);
-                    b
-                };
-                let watcher = graceful.watcher();
-                let tls = tls.clone();
-                tokio::spawn(async move {
-                    let (io, activity) = limits::IdleIo::new(stream);
-                    let served = async {
-                        match tls {
-                            None => watcher.watch(builder.serve_connection(TokioIo::new(io), service)).await,
-                            Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(io)).await {
-                                Ok(Ok(tls_stream)) => watcher.watch(builder.serve_connection(TokioIo::new(tls_stream), service)).await,
-                                Ok(Err(e)) => {
-                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                    Ok(())
-                                }
-                                Err(_) => {
-                                    tracing::debug!(%peer, "TLS handshake timed out");
-                                    Ok(())
-                                }
-                            },
-                        }
-                    };
-                    tokio::select! {
-                        r = served => if let Err(e) = r {
-                            tracing::debug!(error = %e, "connection ended with error");
-                        },
-                        () = activity.idle_for(bounds.idle_timeout) => {
-                            tracing::debug!(%peer, "idle timeout: connection closed");
-                        }
-                    }
-                    drop(permit);
-                });
-            }
-            () = &mut shutdown => {
-                tracing::info!("shutting down: no new connections");
-                break;
-            }
-        }
-    }
-    drop(listener);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("in-flight requests did not finish within 10 s");
-    }
-}
-
-/// Answers a connection over the limit with a bare 503 and closes it, all within two seconds.
-/// The request is drained after our FIN so the close does not turn into a reset that could
-/// discard the answer before the client reads it.
-async fn refuse_busy(mut stream: tokio::net::TcpStream) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let msg = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 28\r\nRetry-After: 1\r\nConnection: close\r\n\r\ntoo many connections: retry\n";
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        stream.write_all(msg).await?;
-        stream.shutdown().await?;
-        let mut sink = [0u8; 1024];
-        while stream.read(&mut sink).await? > 0 {}
-        Ok::<(), std::io::Error>(())
-    })
-    .await;
 }

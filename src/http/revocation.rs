@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request};
 
@@ -53,12 +52,9 @@ pub async fn crl(app: Arc<App>, ca_id: String) -> HttpResponse {
 pub async fn ocsp(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
     app.metrics.ocsp();
     let der = if req.method() == Method::POST {
-        match Limited::new(req.into_body(), MAX_OCSP_REQUEST)
-            .collect()
-            .await
-        {
-            Ok(c) => c.to_bytes().to_vec(),
-            Err(_) => return failure_response(&HttpFailure::TooLarge),
+        match app.read_body(req.into_body(), MAX_OCSP_REQUEST).await {
+            Ok(b) => b.to_vec(),
+            Err(f) => return failure_response(&f),
         }
     } else if req.method() == Method::GET {
         let path = req.uri().path();

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request};
 use scepd_pki::scep::http::{Operation, decode_get_message, query_param};
@@ -31,7 +30,7 @@ pub async fn handle(
     if method != Method::GET && method != Method::POST && method != Method::HEAD {
         return Err(HttpFailure::MethodNotAllowed);
     }
-    // A Uri clone shares its bytes; the request itself is consumed by read_body below.
+    // A Uri clone shares its bytes; the request itself is consumed by the body read below.
     let uri = req.uri().clone();
     let query = uri.query().unwrap_or("");
     let op_text = query_param(query, "operation")
@@ -61,7 +60,7 @@ pub async fn handle(
         },
         Operation::PkiOperation => {
             let body = if method == Method::POST {
-                read_body(&app, req).await?
+                app.read_body(req.into_body(), app.max_body_bytes).await?
             } else {
                 let raw = query_param(query, "message")
                     .ok_or_else(|| HttpFailure::BadRequest("missing message parameter".into()))?;
@@ -95,27 +94,6 @@ pub async fn handle(
             metrics.enrollment(&metric_platform, outcome, fail_info, started.elapsed());
             Ok(response(200, "application/x-pki-message", result?.body))
         }
-    }
-}
-
-async fn read_body(app: &App, req: Request<Incoming>) -> Result<Bytes, HttpFailure> {
-    let declared = req
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > app.max_body_bytes as u64) {
-        return Err(HttpFailure::TooLarge);
-    }
-    match Limited::new(req.into_body(), app.max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(HttpFailure::TooLarge),
-        Err(e) => Err(HttpFailure::BadRequest(format!(
-            "could not read request body: {e}"
-        ))),
     }
 }
 

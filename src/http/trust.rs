@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request};
 use serde_json::json;
@@ -33,9 +32,9 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, op: &str) -> HttpResp
         },
         "verify" => {
             app.metrics.trust_check();
-            let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-                Ok(c) => c.to_bytes(),
-                Err(_) => return failure_response(&HttpFailure::TooLarge),
+            let body = match app.read_body(req.into_body(), MAX_BODY).await {
+                Ok(b) => b,
+                Err(f) => return failure_response(&f),
             };
             let parsed: VerifyRequest = match serde_json::from_slice(&body) {
                 Ok(p) => p,

@@ -1,6 +1,7 @@
 //! `[limits]` against the running server: per-client rate limits on PKIOperation and the trust
-//! API (429) and on signed OCSP responses (tryLater), the concurrent-connection cap (503, slots come back), and the header and idle
-//! timeouts that close slowloris connections.
+//! API (429) and on signed OCSP responses (tryLater), the concurrent-connection cap (503, slots
+//! come back), and the header and idle timeouts that close slowloris connections. Per-address
+//! caps, body deadlines and idle hand-over: connection_limits.rs.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -97,20 +98,26 @@ fn ocsp_signatures_are_limited_per_client_and_reused_responses_are_not() {
 #[test]
 fn connection_cap_answers_503_and_frees_slots() {
     let server = Server::start_with_config("[limits]\nmax_connections = 4\n");
-    // Four idle connections hold every slot (a request on each proves they are being served).
+    // Four busy connections from four addresses hold every slot: a request on each proves it
+    // is served, the start of a second one makes it busy (idle connections would make room:
+    // tests/it/connection_limits.rs).
     let mut held = Vec::new();
-    for _ in 0..4 {
-        let mut s = TcpStream::connect(&server.addr).unwrap();
+    for i in 0..4u8 {
+        let mut s = connect_from(std::net::IpAddr::from([127, 0, 0, 11 + i]), &server.addr);
         s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             .unwrap();
         let mut buf = [0u8; 256];
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let n = s.read(&mut buf).unwrap();
         assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHo").unwrap();
         held.push(s);
     }
+    // Let the server read those first bytes before the newcomer arrives.
+    std::thread::sleep(Duration::from_millis(200));
     let r = server.get("/healthz");
     assert_eq!(r.status, 503);
+    assert_eq!(r.header("Retry-After").as_deref(), Some("1"));
     assert_eq!(r.body, b"too many connections: retry\n");
     drop(held);
     // Slots come back once those clients leave.

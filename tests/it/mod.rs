@@ -3,6 +3,7 @@ pub mod testkit;
 mod admin;
 mod admin_paths;
 mod cli;
+mod connection_limits;
 mod crash_safety;
 pub mod dynamic;
 mod enroll;

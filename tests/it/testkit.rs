@@ -369,7 +369,64 @@ pub fn http_with(
     body: &[u8],
     content_type: Option<&str>,
 ) -> HttpReply {
-    let mut s = TcpStream::connect(addr).unwrap();
+    exchange(
+        TcpStream::connect(addr).unwrap(),
+        addr,
+        method,
+        path,
+        headers,
+        body,
+        content_type,
+    )
+}
+
+/// Like [`http`], from local address `local` (any 127.0.0.0/8 address works on Linux's `lo`).
+pub fn http_from(
+    local: std::net::IpAddr,
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    content_type: Option<&str>,
+) -> HttpReply {
+    exchange(
+        connect_from(local, addr),
+        addr,
+        method,
+        path,
+        &[],
+        body,
+        content_type,
+    )
+}
+
+/// A TCP connection to `addr` from local address `local` (bound before connecting).
+pub fn connect_from(local: std::net::IpAddr, addr: &str) -> TcpStream {
+    let server: std::net::SocketAddr = addr.parse().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::new(local, 0)).unwrap();
+        let stream = socket.connect(server).await.unwrap();
+        let stream = stream.into_std().unwrap();
+        stream.set_nonblocking(false).unwrap();
+        stream
+    })
+}
+
+/// One request with `Connection: close` on `s`; the reply read to the end.
+fn exchange(
+    mut s: TcpStream,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    content_type: Option<&str>,
+) -> HttpReply {
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut head = format!(
