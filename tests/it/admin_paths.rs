@@ -190,3 +190,43 @@ fn admin_api_decodes_path_segments_once_and_refuses_malformed_ones() {
         assert_eq!(r.status, 400, "{bad}: {}", String::from_utf8_lossy(&r.body));
     }
 }
+
+/// Issue #20 item 6: names stored before enrollment refused control characters (or written
+/// by any other path) cannot forge lines or recolour the terminal in `cert list` and
+/// `device list`; `--json` keeps them exact.
+#[test]
+fn cli_tables_escape_control_characters_and_json_stays_exact() {
+    let server = Server::start();
+    let forged = "LAPTOP-9\n2026-12-03T00:00:00Z  INFO forged \u{1b}[31mred";
+    seed_device(
+        &server,
+        &server.platform_id,
+        forged,
+        &format!("CN={forged}"),
+    );
+    for args in [["cert", "list"], ["device", "list"]] {
+        let out = server.cli(&[args[0], args[1]]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(!text.contains('\u{1b}'), "{args:?}: {text:?}");
+        assert!(
+            !text.contains("\n2026-12-03"),
+            "{args:?}: a forged line: {text:?}"
+        );
+        assert!(text.contains("LAPTOP-9\\n2026-12-03"), "{args:?}: {text:?}");
+        assert!(text.contains("\\x1b[31mred"), "{args:?}: {text:?}");
+        let json = server.cli(&[args[0], args[1], "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        assert!(v.to_string().contains("\\u001b[31mred"), "{args:?}: {v}");
+        let exact = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.to_string().contains("LAPTOP-9\\n2026"));
+        assert!(exact, "{args:?}: --json keeps the value: {v}");
+    }
+}
