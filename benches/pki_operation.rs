@@ -66,7 +66,14 @@ fn fixture(intermediate: KeyAlgorithm, full_durability: bool) -> Fixture {
     fc.pki.intermediate_key = Some(intermediate.as_str().to_owned());
     fc.pki.root_key = Some("ecdsa-p256".into());
     fc.store.synchronous = Some(if full_durability { "full" } else { "normal" }.into());
-    let config = Config::from_file(fc, Some(dir.path().join("d")), None).unwrap();
+    let config = Config::from_file(
+        fc,
+        scepd::config::Overrides {
+            data_dir: Some(dir.path().join("d")),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let store = bootstrap::open_store(&config).unwrap();
     let created = bootstrap::initialize(&config, &store, now()).unwrap();
     let store = Arc::new(store);

@@ -9,17 +9,21 @@ use scepd_pki::ca::hierarchy::{HierarchySpec, bootstrap};
 use scepd_pki::random::SystemRandom;
 use scepd_pki::x509::{Certificate, name};
 
-use crate::config::Config;
+use zeroize::Zeroizing;
+
+use crate::config::{Config, PostgresConfig, SslMode, StoreConfig};
 use crate::keystore::{Keystore, KeystoreError};
 use crate::platforms::{self, CreatedPlatform, PlatformError};
+use crate::private_file;
+use crate::store::postgres::{PgSettings, PgTls};
 use crate::store::{CaRecord, CaRole, CaState, Store, StoreError};
 
 /// Errors during initialization.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InitError {
-    /// Already initialized.
-    #[error("data dir {0} is already initialized; refusing to overwrite its CA")]
+    /// Already initialized (the data dir, or the database of a cluster).
+    #[error("{0} is already initialized; refusing to overwrite its CA")]
     AlreadyInitialized(String),
     /// Filesystem problem.
     #[error("data dir {path}: {source}")]
@@ -48,7 +52,23 @@ pub fn database_path(config: &Config) -> std::path::PathBuf {
     config.data_dir.join("scepd.sqlite3")
 }
 
-/// Opens (creating) the data dir's database with a private directory.
+/// Environment variable holding the PostgreSQL password when `[store] password_file` is unset.
+pub const STORE_PASSWORD_ENV: &str = "SCEPD_STORE_PASSWORD";
+
+/// Where the records live, for messages: the data dir (SQLite) or the database's
+/// `postgres://user@host:port/db` (never its password).
+pub fn store_location(config: &Config) -> String {
+    match &config.store {
+        StoreConfig::Sqlite => format!("data dir {}", config.data_dir.display()),
+        StoreConfig::Postgres(p) => format!(
+            "database {}",
+            PgSettings::location(&p.url).unwrap_or_else(|| "<unparsable URL>".into())
+        ),
+    }
+}
+
+/// Opens the configured store: SQLite in the data dir (created with a private directory), or
+/// PostgreSQL (connected and migrated). The data dir is created either way: it holds the keys.
 pub fn open_store(config: &Config) -> Result<Store, InitError> {
     let dir = &config.data_dir;
     let io = |source| InitError::Io {
@@ -57,17 +77,86 @@ pub fn open_store(config: &Config) -> Result<Store, InitError> {
     };
     fs::create_dir_all(dir).map_err(io)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
-    let store = Store::open(database_path(config))?;
+    let store = match &config.store {
+        StoreConfig::Sqlite => Store::open(database_path(config))?,
+        StoreConfig::Postgres(p) => Store::connect_postgres(&pg_settings(p)?)?,
+    };
     store.set_full_durability(config.full_durability)?;
     Ok(store)
+}
+
+/// Resolves the password and TLS of the `[store]` section into connection settings.
+fn pg_settings(p: &PostgresConfig) -> Result<PgSettings, InitError> {
+    let invalid = |field: &'static str, reason: String| StoreError::Invalid { field, reason };
+    let password = match (&p.password_file, std::env::var_os(STORE_PASSWORD_ENV)) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "store password",
+                format!("both [store] password_file and {STORE_PASSWORD_ENV} are set; keep one"),
+            )
+            .into());
+        }
+        (Some(path), None) => {
+            let line = private_file::read_secret_line(path)
+                .map_err(|e| invalid("store password_file", format!("{}: {e}", path.display())))?;
+            let text = String::from_utf8(line.to_vec()).map_err(|_| {
+                invalid(
+                    "store password_file",
+                    format!("{}: not UTF-8", path.display()),
+                )
+            })?;
+            Some(Zeroizing::new(text))
+        }
+        (None, Some(v)) => Some(Zeroizing::new(v.into_string().map_err(|_| {
+            invalid(
+                "store password",
+                format!("{STORE_PASSWORD_ENV} is not UTF-8"),
+            )
+        })?)),
+        (None, None) => None,
+    };
+    if PgSettings::url_has_password(&p.url) {
+        tracing::warn!(
+            "the store URL carries a password, which shows in `ps` and shell history; prefer [store] password_file or {STORE_PASSWORD_ENV}"
+        );
+    }
+    let tls = match p.sslmode {
+        Some(SslMode::Disable) => PgTls::Disable,
+        Some(SslMode::Require) => PgTls::Require,
+        Some(SslMode::VerifyFull) => {
+            let path = p
+                .ca_file
+                .as_ref()
+                .ok_or_else(|| invalid("store ca_file", "verify-full needs a CA file".into()))?;
+            let ca_pem = fs::read(path).map_err(|source| InitError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            PgTls::VerifyFull { ca_pem }
+        }
+        // Plain TCP only where it never leaves the machine; elsewhere the operator says how.
+        None if PgSettings::is_local(&p.url) => PgTls::Disable,
+        None => {
+            return Err(invalid(
+                "store sslmode",
+                "the database is not on this machine: set [store] sslmode (verify-full with ca_file, or require, or disable on a trusted network)".into(),
+            )
+            .into());
+        }
+    };
+    Ok(PgSettings {
+        url: p.url.clone(),
+        password,
+        pool_size: p.pool_size,
+        tls,
+        connect_timeout: std::time::Duration::from_secs(p.connect_timeout_secs),
+    })
 }
 
 /// Initializes the data dir. Returns the `default` platform's one-time output.
 pub fn initialize(config: &Config, store: &Store, now: i64) -> Result<CreatedPlatform, InitError> {
     if store.is_initialized()? {
-        return Err(InitError::AlreadyInitialized(
-            config.data_dir.display().to_string(),
-        ));
+        return Err(InitError::AlreadyInitialized(store_location(config)));
     }
     let spec = HierarchySpec {
         organization: config.organization.clone(),

@@ -137,32 +137,21 @@ impl Keystore {
             fs::create_dir_all(&config.data_dir).map_err(io)?;
             private_file::write_new(&path, secret.as_bytes()).map_err(io)?;
         }
-        let meta = fs::metadata(&path).map_err(io)?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            return Err(KeystoreError::Permissions(path));
-        }
-        let text = Zeroizing::new(fs::read(&path).map_err(io)?);
-        let first: Vec<u8> = text
-            .split(|b| *b == b'\n')
-            .next()
-            .unwrap_or(&[])
-            .iter()
-            .copied()
-            .filter(|b| *b != b'\r')
-            .collect();
-        if first.is_empty() {
-            return Err(KeystoreError::Invalid {
-                path,
+        let first = private_file::read_secret_line(&path).map_err(|e| match e {
+            private_file::SecretLineError::Io(source) => KeystoreError::Io {
+                path: path.clone(),
+                source,
+            },
+            private_file::SecretLineError::Permissions => KeystoreError::Permissions(path.clone()),
+            private_file::SecretLineError::Empty => KeystoreError::Invalid {
+                path: path.clone(),
                 reason: "passphrase file is empty".into(),
-            });
-        }
+            },
+        })?;
         if generate {
             tracing::warn!(file = %path.display(), "keys are encrypted with a passphrase kept in the data dir (development default); set [keys] passphrase_file or SCEPD_KEY_PASSPHRASE for production");
         }
-        Ok(Self::new(
-            &config.data_dir,
-            Protection::Passphrase(Zeroizing::new(first)),
-        ))
+        Ok(Self::new(&config.data_dir, Protection::Passphrase(first)))
     }
 
     /// Refuses when the key directory, or any file in it (loaded or not, e.g. an

@@ -22,3 +22,38 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)?;
     f.sync_all()
 }
+
+/// Why a one-line secret file (passphrase, database password) could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretLineError {
+    /// Unreadable.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Readable by group or others.
+    #[error("is readable by group or others (chmod 600 it)")]
+    Permissions,
+    /// The first line is empty.
+    #[error("is empty")]
+    Empty,
+}
+
+/// The first line of a secret file (CR and LF dropped), refused when group or others may
+/// read the file. Zeroized when dropped.
+pub fn read_secret_line(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, SecretLineError> {
+    if fs::metadata(path)?.permissions().mode() & 0o077 != 0 {
+        return Err(SecretLineError::Permissions);
+    }
+    let text = zeroize::Zeroizing::new(fs::read(path)?);
+    let first: Vec<u8> = text
+        .split(|b| *b == b'\n')
+        .next()
+        .unwrap_or(&[])
+        .iter()
+        .copied()
+        .filter(|b| *b != b'\r')
+        .collect();
+    if first.is_empty() {
+        return Err(SecretLineError::Empty);
+    }
+    Ok(zeroize::Zeroizing::new(first))
+}

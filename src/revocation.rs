@@ -2,6 +2,12 @@
 //! generation moves (any process: server or CLI) and well before nextUpdate; OCSP reads the
 //! store on every request, so a revocation is visible there at once (responses reused for
 //! nonce-less requests are checked against the generation first: `ocsp_cache.rs`).
+//!
+//! Several nodes on one database publish one CRL sequence: a node that finds the CRL stale
+//! claims the store's `crl-publisher` lease, signs, and stores the CRL only while it holds
+//! the lease; every node serves the stored CRL, adopting a newer one on each refresh (twice a
+//! second), so CRL numbers never go backwards whichever node is asked. A holder that dies
+//! loses the lease after [`CRL_LEASE_SECS`] and another node takes over.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -16,7 +22,7 @@ use scepd_pki::x509::Certificate;
 
 use crate::ca::{CaHandle, CaSet, LoadedAuthority};
 use crate::ocsp_cache::{OcspCache, Stamp};
-use crate::store::{CertStatus as StoredStatus, Store, StoreError};
+use crate::store::{CertStatus as StoredStatus, Store, StoreError, StoredCrl};
 
 /// Errors building revocation data (ours, never the client's).
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +34,16 @@ pub enum RevocationError {
     /// Signing or parsing our own material failed.
     #[error("revocation signing: {0}")]
     Pki(String),
+    /// No CRL of this issuer has been published yet (the publisher is another node).
+    #[error("no CRL of {0} published yet")]
+    NotPublished(String),
 }
+
+/// The store lease whose holder publishes CRLs.
+pub const CRL_LEASE: &str = "crl-publisher";
+/// How long a publisher holds the lease without renewing it: the longest a revocation waits
+/// for its CRL after the publishing node died.
+pub const CRL_LEASE_SECS: i64 = 3;
 
 /// A published CRL.
 #[derive(Debug, Clone)]
@@ -61,6 +76,30 @@ pub struct Revocation {
     timing: RevocationTiming,
     crls: RwLock<HashMap<String, PublishedCrl>>,
     ocsp_cache: OcspCache,
+    /// Who this process is when it holds the CRL lease.
+    node_id: String,
+}
+
+impl From<StoredCrl> for PublishedCrl {
+    fn from(c: StoredCrl) -> Self {
+        Self {
+            der: Arc::new(c.der),
+            number: c.number,
+            this_update: c.this_update,
+            next_update: c.next_update,
+            generation: c.generation,
+        }
+    }
+}
+
+/// A name for this process in the lease table: host, PID and a random part (a restarted
+/// process is a new holder).
+fn node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let random = crate::challenge::secret::generate()
+        .map(|s| s[..8].to_ascii_lowercase())
+        .unwrap_or_default();
+    format!("{}:{}:{random}", host.trim(), std::process::id())
 }
 
 /// An OCSP response and whether it was reused (for metrics).
@@ -97,40 +136,92 @@ impl Revocation {
             timing,
             crls: RwLock::new(HashMap::new()),
             ocsp_cache: OcspCache::new(timing.ocsp_validity_secs),
+            node_id: node_id(),
         }
     }
 
-    /// Rebuilds each issuer's CRL if revocations changed or half its validity has passed.
-    /// Blocking. Returns how many CRLs were (re)published.
+    /// Brings each issuer's CRL up to date: adopts a newer one another node published, and
+    /// if it is still stale (revocations changed, or half its validity has passed) publishes
+    /// one while holding the CRL lease. Blocking. Returns how many CRLs this process
+    /// published.
     pub fn refresh(&self, now: i64) -> Result<usize, RevocationError> {
         let generation = self.store.revocation_generation()?;
         let ca = self.ca.get();
         let mut published = 0;
+        let mut holds_lease = None;
         for issuer in ca.issuers() {
-            let stale = match self
-                .crls
-                .read()
-                .map_err(|_| RevocationError::Pki("lock".into()))?
-                .get(&issuer.id)
-            {
-                None => true,
-                Some(c) => {
-                    c.generation != generation
-                        || now >= c.this_update + (c.next_update - c.this_update) / 2
+            let known = self.current(&issuer.id)?;
+            let newer = self
+                .store
+                .published_crl(&issuer.id, known.as_ref().map_or(0, |c| c.number))?;
+            let current = match newer {
+                Some(stored) => {
+                    let crl = PublishedCrl::from(stored);
+                    self.install(&issuer.id, crl.clone())?;
+                    Some(crl)
                 }
+                None => known,
             };
+            let stale = current.is_none_or(|c| {
+                c.generation != generation
+                    || now >= c.this_update + (c.next_update - c.this_update) / 2
+            });
             if !stale {
                 continue;
             }
+            // Claimed once per refresh, and only when something needs publishing.
+            let leader = match holds_lease {
+                Some(l) => l,
+                None => {
+                    let l =
+                        self.store
+                            .claim_lease(CRL_LEASE, &self.node_id, now, CRL_LEASE_SECS)?;
+                    holds_lease = Some(l);
+                    l
+                }
+            };
+            if !leader {
+                tracing::debug!(ca = %issuer.id, "CRL stale; another node holds the publisher lease");
+                continue;
+            }
             let crl = self.build_crl(issuer, now, generation)?;
-            tracing::info!(ca = %issuer.id, number = crl.number, generation, "published CRL");
-            self.crls
-                .write()
-                .map_err(|_| RevocationError::Pki("lock".into()))?
-                .insert(issuer.id.clone(), crl);
-            published += 1;
+            let stored = StoredCrl {
+                issuer_id: issuer.id.clone(),
+                number: crl.number,
+                this_update: crl.this_update,
+                next_update: crl.next_update,
+                generation: crl.generation,
+                der: crl.der.as_ref().clone(),
+            };
+            if self
+                .store
+                .store_crl(&stored, CRL_LEASE, &self.node_id, now)?
+            {
+                tracing::info!(ca = %issuer.id, number = crl.number, generation, "published CRL");
+                self.install(&issuer.id, crl)?;
+                published += 1;
+            } else {
+                tracing::info!(ca = %issuer.id, number = crl.number, "CRL not published: the publisher lease moved to another node");
+            }
         }
         Ok(published)
+    }
+
+    fn current(&self, ca_id: &str) -> Result<Option<PublishedCrl>, RevocationError> {
+        Ok(self
+            .crls
+            .read()
+            .map_err(|_| RevocationError::Pki("lock".into()))?
+            .get(ca_id)
+            .cloned())
+    }
+
+    fn install(&self, ca_id: &str, crl: PublishedCrl) -> Result<(), RevocationError> {
+        self.crls
+            .write()
+            .map_err(|_| RevocationError::Pki("lock".into()))?
+            .insert(ca_id.to_owned(), crl);
+        Ok(())
     }
 
     fn build_crl(
@@ -182,18 +273,18 @@ impl Revocation {
         })
     }
 
-    /// The current CRL of an issuer (active or retired), building it first if needed. Blocking.
+    /// The current CRL of an issuer (active or retired), refreshing first. Blocking. `None`
+    /// for an unknown issuer; an error while no CRL was ever published for it (another node
+    /// holds the lease and has not published yet).
     pub fn crl(&self, ca_id: &str, now: i64) -> Result<Option<PublishedCrl>, RevocationError> {
         if self.ca.get().issuer(ca_id).is_none() {
             return Ok(None);
         }
         self.refresh(now)?;
-        Ok(self
-            .crls
-            .read()
-            .map_err(|_| RevocationError::Pki("lock".into()))?
-            .get(ca_id)
-            .cloned())
+        match self.current(ca_id)? {
+            Some(c) => Ok(Some(c)),
+            None => Err(RevocationError::NotPublished(ca_id.to_owned())),
+        }
     }
 
     /// Answers a DER OCSP request. Blocking (store reads, one signature unless a response

@@ -38,23 +38,37 @@ pub fn run(mut config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliEr
     crate::fd_limit::fit(&mut config);
     let store = bootstrap::open_store(&config).map_err(fail)?;
     if !store.is_initialized().map_err(fail)? {
-        let created = bootstrap::initialize(&config, &store, unix_now()).map_err(fail)?;
-        tracing::info!(data_dir = %config.data_dir.display(), "initialized a new data dir");
-        if json {
-            println!(
-                "{}",
-                serde_json::json!({"platform_id": created.platform_id, "scep_path": created.scep_path, "challenge": created.challenge})
-            );
-        } else {
-            println!(
-                "initialized {} with platform \"default\"",
-                config.data_dir.display()
-            );
-            println!("SCEP URL path: {}", created.scep_path);
-            println!("challenge (shown once): {}", created.challenge);
+        let created = match bootstrap::initialize(&config, &store, unix_now()) {
+            Ok(created) => Some(created),
+            // Nodes of a cluster started together on a new database: one wins the unique
+            // keys of the first CA records, the others join what it created.
+            Err(e) if store.is_initialized().unwrap_or(false) => {
+                tracing::info!(error = %e, store = %bootstrap::store_location(&config), "another node initialized the store first; joining it");
+                None
+            }
+            Err(e) => return Err(fail(e)),
+        };
+        if let Some(created) = created {
+            tracing::info!(store = %bootstrap::store_location(&config), "initialized a new CA");
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"platform_id": created.platform_id, "scep_path": created.scep_path, "challenge": created.challenge})
+                );
+            } else {
+                println!(
+                    "initialized {} with platform \"default\"",
+                    bootstrap::store_location(&config)
+                );
+                println!("SCEP URL path: {}", created.scep_path);
+                println!("challenge (shown once): {}", created.challenge);
+            }
         }
     }
     let store = Arc::new(store);
+    // The last reference is dropped after the runtime: a PostgreSQL pool closes its
+    // connections by blocking, which a runtime thread must not do.
+    let outlives_runtime = store.clone();
     // No request waits for a WAL checkpoint: checkpoint_loop runs them instead.
     store.defer_checkpoints().map_err(fail)?;
     let keystore = Keystore::from_config(&config).map_err(fail)?;
@@ -68,7 +82,7 @@ pub fn run(mut config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliEr
         .enable_all()
         .build()
         .map_err(fail)?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| fail(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -125,7 +139,10 @@ pub fn run(mut config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliEr
         let _ = stop_tx.send(true);
         let _ = tokio::join!(public, admin);
         Ok(())
-    })
+    });
+    drop(runtime);
+    drop(outlives_runtime);
+    result
 }
 
 async fn shutdown_signal() {

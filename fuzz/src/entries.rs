@@ -228,6 +228,12 @@ pub fn config_toml(data: &[u8]) {
         return;
     };
     if let Ok(fc) = toml::from_str::<scepd::config::FileConfig>(text) {
-        let _ = scepd::config::Config::from_file(fc, Some(PathBuf::from("/nonexistent")), None);
+        let _ = scepd::config::Config::from_file(
+            fc,
+            scepd::config::Overrides {
+                data_dir: Some(PathBuf::from("/nonexistent")),
+                ..Default::default()
+            },
+        );
     }
 }

@@ -26,6 +26,11 @@ pub struct Cli {
     /// Data directory (SQLite database and keys).
     #[arg(long, global = true, env = "SCEPD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL database shared by several nodes (postgres://user@host:port/db); overrides
+    /// `[store] url` and selects `backend = "postgres"`. Password from `[store] password_file`
+    /// or SCEPD_STORE_PASSWORD, not the URL, so it stays out of `ps`.
+    #[arg(long, global = true, env = "SCEPD_STORE_URL")]
+    pub store_url: Option<String>,
     /// TOML configuration file.
     #[arg(long, global = true, env = "SCEPD_CONFIG")]
     pub config: Option<PathBuf>,
@@ -255,8 +260,8 @@ pub(crate) fn open_initialized(config: &Config) -> Result<Store, CliError> {
         return Err(fail(
             1,
             format!(
-                "data dir {} is not initialized; run `scepd init` first",
-                config.data_dir.display()
+                "{} is not initialized; run `scepd init` first",
+                bootstrap::store_location(config)
             ),
         ));
     }
@@ -290,8 +295,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(a) => a.listen,
         _ => None,
     };
-    let mut config = Config::load(cli.config.as_deref(), cli.data_dir.clone(), listen)
-        .map_err(|e| fail(2, e))?;
+    let overrides = crate::config::Overrides {
+        data_dir: cli.data_dir.clone(),
+        listen,
+        store_url: cli.store_url.clone(),
+    };
+    let mut config = Config::load(cli.config.as_deref(), overrides).map_err(|e| fail(2, e))?;
     config.key_passphrase_file_override = cli.key_passphrase_file.clone();
     match cli.command {
         Command::Init(a) => {

@@ -10,6 +10,7 @@ use super::{
     AdminToken, AuditEvent, CaRecord, CaRole, CertificateFilter, CertificateState, ChallengeIssue,
     Device, DeviceState, DeviceTransition, Issuance, IssuedCertificate, NONCE_KEY_LEN,
     NewCertificate, OneTimeState, PendingIssuance, Platform, RevokedCertificate, StoreError,
+    StoredCrl,
 };
 
 /// A store backend. See the module docs; [`super::Store`] is how callers hold one.
@@ -191,6 +192,34 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// The revocation generation: changes whenever a certificate or device status changes.
     fn revocation_generation(&self) -> Result<i64, StoreError>;
+
+    /// Takes or renews lease `name` for `holder` until `now + ttl_secs`. True when `holder`
+    /// holds it now: it was free, expired, or already `holder`'s. One holder at a time on one
+    /// database, whichever node asks.
+    fn claim_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores `crl` as its issuer's published CRL if `holder` holds lease `lease` at `now`
+    /// and `crl` is newer (higher number) than the stored one. False when it was not stored.
+    fn store_crl(
+        &self,
+        crl: &StoredCrl,
+        lease: &str,
+        holder: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// The published CRL of an issuer, if its number is above `newer_than` (0: any).
+    fn published_crl(
+        &self,
+        issuer_id: &str,
+        newer_than: u64,
+    ) -> Result<Option<StoredCrl>, StoreError>;
 
     /// The status of one certificate by issuer and serial.
     fn certificate_state(

@@ -375,6 +375,34 @@ pub struct RevokedCertificate {
     pub reason: Option<String>,
 }
 
+/// A signed CRL as published for every node.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredCrl {
+    /// The issuer it is for.
+    pub issuer_id: String,
+    /// Its cRLNumber.
+    pub number: u64,
+    /// thisUpdate.
+    pub this_update: i64,
+    /// nextUpdate.
+    pub next_update: i64,
+    /// The revocation generation it reflects.
+    pub generation: i64,
+    /// The DER.
+    pub der: Vec<u8>,
+}
+
+impl std::fmt::Debug for StoredCrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredCrl")
+            .field("issuer_id", &self.issuer_id)
+            .field("number", &self.number)
+            .field("generation", &self.generation)
+            .field("der_len", &self.der.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// An admin token (without its secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminToken {

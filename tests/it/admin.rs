@@ -121,7 +121,7 @@ fn token_scopes_are_enforced() {
             .status
             .success()
     );
-    let db = std::fs::read(server.data_path().join("scepd.sqlite3")).unwrap();
+    let db = super::test_store::contents(&server.data_path());
     assert!(!db.windows(admin.len()).any(|w| w == admin.as_bytes()));
 }
 

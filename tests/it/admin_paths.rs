@@ -10,7 +10,7 @@ use super::testkit::*;
 
 /// Opens the server's store (the CLI does the same while the server runs).
 pub fn store_of(server: &Server) -> Store {
-    Store::open(server.data_path().join("scepd.sqlite3")).unwrap()
+    super::test_store::open(&server.data_path())
 }
 
 /// Records a certificate for `device_id` on `platform_id` straight through the store, so

@@ -5,11 +5,11 @@ use std::process::Command;
 use super::testkit::*;
 
 fn scepd(args: &[&str]) -> std::process::Output {
-    Command::new(scepd_bin())
-        .args(args)
-        .env("SCEPD_LOG", "warn")
-        .output()
-        .unwrap()
+    let mut cmd = Command::new(scepd_bin());
+    if let Some(i) = args.iter().position(|a| *a == "--data-dir") {
+        cmd.store_of(std::path::Path::new(args[i + 1]));
+    }
+    cmd.args(args).env("SCEPD_LOG", "warn").output().unwrap()
 }
 
 #[test]
@@ -171,6 +171,7 @@ fn keys_are_encrypted_at_rest_and_permissions_are_enforced() {
     std::fs::set_permissions(&keys[0], std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = bounded(
         Command::new(scepd_bin())
+            .store_of(std::path::Path::new(d))
             .args([
                 "serve",
                 "--listen",
@@ -193,6 +194,7 @@ fn keys_are_encrypted_at_rest_and_permissions_are_enforced() {
     std::fs::set_permissions(&keys[0], std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = bounded(
         Command::new(scepd_bin())
+            .store_of(std::path::Path::new(d))
             .args([
                 "serve",
                 "--listen",
@@ -261,19 +263,20 @@ fn passphrase_file_flag_env_warning_and_key_dir_mode() {
     );
     let start = |env: &[(&str, &str)], extra: &[&str]| {
         let mut cmd = Command::new(scepd_bin());
-        cmd.args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            d,
-        ])
-        .args(extra)
-        .env_remove("SCEPD_KEY_PASSPHRASE")
-        .env_remove("SCEPD_KEY_PASSPHRASE_FILE")
-        .env("SCEPD_LOG", "warn");
+        cmd.store_of(std::path::Path::new(d))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                d,
+            ])
+            .args(extra)
+            .env_remove("SCEPD_KEY_PASSPHRASE")
+            .env_remove("SCEPD_KEY_PASSPHRASE_FILE")
+            .env("SCEPD_LOG", "warn");
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -120,20 +120,7 @@ fn kill_9_under_concurrent_enrollment_loses_and_duplicates_nothing() {
     }
     // One last kill, then inspect the file exactly as a crash left it.
     server.kill9_and_restart();
-    let db = server.data_path().join("scepd.sqlite3");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
-    let mut stmt = conn
-        .prepare("SELECT serial, transaction_id FROM certificates")
-        .unwrap();
-    let stored: Vec<(String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let stored = super::test_store::certificate_rows(&server.data_path());
     let serials: HashSet<&str> = stored.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(serials.len(), stored.len(), "a serial was stored twice");
     let mut per_tx: HashMap<&str, usize> = HashMap::new();

@@ -181,14 +181,11 @@ fn intune_happy_path_calls_every_step_and_caches_tokens_and_discovery() {
         std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    for f in ["scepd.sqlite3", "scepd.sqlite3-wal"] {
-        let db = std::fs::read(server.data_path().join(f)).unwrap_or_default();
-        assert!(
-            !db.windows(CLIENT_SECRET.len())
-                .any(|w| w == CLIENT_SECRET.as_bytes()),
-            "{f}"
-        );
-    }
+    let db = super::test_store::contents(&server.data_path());
+    assert!(
+        !db.windows(CLIENT_SECRET.len())
+            .any(|w| w == CLIENT_SECRET.as_bytes())
+    );
 }
 
 /// SHA-1 of the certificate, upper-case hex (Intune's thumbprint form).

@@ -1,3 +1,4 @@
+pub mod test_store;
 pub mod testkit;
 
 mod admin;

@@ -21,6 +21,8 @@ use scepd_pki::scep::client::{
 };
 use scepd_pki::x509::{Certificate, name};
 
+pub use super::test_store::WithStore;
+
 /// A running server, killed by PID on drop.
 pub struct Server {
     child: Child,
@@ -161,6 +163,7 @@ impl Server {
             .args(args)
             .arg("--data-dir")
             .arg(self.data_path())
+            .store_of(&self.data_path())
             .env("SCEPD_LOG", "warn")
             .output()
             .unwrap()
@@ -268,6 +271,7 @@ fn spawn_serve(
         .arg("--config")
         .arg(dir.join("scepd.toml"))
         .args(extra)
+        .store_of(&dir.join("data"))
         .env("SCEPD_LOG", if capture_log { "info" } else { "warn" })
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -312,6 +316,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        super::test_store::forget(&self.data_path());
     }
 }
 

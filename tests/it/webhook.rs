@@ -226,7 +226,7 @@ fn webhook_allow_deny_timeout_bad_signature_and_errors() {
         std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let db = std::fs::read(server.data_path().join("scepd.sqlite3")).unwrap_or_default();
+    let db = super::test_store::contents(&server.data_path());
     assert!(!db.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
 }
 

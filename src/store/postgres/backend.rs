@@ -7,7 +7,7 @@ use crate::store::{
     AdminToken, AuditEvent, Backend, CaRecord, CaRole, CertificateFilter, CertificateState,
     ChallengeIssue, Device, DeviceState, DeviceTransition, Issuance, IssuedCertificate,
     NONCE_KEY_LEN, NewCertificate, OneTimeState, PendingIssuance, Platform, RevokedCertificate,
-    StoreError,
+    StoreError, StoredCrl,
 };
 
 impl Backend for PgStore {
@@ -164,6 +164,34 @@ impl Backend for PgStore {
 
     fn revocation_generation(&self) -> Result<i64, StoreError> {
         PgStore::revocation_generation(self)
+    }
+
+    fn claim_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<bool, StoreError> {
+        PgStore::claim_lease(self, name, holder, now, ttl_secs)
+    }
+
+    fn store_crl(
+        &self,
+        crl: &StoredCrl,
+        lease: &str,
+        holder: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        PgStore::store_crl(self, crl, lease, holder, now)
+    }
+
+    fn published_crl(
+        &self,
+        issuer_id: &str,
+        newer_than: u64,
+    ) -> Result<Option<StoredCrl>, StoreError> {
+        PgStore::published_crl(self, issuer_id, newer_than)
     }
 
     fn certificate_state(

@@ -63,6 +63,56 @@ impl std::fmt::Debug for PgSettings {
     }
 }
 
+impl PgSettings {
+    /// Where the URL points, without its password: `postgres://user@host:port/db`, for
+    /// messages and logs. `None` when the URL does not parse.
+    pub fn location(url: &str) -> Option<String> {
+        let c: postgres::Config = url.parse().ok()?;
+        let hosts: Vec<String> = c
+            .get_hosts()
+            .iter()
+            .map(|h| match h {
+                postgres::config::Host::Tcp(name) => name.clone(),
+                postgres::config::Host::Unix(path) => path.display().to_string(),
+            })
+            .collect();
+        let port = c.get_ports().first().copied().unwrap_or(5432);
+        Some(format!(
+            "postgres://{}@{}:{port}/{}",
+            c.get_user().unwrap_or(""),
+            hosts.join(","),
+            c.get_dbname().unwrap_or("")
+        ))
+    }
+
+    /// True when every host of the URL is this machine (loopback address, `localhost` or a
+    /// Unix socket): where plain TCP is an acceptable default.
+    pub fn is_local(url: &str) -> bool {
+        let Ok(c) = url.parse::<postgres::Config>() else {
+            return false;
+        };
+        !c.get_hosts().is_empty()
+            && c.get_hosts().iter().all(|h| match h {
+                postgres::config::Host::Unix(_) => true,
+                postgres::config::Host::Tcp(name) => {
+                    name == "localhost"
+                        || name
+                            .trim_start_matches('[')
+                            .trim_end_matches(']')
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback())
+                }
+            })
+    }
+
+    /// True when the URL itself carries a password (allowed, but it then shows in `ps` and
+    /// shell history).
+    pub fn url_has_password(url: &str) -> bool {
+        url.parse::<postgres::Config>()
+            .is_ok_and(|c| c.get_password().is_some())
+    }
+}
+
 /// A pool of connections, plain or TLS (the two connector types make two pool types).
 pub(super) enum Pool {
     Plain(r2d2::Pool<PostgresConnectionManager<NoTls>>),
@@ -78,6 +128,23 @@ impl std::fmt::Debug for Pool {
     }
 }
 
+/// Runs blocking database work where the `postgres` client may block: the client drives its
+/// connection on a runtime of its own, and blocking on it from a thread of the server's
+/// runtime would panic. The store's verbs are blocking by contract (callers normally use
+/// `spawn_blocking`); a verb called on a worker thread anyway is moved off it with
+/// `block_in_place` instead of panicking. A single-threaded runtime cannot do that: refused.
+pub(super) fn outside_runtime<T>(
+    f: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Err(_) => f(),
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        Ok(_) => Err(StoreError::Unavailable(
+            "the PostgreSQL store was called on a single-threaded async runtime".into(),
+        )),
+    }
+}
+
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
@@ -85,6 +152,10 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 impl Pool {
     /// Builds the pool and opens its first connection.
     pub(super) fn new(s: &PgSettings) -> Result<Self, StoreError> {
+        outside_runtime(|| Self::build(s))
+    }
+
+    fn build(s: &PgSettings) -> Result<Self, StoreError> {
         // The parser's messages do not quote the URL; ours does not either.
         let mut config: postgres::Config = s.url.parse().map_err(|_| StoreError::Invalid {
             field: "store url",
@@ -130,10 +201,10 @@ impl Pool {
         &self,
         f: impl FnOnce(&mut postgres::Client) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        match self {
+        outside_runtime(|| match self {
             Self::Plain(p) => f(&mut *p.get().map_err(unavailable)?),
             Self::Tls(p) => f(&mut *p.get().map_err(unavailable)?),
-        }
+        })
     }
 }
 

@@ -11,9 +11,8 @@
 //! transaction-level advisory lock, so nodes starting at the same moment apply them once: the
 //! others wait for the lock, then find nothing to do. The version is kept in `scepd_schema`.
 //!
-//! Every [`crate::store::Backend`] verb is implemented here; the configuration does not offer
-//! this backend yet (the `[store]` settings, `scepd init --store-url` and the cluster-wide
-//! caches of issue #14 come next).
+//! Every [`crate::store::Backend`] verb is implemented here. Chosen with `[store] backend =
+//! "postgres"` or `--store-url` (`bootstrap::open_store`).
 
 mod admin;
 mod authorities;
@@ -25,6 +24,7 @@ mod dynamic_challenges;
 mod issuance;
 mod maintenance;
 mod platforms;
+mod published_crls;
 mod revocation;
 mod rotation;
 mod sql;
@@ -38,10 +38,13 @@ use super::StoreError;
 use super::error::Context;
 
 /// Migrations in order; migration `n` (1-based) is `MIGRATIONS[n - 1]`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_schema.sql"),
+    include_str!("migrations/0002_published_crls.sql"),
+];
 
 /// The PostgreSQL schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 
@@ -142,7 +145,7 @@ fn read_version(tx: &mut postgres::Transaction<'_>) -> Result<u32, StoreError> {
 }
 
 #[cfg(test)]
-pub(crate) mod test_cluster;
+mod test_cluster;
 #[cfg(test)]
 mod tests;
 
@@ -153,7 +156,7 @@ mod migration_tests {
 
     #[test]
     fn nodes_starting_together_migrate_once_and_agree_on_the_version() {
-        let db = test_cluster::fresh_database();
+        let db = tests::fresh_database();
         let settings = db.settings();
         let nodes: Vec<_> = (0..4)
             .map(|_| {
@@ -180,7 +183,7 @@ mod migration_tests {
 
     #[test]
     fn a_newer_schema_is_refused_and_bad_credentials_fail_at_connect() {
-        let db = test_cluster::fresh_database();
+        let db = tests::fresh_database();
         let store = PgStore::connect(&db.settings()).unwrap();
         store
             .with_client(|c| {

@@ -1,29 +1,34 @@
-//! A throw-away PostgreSQL cluster for the backend's tests: started once per test process by
+//! A throw-away PostgreSQL cluster for tests: started once per test process by
 //! `scripts/pg-cluster` on a free loopback port in a temp dir, stopped by its watchdog when
 //! this process exits; each test gets a database of its own. No PostgreSQL binaries is a
 //! failure, not a skip (scripts/test installs them).
+//!
+//! Shared verbatim by the store's unit tests and the integration suite
+//! (`SCEPD_TEST_STORE=postgres`, `tests/it/test_store.rs` includes this file), so it names
+//! no type of the library.
 
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
-    reason = "test harness: fail loudly"
+    clippy::panic,
+    dead_code,
+    reason = "test harness: fail loudly; each includer uses part of it"
 )]
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
-use zeroize::Zeroizing;
-
-use super::{PgSettings, PgTls};
-
-struct Cluster {
-    _dir: tempfile::TempDir,
-    port: u16,
-    password: String,
+/// The cluster of this test process.
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    /// Its loopback port.
+    pub port: u16,
+    /// The password of its superuser `scepd`.
+    pub password: String,
 }
 
-fn cluster() -> &'static Cluster {
+/// Starts the cluster on first use.
+pub fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
     CLUSTER.get_or_init(|| {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg-cluster");
@@ -45,7 +50,7 @@ fn cluster() -> &'static Cluster {
             if out.status.success() {
                 let password = std::fs::read_to_string(dir.path().join("password")).unwrap();
                 return Cluster {
-                    _dir: dir,
+                    dir,
                     port,
                     password,
                 };
@@ -56,44 +61,52 @@ fn cluster() -> &'static Cluster {
     })
 }
 
-/// A database of its own for one test.
-pub struct TestDatabase {
-    name: String,
+impl Cluster {
+    /// The URL of database `name`, without the password (given separately, as in production).
+    pub fn url(&self, name: &str) -> String {
+        format!("postgres://scepd@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// The cluster's directory (its `postgres.log`, the binaries' socket directory).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// A superuser connection to the maintenance database.
+    pub fn admin(&self) -> postgres::Client {
+        let mut admin = postgres::Config::new();
+        admin
+            .host("127.0.0.1")
+            .port(self.port)
+            .user("scepd")
+            .password(self.password.as_bytes())
+            .dbname("postgres");
+        admin.connect(postgres::NoTls).unwrap()
+    }
+
+    /// Creates database `name` (an identifier the caller made up: letters, digits, `_`).
+    pub fn create_database(&self, name: &str) {
+        assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        self.admin()
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+    }
+
+    /// Drops database `name`, closing the connections still open to it.
+    pub fn drop_database(&self, name: &str) {
+        assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        let _ = self
+            .admin()
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
 }
 
-/// Creates an empty database in the shared test cluster.
-pub fn fresh_database() -> TestDatabase {
+/// A name no other database of this process has.
+pub fn unique_name(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let c = cluster();
-    let name = format!(
-        "t{}_{}",
+    format!(
+        "{prefix}{}_{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let mut admin = postgres::Config::new();
-    admin
-        .host("127.0.0.1")
-        .port(c.port)
-        .user("scepd")
-        .password(c.password.as_bytes())
-        .dbname("postgres");
-    let mut client = admin.connect(postgres::NoTls).unwrap();
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    TestDatabase { name }
-}
-
-impl TestDatabase {
-    /// Settings that reach this database (password given separately, as in production).
-    pub fn settings(&self) -> PgSettings {
-        let c = cluster();
-        PgSettings {
-            url: format!("postgres://scepd@127.0.0.1:{}/{}", c.port, self.name),
-            password: Some(Zeroizing::new(c.password.clone())),
-            pool_size: 4,
-            tls: PgTls::Disable,
-            connect_timeout: Duration::from_secs(5),
-        }
-    }
+    )
 }

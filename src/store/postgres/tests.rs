@@ -3,12 +3,38 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail loudly")]
 
-use super::test_cluster::fresh_database;
+use super::test_cluster::{cluster, unique_name};
 use super::*;
 use crate::store::sqlite::testutil::{ca, platform};
 use crate::store::{
     AdminToken, CaRole, CaState, ChallengeConfig, DynamicSettings, NONCE_KEY_LEN, StoreError,
 };
+
+/// A database of its own for one test.
+pub(super) struct TestDatabase {
+    name: String,
+}
+
+/// Creates an empty database in the shared test cluster.
+pub(super) fn fresh_database() -> TestDatabase {
+    let name = unique_name("t");
+    cluster().create_database(&name);
+    TestDatabase { name }
+}
+
+impl TestDatabase {
+    /// Settings that reach this database (password given separately, as in production).
+    pub(super) fn settings(&self) -> PgSettings {
+        let c = cluster();
+        PgSettings {
+            url: c.url(&self.name),
+            password: Some(zeroize::Zeroizing::new(c.password.clone())),
+            pool_size: 4,
+            tls: PgTls::Disable,
+            connect_timeout: std::time::Duration::from_secs(5),
+        }
+    }
+}
 
 fn nodes(n: usize) -> Vec<std::sync::Arc<PgStore>> {
     let db = fresh_database();
@@ -462,4 +488,50 @@ fn crl_numbers_increase_across_nodes_and_activation_happens_once() {
             .is_none()
     );
     n[2].ready().unwrap();
+}
+
+#[test]
+fn one_crl_publisher_across_nodes_and_numbers_only_grow() {
+    let n = nodes(3);
+    n[0].insert_authorities(&[
+        ca("root", CaRole::Root, CaState::Active, None),
+        ca("int", CaRole::Intermediate, CaState::Active, Some("root")),
+    ])
+    .unwrap();
+    // Three nodes asking at the same moment: exactly one holds the lease.
+    let winners: Vec<bool> = n
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let s = s.clone();
+            std::thread::spawn(move || s.claim_lease("crl", &format!("node{i}"), 100, 5).unwrap())
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    assert_eq!(winners.iter().filter(|w| **w).count(), 1, "{winners:?}");
+    let holder = format!("node{}", winners.iter().position(|w| *w).unwrap());
+    let other = if holder == "node0" { "node1" } else { "node0" };
+    let crl = |number: u64| crate::store::StoredCrl {
+        issuer_id: "int".into(),
+        number,
+        this_update: 100,
+        next_update: 200,
+        generation: 1,
+        der: vec![number as u8; 8],
+    };
+    assert!(!n[0].store_crl(&crl(1), "crl", other, 101).unwrap());
+    assert!(n[1].store_crl(&crl(2), "crl", &holder, 101).unwrap());
+    assert!(
+        !n[2].store_crl(&crl(1), "crl", &holder, 101).unwrap(),
+        "older"
+    );
+    assert_eq!(n[2].published_crl("int", 0).unwrap().unwrap().number, 2);
+    assert!(n[0].published_crl("int", 2).unwrap().is_none());
+    // The holder stops renewing: another node takes over after expiry.
+    assert!(!n[0].claim_lease("crl", other, 104, 5).unwrap());
+    assert!(n[0].claim_lease("crl", other, 105, 5).unwrap());
+    assert!(!n[1].store_crl(&crl(3), "crl", &holder, 105).unwrap());
+    assert!(n[1].store_crl(&crl(3), "crl", other, 105).unwrap());
 }

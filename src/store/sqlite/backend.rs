@@ -6,6 +6,7 @@ use super::{
     AdminToken, AuditEvent, CaRecord, CaRole, CertificateFilter, CertificateState, ChallengeIssue,
     Device, DeviceState, DeviceTransition, Issuance, IssuedCertificate, NewCertificate,
     OneTimeState, PendingIssuance, Platform, RevokedCertificate, SqliteStore, StoreError,
+    StoredCrl,
 };
 use crate::store::{Backend, NONCE_KEY_LEN};
 
@@ -163,6 +164,34 @@ impl Backend for SqliteStore {
 
     fn revocation_generation(&self) -> Result<i64, StoreError> {
         SqliteStore::revocation_generation(self)
+    }
+
+    fn claim_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<bool, StoreError> {
+        SqliteStore::claim_lease(self, name, holder, now, ttl_secs)
+    }
+
+    fn store_crl(
+        &self,
+        crl: &StoredCrl,
+        lease: &str,
+        holder: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        SqliteStore::store_crl(self, crl, lease, holder, now)
+    }
+
+    fn published_crl(
+        &self,
+        issuer_id: &str,
+        newer_than: u64,
+    ) -> Result<Option<StoredCrl>, StoreError> {
+        SqliteStore::published_crl(self, issuer_id, newer_than)
     }
 
     fn certificate_state(

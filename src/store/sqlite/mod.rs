@@ -20,6 +20,7 @@ mod dynamic_challenges;
 mod group_commit;
 mod issuance;
 mod platforms;
+mod published_crls;
 mod readers;
 mod readiness;
 mod revocation;
@@ -49,10 +50,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_lean_certificate_indexes.sql"),
     include_str!("migrations/0007_delivery_and_signer.sql"),
     include_str!("migrations/0008_trust_nonces.sql"),
+    include_str!("migrations/0009_published_crls.sql"),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 

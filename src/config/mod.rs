@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use scepd_pki::keys::KeyAlgorithm;
 use serde::Deserialize;
 
+mod store;
+
+pub use store::{PostgresConfig, SslMode, StoreConfig, StoreSection, is_postgres_url};
+
 /// Errors loading or validating configuration.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -97,13 +101,6 @@ pub struct PkiSection {
 }
 
 /// `[store]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StoreSection {
-    /// `full` (default: fsync every commit; nothing a client received is lost on power
-    /// failure) or `normal` (survives crashes of the process, not of the machine; faster).
-    pub synchronous: Option<String>,
-}
 
 /// `[keys]`: how private keys are protected at rest.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -214,10 +211,23 @@ pub struct Config {
     pub key_passphrase_file_override: Option<PathBuf>,
     /// Keys stored unencrypted (explicit opt-in).
     pub plaintext_keys: bool,
-    /// fsync every commit (`[store] synchronous = "full"`).
+    /// Durable commits (`[store] synchronous = "full"`).
     pub full_durability: bool,
+    /// Which database holds the records (`[store]`, `--store-url`).
+    pub store: StoreConfig,
     /// Bound on one outbound HTTP exchange (Intune, webhooks), seconds.
     pub outbound_timeout_secs: u64,
+}
+
+/// Command-line values that override the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `serve --listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--store-url` (selects PostgreSQL).
+    pub store_url: Option<String>,
 }
 
 /// Default data directory.
@@ -253,11 +263,7 @@ impl Config {
     }
 
     /// Reads the optional file and applies overrides.
-    pub fn load(
-        file: Option<&Path>,
-        data_dir: Option<PathBuf>,
-        listen: Option<SocketAddr>,
-    ) -> Result<Self, ConfigError> {
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
         let fc = match file {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
@@ -271,15 +277,16 @@ impl Config {
             }
             None => FileConfig::default(),
         };
-        Self::from_file(fc, data_dir, listen)
+        Self::from_file(fc, overrides)
     }
 
     /// Validates a parsed file plus overrides.
-    pub fn from_file(
-        fc: FileConfig,
-        data_dir: Option<PathBuf>,
-        listen: Option<SocketAddr>,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_file(fc: FileConfig, overrides: Overrides) -> Result<Self, ConfigError> {
+        let Overrides {
+            data_dir,
+            listen,
+            store_url,
+        } = overrides;
         if let Some(v) = fc.version {
             if v != 1 {
                 return Err(ConfigError::Invalid(format!(
@@ -323,6 +330,7 @@ impl Config {
                 ));
             }
         }
+        let (store, full_durability) = fc.store.validate(store_url.as_deref())?;
         let crl_hours = fc.revocation.crl_validity_hours.unwrap_or(24);
         if !(1..=24 * 31).contains(&crl_hours) {
             return Err(ConfigError::Invalid(
@@ -398,15 +406,8 @@ impl Config {
             key_passphrase_file: fc.keys.passphrase_file,
             key_passphrase_file_override: None,
             plaintext_keys: fc.keys.plaintext.unwrap_or(false),
-            full_durability: match fc.store.synchronous.as_deref() {
-                None | Some("full") => true,
-                Some("normal") => false,
-                Some(other) => {
-                    return Err(ConfigError::Invalid(format!(
-                        "store.synchronous must be full or normal, not {other:?}"
-                    )));
-                }
-            },
+            full_durability,
+            store,
             outbound_timeout_secs,
         })
     }
@@ -419,7 +420,7 @@ mod tests {
 
     fn limits(toml_text: &str) -> Result<Config, ConfigError> {
         let fc: FileConfig = toml::from_str(&format!("[limits]\n{toml_text}")).unwrap();
-        Config::from_file(fc, None, None)
+        Config::from_file(fc, Overrides::default())
     }
 
     #[test]
