@@ -266,6 +266,9 @@ pub struct CaHandle {
     current: RwLock<Arc<CaSet>>,
     keystore: Keystore,
     include_root: bool,
+    /// Why the store's authorities could not be loaded (e.g. a node of a cluster lacks the
+    /// key another node staged and activated): `/readyz` fails until a reload succeeds.
+    behind: RwLock<Option<String>>,
 }
 
 impl CaHandle {
@@ -281,6 +284,7 @@ impl CaHandle {
             current: RwLock::new(set),
             keystore,
             include_root,
+            behind: RwLock::new(None),
         }))
     }
 
@@ -296,15 +300,38 @@ impl CaHandle {
     /// new set is in force. A failed load keeps the old set serving.
     pub fn reload_if_changed(&self, store: &Store, now: i64) -> Result<bool, CaLoadError> {
         if store_version(store)? == self.get().version {
+            self.set_behind(None);
             return Ok(false);
         }
-        let set = CaSet::load(store, &self.keystore, self.include_root, now)?;
+        let set = match CaSet::load(store, &self.keystore, self.include_root, now) {
+            Ok(set) => set,
+            Err(e) => {
+                self.set_behind(Some(e.to_string()));
+                return Err(e);
+            }
+        };
+        self.set_behind(None);
         match self.current.write() {
             Ok(mut g) => *g = set,
             Err(poisoned) => *poisoned.into_inner() = set,
         }
         tracing::info!("CA set reloaded");
         Ok(true)
+    }
+
+    /// Why the loaded set is behind the store's authorities, if it is (not ready).
+    pub fn behind(&self) -> Option<String> {
+        match self.behind.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set_behind(&self, why: Option<String>) {
+        match self.behind.write() {
+            Ok(mut g) => *g = why,
+            Err(poisoned) => *poisoned.into_inner() = why,
+        }
     }
 
     /// The keystore (rotation writes new keys through it).

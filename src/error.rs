@@ -113,6 +113,41 @@ pub enum HttpFailure {
     Internal(String),
 }
 
+impl From<crate::store::StoreError> for HttpFailure {
+    /// A store that cannot be reached (database down or restarting) is a 503 the client may
+    /// retry; any other store failure is ours (500). The detail goes to the log only.
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Unavailable(_) => {
+                tracing::warn!(error = %e, "request not served: store unavailable");
+                Self::Unavailable("temporarily unavailable: retry".into())
+            }
+            e => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::trust::TrustError> for HttpFailure {
+    fn from(e: crate::trust::TrustError) -> Self {
+        match e {
+            crate::trust::TrustError::Store(e) => e.into(),
+            e => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::revocation::RevocationError> for HttpFailure {
+    fn from(e: crate::revocation::RevocationError) -> Self {
+        match e {
+            crate::revocation::RevocationError::Store(e) => e.into(),
+            e @ crate::revocation::RevocationError::NotPublished(_) => {
+                Self::Unavailable(e.to_string())
+            }
+            e => Self::Internal(e.to_string()),
+        }
+    }
+}
+
 impl HttpFailure {
     /// The HTTP status code.
     pub fn status(&self) -> u16 {

@@ -31,9 +31,10 @@ pub struct Run {
     pub elapsed: Duration,
 }
 
-/// Sends `reqs[i].0` (request bytes) at `concurrency`, until all are sent or `limit` passes.
+/// Sends `reqs[i].0` (request bytes) at `concurrency`, until all are sent or `limit` passes;
+/// worker `k` connects to `addrs[k % addrs.len()]`.
 pub fn drive(
-    addr: &str,
+    addrs: &[String],
     reqs: &[&[u8]],
     concurrency: usize,
     limit: Duration,
@@ -42,7 +43,8 @@ pub fn drive(
     let next = Arc::new(AtomicUsize::new(0));
     let barrier = Arc::new(Barrier::new(concurrency + 1));
     let mut conns = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency {
+    for k in 0..concurrency {
+        let addr = &addrs[k % addrs.len()];
         conns.push(Conn::open(addr).map_err(|e| format!("connect {addr}: {e}"))?);
     }
     let (done, elapsed) = std::thread::scope(|s| {

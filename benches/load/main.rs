@@ -71,9 +71,15 @@ struct Args {
     /// Instead of enrolling, measure a GET operation (GetCACert or GetCACaps) in req/s.
     #[arg(long)]
     get: Option<String>,
-    /// Server PID: report its CPU seconds and peak RSS per level.
-    #[arg(long)]
-    pid: Option<u32>,
+    /// Server PID(s), comma-separated: report their CPU seconds (summed) and peak RSS (the
+    /// largest) per level.
+    #[arg(long, value_delimiter = ',')]
+    pid: Vec<u32>,
+    /// Further nodes serving the same CA and path (host:port, comma-separated): workers open
+    /// their connections round-robin over the URL's address and these, as a load balancer
+    /// spreads connections.
+    #[arg(long, value_delimiter = ',')]
+    also: Vec<String>,
     /// Label for RESULT lines.
     #[arg(long, default_value = "server")]
     label: String,
@@ -99,9 +105,19 @@ struct LevelUse {
     idle_pct: Option<f64>,
 }
 
-fn measure<T>(pid: Option<u32>, f: impl FnOnce() -> T) -> (T, LevelUse) {
-    let before = pid.and_then(procstat::sample);
-    if let Some(p) = pid {
+/// Summed CPU seconds of `pids`; `None` unless every one could be read.
+fn cpu_of(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter()
+        .map(|p| procstat::sample(*p).map(|s| s.cpu_secs))
+        .sum()
+}
+
+fn measure<T>(pids: &[u32], f: impl FnOnce() -> T) -> (T, LevelUse) {
+    let before = cpu_of(pids);
+    for &p in pids {
         if !procstat::reset_peak(p) {
             eprintln!("note: cannot reset VmHWM of {p}; peak RSS is since process start");
         }
@@ -111,8 +127,8 @@ fn measure<T>(pid: Option<u32>, f: impl FnOnce() -> T) -> (T, LevelUse) {
     let t = f();
     let machine_after = procstat::machine();
     let tool_after = procstat::sample(std::process::id());
-    let after = pid.and_then(procstat::sample);
-    let cpu_secs = before.zip(after).map(|(b, a)| a.cpu_secs - b.cpu_secs);
+    let after = cpu_of(pids);
+    let cpu_secs = before.zip(after).map(|(b, a)| a - b);
     let tool_cpu_secs = tool_before
         .zip(tool_after)
         .map(|(b, a)| a.cpu_secs - b.cpu_secs);
@@ -121,8 +137,10 @@ fn measure<T>(pid: Option<u32>, f: impl FnOnce() -> T) -> (T, LevelUse) {
         let idle = a.idle.checked_sub(b.idle)?;
         (total > 0).then(|| 100.0 * idle as f64 / total as f64)
     });
-    let peak_rss_mib = pid
-        .and_then(procstat::peak_rss_kib)
+    let peak_rss_mib = pids
+        .iter()
+        .filter_map(|p| procstat::peak_rss_kib(*p))
+        .max()
         .map(|k| k as f64 / 1024.0);
     (
         t,
@@ -148,8 +166,11 @@ fn run(args: &Args) -> Result<(), String> {
             .unwrap_or(2)
     });
     let limit = Duration::from_secs_f64(args.duration);
+    let addrs: Vec<String> = std::iter::once(url.addr.clone())
+        .chain(args.also.iter().cloned())
+        .collect();
     if let Some(op) = &args.get {
-        return run_get(args, &url, op, limit);
+        return run_get(args, &url, &addrs, op, limit);
     }
     let ca = pool::CaInfo::fetch(&url)?;
     println!(
@@ -218,9 +239,7 @@ fn run(args: &Args) -> Result<(), String> {
         )?;
         let gen_secs = t.elapsed().as_secs_f64();
         let bodies: Vec<&[u8]> = pool.iter().map(|p| p.http.as_slice()).collect();
-        let (run, used) = measure(args.pid, || {
-            drive::drive(&url.addr, &bodies, c, limit, false)
-        });
+        let (run, used) = measure(&args.pid, || drive::drive(&addrs, &bodies, c, limit, false));
         let run = run?;
         let t = std::time::Instant::now();
         let v = drive::verify(&run, &pool, &devices, &ca, &mut seen, threads);
@@ -277,7 +296,13 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-fn run_get(args: &Args, url: &http::Url, op: &str, limit: Duration) -> Result<(), String> {
+fn run_get(
+    args: &Args,
+    url: &http::Url,
+    addrs: &[String],
+    op: &str,
+    limit: Duration,
+) -> Result<(), String> {
     let req = url.get(&format!("operation={op}"));
     println!(
         "{:>5} {:>9} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9}",
@@ -285,8 +310,8 @@ fn run_get(args: &Args, url: &http::Url, op: &str, limit: Duration) -> Result<()
     );
     for &c in &args.concurrency {
         let c = c.max(1);
-        let (run, used) = measure(args.pid, || {
-            drive::drive(&url.addr, &[req.as_slice()], c, limit, true)
+        let (run, used) = measure(&args.pid, || {
+            drive::drive(addrs, &[req.as_slice()], c, limit, true)
         });
         let run = run?;
         let ok = run

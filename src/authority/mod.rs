@@ -210,7 +210,7 @@ impl Authority {
     pub fn platform(&self, platform_id: &str) -> Result<Platform, HttpFailure> {
         self.store
             .platform(platform_id)
-            .map_err(|e| HttpFailure::Internal(e.to_string()))?
+            .map_err(HttpFailure::from)?
             .ok_or_else(|| HttpFailure::NotFound("unknown SCEP platform".into()))
     }
 
@@ -272,6 +272,12 @@ impl Authority {
                 })
             }
             Err(Outcome::Internal(e)) => Err(HttpFailure::Internal(e)),
+            Err(Outcome::Unavailable(e)) => {
+                tracing::warn!(error = %e, "PKIOperation not served: store unavailable");
+                Err(HttpFailure::Unavailable(
+                    "temporarily unavailable: retry".into(),
+                ))
+            }
         }
     }
 
@@ -675,7 +681,9 @@ impl Authority {
     fn after_failure(&self, a: &Authorized, request: &ChallengeRequest<'_>, outcome: &Outcome) {
         let reason = match outcome {
             Outcome::Fail(f) => f.to_string(),
-            Outcome::Internal(_) => "internal error while issuing".to_owned(),
+            Outcome::Internal(_) | Outcome::Unavailable(_) => {
+                "internal error while issuing".to_owned()
+            }
         };
         // A refused device counts as a policy refusal: the request was authentic.
         let policy = matches!(
@@ -784,6 +792,8 @@ impl Authority {
 pub(crate) enum Outcome {
     Fail(ScepFailure),
     Internal(String),
+    /// The store cannot be reached (database down or restarting): HTTP 503, retried later.
+    Unavailable(String),
 }
 
 /// The subjectAltNames a CSR asks for that we understand, as text (for verifiers).
@@ -795,7 +805,10 @@ fn requested_sans(csr: &CertificationRequest<'_>) -> Vec<String> {
 }
 
 fn store_err(e: StoreError) -> Outcome {
-    Outcome::Internal(e.to_string())
+    match e {
+        StoreError::Unavailable(_) => Outcome::Unavailable(e.to_string()),
+        e => Outcome::Internal(e.to_string()),
+    }
 }
 
 fn log_failure(platform: &Platform, header: &Header, f: &ScepFailure) {

@@ -100,8 +100,6 @@ pub struct PkiSection {
     pub max_clock_skew_secs: Option<u32>,
 }
 
-/// `[store]`.
-
 /// `[keys]`: how private keys are protected at rest.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

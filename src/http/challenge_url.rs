@@ -263,7 +263,7 @@ fn lookup(app: &App, target: &Target, username: &str) -> Result<Option<Platform>
         Target::Platform(id) => store.platform(id),
         Target::NdesAdmin => store.dynamic_platform_by_username(bare_username(username)),
     };
-    found.map_err(|e| HttpFailure::Internal(e.to_string()))
+    found.map_err(HttpFailure::from)
 }
 
 #[cfg(test)]

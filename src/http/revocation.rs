@@ -43,10 +43,7 @@ pub async fn crl(app: Arc<App>, ca_id: String) -> HttpResponse {
             r
         }
         Ok(Ok(None)) => failure_response(&HttpFailure::NotFound("no such CA".into())),
-        Ok(Err(e @ crate::revocation::RevocationError::NotPublished(_))) => {
-            failure_response(&HttpFailure::Unavailable(e.to_string()))
-        }
-        Ok(Err(e)) => failure_response(&HttpFailure::Internal(e.to_string())),
+        Ok(Err(e)) => failure_response(&HttpFailure::from(e)),
         Err(e) => failure_response(&HttpFailure::Internal(e.to_string())),
     }
 }

@@ -28,7 +28,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, op: &str) -> HttpResp
                 200,
                 &json!({"nonce": nonce, "expires_at": scepd_pki::der::time::rfc3339(exp)}),
             ),
-            Err(e) => failure_response(&HttpFailure::Internal(e.to_string())),
+            Err(e) => failure_response(&HttpFailure::from(e)),
         },
         "verify" => {
             app.metrics.trust_check();
@@ -49,9 +49,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, op: &str) -> HttpResp
             let app2 = app.clone();
             // Signature verification (and the store) on the CPU slots, like PKIOperation.
             let verified = crate::cpu_pool::run(move || {
-                app2.trust
-                    .verify(&parsed, now)
-                    .map_err(|e| HttpFailure::Internal(e.to_string()))
+                app2.trust.verify(&parsed, now).map_err(HttpFailure::from)
             });
             match verified.await {
                 Ok(v) => json_response(200, &json!(v)),

@@ -169,6 +169,36 @@ impl<T> Context<T> for Result<T, rusqlite::Error> {
 
 impl<T> Context<T> for Result<T, postgres::Error> {
     fn context(self, context: &'static str) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError::Postgres { context, source })
+        self.map_err(|source| StoreError::postgres(context, source))
+    }
+}
+
+impl StoreError {
+    /// A PostgreSQL error: [`StoreError::Unavailable`] when the database went away (the
+    /// request may be retried), else [`StoreError::Postgres`]. Every PostgreSQL error of the
+    /// store goes through here.
+    pub(crate) fn postgres(context: &'static str, source: postgres::Error) -> Self {
+        if connection_lost(&source) {
+            Self::Unavailable(format!("{context}: {source}"))
+        } else {
+            Self::Postgres { context, source }
+        }
+    }
+}
+
+/// True for errors that say the database went away rather than refused the statement: a
+/// closed connection, SQLSTATE class 08 (connection exception), 57P01–57P03 (shutdown, crash
+/// recovery, cannot connect now). The request may succeed on a retry once it is back.
+fn connection_lost(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(code) => {
+            let c = code.code();
+            c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03")
+        }
+        // No SQLSTATE: an I/O error on the socket (the server vanished mid-statement).
+        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
     }
 }

@@ -8,8 +8,6 @@
 //! challenge, kill -9, restart, replay the challenge with a new key → signed FAILURE badRequest.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,30 +17,6 @@ use scepd_pki::scep::client::{CertRepOutcome, decode_cert_rep};
 use scepd_pki::x509::Certificate;
 
 use super::testkit::*;
-
-/// POSTs a PKIOperation; `None` on any transport failure (the server may be dead).
-fn try_pki(addr: &str, path: &str, body: &[u8]) -> Option<Vec<u8>> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-    s.set_write_timeout(Some(Duration::from_secs(20))).ok()?;
-    let head = format!(
-        "POST {path}?operation=PKIOperation HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/x-pki-message\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).ok()?;
-    s.write_all(body).ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    raw.starts_with(b"HTTP/1.1 200")
-        .then(|| raw[split + 4..].to_vec())
-}
-
-fn hex(b: &[u8]) -> String {
-    let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
-    b[start..].iter().map(|x| format!("{x:02x}")).collect()
-}
 
 #[test]
 fn kill_9_under_concurrent_enrollment_loses_and_duplicates_nothing() {

@@ -2,10 +2,12 @@ pub mod test_store;
 pub mod testkit;
 
 mod admin;
-mod admin_paths;
+pub mod admin_paths;
 mod cli;
+mod cluster;
 mod connection_limits;
 mod crash_safety;
+mod database_outage;
 pub mod dynamic;
 mod enroll;
 pub mod fake_http;

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 #[path = "../../src/store/postgres/test_cluster.rs"]
 mod test_cluster;
 
-pub use test_cluster::cluster;
+pub use test_cluster::{Cluster, cluster};
 
 /// True when the suite runs against PostgreSQL.
 pub fn postgres() -> bool {
@@ -28,10 +28,16 @@ fn databases() -> &'static Mutex<HashMap<PathBuf, String>> {
     DBS.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-/// The database that stands for `data_dir` (PostgreSQL mode only), created on first use.
+/// The map's key: symlinks resolved, so a cluster node whose data dir links to a shared one
+/// reaches the shared database.
+fn key(data_dir: &Path) -> PathBuf {
+    std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf())
+}
+
+/// The database that stands for `data_dir`, created on first use.
 pub fn database_of(data_dir: &Path) -> String {
     let mut dbs = databases().lock().unwrap();
-    dbs.entry(data_dir.to_path_buf())
+    dbs.entry(key(data_dir))
         .or_insert_with(|| {
             let name = test_cluster::unique_name("it");
             cluster().create_database(&name);
@@ -40,15 +46,44 @@ pub fn database_of(data_dir: &Path) -> String {
         .clone()
 }
 
-/// The store's environment for `scepd` working on `data_dir`: nothing for SQLite, the
-/// database URL and password for PostgreSQL.
+/// Points `data_dir` at the database of `shared` (a node with a copy of another's data dir).
+pub fn share_database(data_dir: &Path, shared: &Path) {
+    let name = database_of(shared);
+    databases().lock().unwrap().insert(key(data_dir), name);
+}
+
+/// Puts `data_dir` on PostgreSQL whatever `SCEPD_TEST_STORE` says (cluster tests).
+pub fn use_postgres(data_dir: &Path) {
+    database_of(data_dir);
+}
+
+/// Data dirs whose store the test configured itself (`[store]` in its config file).
+fn self_configured() -> &'static Mutex<std::collections::HashSet<PathBuf>> {
+    static SET: std::sync::OnceLock<Mutex<std::collections::HashSet<PathBuf>>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(Default::default)
+}
+
+/// Leaves the store of `data_dir` to the test's own `[store]` section.
+pub fn configured_by_test(data_dir: &Path) {
+    self_configured().lock().unwrap().insert(key(data_dir));
+}
+
+/// The store's environment for `scepd` working on `data_dir`: nothing for SQLite (or a
+/// store the test configured itself), the database URL and password for PostgreSQL.
 pub fn store_env(data_dir: &Path) -> Vec<(&'static str, String)> {
-    if !postgres() {
+    if self_configured().lock().unwrap().contains(&key(data_dir)) {
         return Vec::new();
     }
+    let registered = databases().lock().unwrap().get(&key(data_dir)).cloned();
+    let name = match registered {
+        Some(name) => name,
+        None if postgres() => database_of(data_dir),
+        None => return Vec::new(),
+    };
     let c = cluster();
     vec![
-        ("SCEPD_STORE_URL", c.url(&database_of(data_dir))),
+        ("SCEPD_STORE_URL", c.url(&name)),
         ("SCEPD_STORE_PASSWORD", c.password.clone()),
     ]
 }
@@ -67,14 +102,19 @@ impl WithStore for Command {
 
 /// Drops the database of `data_dir`, if one was made (a server's data dir going away).
 pub fn forget(data_dir: &Path) {
-    if let Some(name) = databases().lock().unwrap().remove(data_dir) {
+    if let Some(name) = databases().lock().unwrap().remove(&key(data_dir)) {
         cluster().drop_database(&name);
     }
 }
 
+/// True when `data_dir` is on PostgreSQL (by `SCEPD_TEST_STORE` or [`use_postgres`]).
+pub fn on_postgres(data_dir: &Path) -> bool {
+    databases().lock().unwrap().contains_key(&key(data_dir))
+}
+
 /// Opens the store of `data_dir` in this process, as a node would.
 pub fn open(data_dir: &Path) -> scepd::store::Store {
-    if !postgres() {
+    if !on_postgres(data_dir) {
         return scepd::store::Store::open(data_dir.join("scepd.sqlite3")).unwrap();
     }
     let c = cluster();
@@ -91,7 +131,7 @@ pub fn open(data_dir: &Path) -> scepd::store::Store {
 /// Every byte the store holds for `data_dir`, to search for secrets that must not be there:
 /// the SQLite files (database and WAL), or a plain-SQL `pg_dump` of the database.
 pub fn contents(data_dir: &Path) -> Vec<u8> {
-    if !postgres() {
+    if !on_postgres(data_dir) {
         let mut all = Vec::new();
         for f in ["scepd.sqlite3", "scepd.sqlite3-wal"] {
             all.extend(std::fs::read(data_dir.join(f)).unwrap_or_default());
@@ -141,7 +181,7 @@ pub fn pg_bin(name: &str) -> PathBuf {
 /// crash left it (SQLite after `PRAGMA integrity_check` says ok).
 pub fn certificate_rows(data_dir: &Path) -> Vec<(String, String)> {
     const QUERY: &str = "SELECT serial, transaction_id FROM certificates";
-    if !postgres() {
+    if !on_postgres(data_dir) {
         let conn = rusqlite::Connection::open(data_dir.join("scepd.sqlite3")).unwrap();
         let check: String = conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))

@@ -37,6 +37,8 @@ pub struct Server {
     extra: Vec<String>,
     /// Command the server is started through (kept for restarts); empty: none.
     launcher: Vec<String>,
+    /// False for a cluster node that shares another server's data dir and store.
+    owns_store: bool,
 }
 
 pub fn scepd_bin() -> &'static str {
@@ -74,8 +76,81 @@ impl Server {
         Self::start_full(toml, capture_log, extra, &[])
     }
 
+    /// Starts on a PostgreSQL database of its own whatever `SCEPD_TEST_STORE` says: the
+    /// first node of a cluster ([`Server::join`] adds the others).
+    pub fn start_on_postgres(toml: &str) -> Self {
+        Self::start_prepared(toml, true, &[], &[], |dir| {
+            super::test_store::use_postgres(&dir.join("data"))
+        })
+    }
+
+    /// Starts with a config that names its own store (`[store]`): the suite's store
+    /// selection stays out of it.
+    pub fn start_with_own_store(toml: &str) -> Self {
+        Self::start_prepared(toml, true, &[], &[], |dir| {
+            super::test_store::configured_by_test(&dir.join("data"))
+        })
+    }
+
+    /// Another node of this server's cluster: same config, same data dir (keys and secrets,
+    /// linked), same database; its own listeners and log.
+    pub fn join(&self) -> Self {
+        self.join_with(|shared, data| std::os::unix::fs::symlink(shared, data).unwrap())
+    }
+
+    /// A node with a copy of this server's data dir as it is now (keys staged later are not
+    /// in it), on the same database.
+    pub fn join_with_copy(&self) -> Self {
+        self.join_with(|shared, data| {
+            let ok = Command::new("cp")
+                .arg("-a")
+                .arg(shared)
+                .arg(data)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "cp -a {}", shared.display());
+            super::test_store::share_database(data, shared);
+        })
+    }
+
+    fn join_with(&self, make_data: impl FnOnce(&Path, &Path)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            self.data_dir.path().join("scepd.toml"),
+            dir.path().join("scepd.toml"),
+        )
+        .unwrap();
+        make_data(&self.data_path(), &dir.path().join("data"));
+        let (child, addr, admin_addr, _) =
+            spawn_serve(dir.path(), true, &self.extra, &self.launcher);
+        Self {
+            child,
+            addr,
+            admin_addr,
+            platform_id: self.platform_id.clone(),
+            challenge: self.challenge.clone(),
+            log_path: Some(dir.path().join("scepd.log")),
+            data_dir: dir,
+            extra: self.extra.clone(),
+            launcher: self.launcher.clone(),
+            owns_store: false,
+        }
+    }
+
     fn start_full(toml: &str, capture_log: bool, extra: &[&str], launcher: &[&str]) -> Self {
+        Self::start_prepared(toml, capture_log, extra, launcher, |_| {})
+    }
+
+    fn start_prepared(
+        toml: &str,
+        capture_log: bool,
+        extra: &[&str],
+        launcher: &[&str],
+        prepare: impl FnOnce(&Path),
+    ) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
+        prepare(data_dir.path());
         let cfg = data_dir.path().join("scepd.toml");
         std::fs::write(&cfg, toml).unwrap();
         let extra: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
@@ -94,6 +169,7 @@ impl Server {
             log_path,
             extra,
             launcher,
+            owns_store: true,
         }
     }
 
@@ -316,7 +392,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        super::test_store::forget(&self.data_path());
+        if self.owns_store {
+            super::test_store::forget(&self.data_path());
+        }
     }
 }
 
@@ -542,6 +620,30 @@ impl Device {
         .unwrap()
     }
 
+    /// A PKCSReq under a transaction ID of the caller's choosing (many enrollments of one
+    /// key, each its own transaction: load without a key generation per request).
+    pub fn pkcs_req_as(
+        &self,
+        ca: &CaCerts,
+        challenge: Option<&str>,
+        transaction_id: &str,
+    ) -> ClientRequest {
+        let ra = Certificate::parse(&ca.ra).unwrap();
+        let signer_cert = Certificate::parse(&self.signer_der).unwrap();
+        RequestBuilder {
+            message_type: MessageType::PkcsReq,
+            transaction_id: scepd_pki::scep::TransactionId::new(transaction_id).unwrap(),
+            signer_cert: &signer_cert,
+            signer_key: &self.key,
+            recipient: &ra,
+            protection: DEFAULT_PROTECTION,
+            rng: &SystemRandom,
+            signing_time: Some(unix_now()),
+        }
+        .build(&self.csr(challenge, &[]))
+        .unwrap()
+    }
+
     /// Decodes a CertRep addressed to this device (or to the renewal signer).
     pub fn decode(
         &self,
@@ -707,4 +809,29 @@ pub fn can_unshare() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// POSTs a PKIOperation; `None` on any transport failure (the server may be dead).
+pub fn try_pki(addr: &str, path: &str, body: &[u8]) -> Option<Vec<u8>> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    s.set_write_timeout(Some(Duration::from_secs(20))).ok()?;
+    let head = format!(
+        "POST {path}?operation=PKIOperation HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/x-pki-message\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    raw.starts_with(b"HTTP/1.1 200")
+        .then(|| raw[split + 4..].to_vec())
+}
+
+/// Hex of a serial's magnitude (leading zero octets dropped), as the store keeps it.
+pub fn hex(b: &[u8]) -> String {
+    let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+    b[start..].iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -60,10 +60,7 @@ impl PgStore {
             )
             .map_err(|e| match unique_violation(&e) {
                 Some(_) => token_taken(&t.name),
-                None => StoreError::Postgres {
-                    context: CTX,
-                    source: e,
-                },
+                None => StoreError::postgres(CTX, e),
             })?;
             let detail = serde_json::json!({"scope": t.scope}).to_string();
             audit(tx, t.created_at, "cli", "token.created", &t.name, &detail)

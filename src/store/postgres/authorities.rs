@@ -119,10 +119,7 @@ impl PgStore {
                         "an authority with id '{}' already exists",
                         r.id
                     )),
-                    None => StoreError::Postgres {
-                        context: "adding authorities",
-                        source: e,
-                    },
+                    None => StoreError::postgres("adding authorities", e),
                 })?;
             }
             Ok(())

@@ -174,6 +174,10 @@ impl Pool {
                 // A connection that died with a database restart is found on checkout and
                 // replaced instead of failing a request.
                 .test_on_check_out(true)
+                // Each failed connection attempt is not logged by r2d2 itself (one ERROR per
+                // attempt, several a second while the database is down): the request, the
+                // refresh loop and /readyz report it with their context instead.
+                .error_handler(Box::new(r2d2::NopErrorHandler))
         }
         Ok(match &s.tls {
             PgTls::Disable => {

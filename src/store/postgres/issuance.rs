@@ -164,10 +164,7 @@ fn record_in(
     )
     .map_err(|e| match unique_violation(&e) {
         Some("certificates_serial") => duplicate(),
-        _ => StoreError::Postgres {
-            context: CTX,
-            source: e,
-        },
+        _ => StoreError::postgres(CTX, e),
     })?;
     Ok(Issuance::Recorded)
 }

@@ -95,10 +95,7 @@ impl PgStore {
                 Some("platforms_name_key") => name_taken(&platform.name),
                 Some("platforms_dynamic_username") => username_taken(username.unwrap_or("")),
                 Some(_) => id_taken(&platform.id),
-                None => StoreError::Postgres {
-                    context: CTX,
-                    source: e,
-                },
+                None => StoreError::postgres(CTX, e),
             })?;
             Ok(())
         })

@@ -59,10 +59,7 @@ impl PgStore {
                         "an authority with id '{}' already exists",
                         r.id
                     )),
-                    None => StoreError::Postgres {
-                        context: CTX,
-                        source: e,
-                    },
+                    None => StoreError::postgres(CTX, e),
                 })?;
                 let detail =
                     serde_json::json!({"role": r.role.as_str(), "activate_at": activate_at})

@@ -18,20 +18,47 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// The cluster of this test process.
+/// A test cluster: the one of this test process ([`cluster`]) or a test's own
+/// ([`Cluster::start_new`]), which that test may stop and start again.
 pub struct Cluster {
     dir: tempfile::TempDir,
     /// Its loopback port.
     pub port: u16,
     /// The password of its superuser `scepd`.
     pub password: String,
+    /// The postgres server's PID while it runs.
+    pid: Option<u32>,
 }
 
-/// Starts the cluster on first use.
+/// Starts the cluster of this process on first use.
 pub fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg-cluster");
+    CLUSTER.get_or_init(Cluster::start_new)
+}
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg-cluster");
+
+/// Runs scripts/pg-cluster on `dir` and `port`; the server's PID once it accepts connections.
+fn run_script(dir: &std::path::Path, port: u16) -> Result<u32, String> {
+    let out = std::process::Command::new(SCRIPT)
+        .arg(dir)
+        .arg(port.to_string())
+        .arg(std::process::id().to_string())
+        .output()
+        .expect("scripts/pg-cluster runs");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .strip_prefix("ready ")
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| "scripts/pg-cluster printed no PID".to_owned())
+}
+
+impl Cluster {
+    /// A new cluster in a temp dir on a free loopback port.
+    pub fn start_new() -> Self {
         let mut last = String::new();
         // The port is free when chosen and taken by postgres a moment later; retry a clash.
         for _ in 0..3 {
@@ -41,27 +68,57 @@ pub fn cluster() -> &'static Cluster {
                 .local_addr()
                 .unwrap()
                 .port();
-            let out = std::process::Command::new(script)
-                .arg(dir.path())
-                .arg(port.to_string())
-                .arg(std::process::id().to_string())
-                .output()
-                .expect("scripts/pg-cluster runs");
-            if out.status.success() {
-                let password = std::fs::read_to_string(dir.path().join("password")).unwrap();
-                return Cluster {
-                    dir,
-                    port,
-                    password,
-                };
+            match run_script(dir.path(), port) {
+                Ok(pid) => {
+                    let password = std::fs::read_to_string(dir.path().join("password")).unwrap();
+                    return Cluster {
+                        dir,
+                        port,
+                        password,
+                        pid: Some(pid),
+                    };
+                }
+                Err(e) => last = e,
             }
-            last = String::from_utf8_lossy(&out.stderr).into_owned();
         }
         panic!("no PostgreSQL test cluster: {last}");
-    })
-}
+    }
 
-impl Cluster {
+    /// Stops the server as a restart does (fast shutdown: sessions are cut) and waits until
+    /// it has exited.
+    pub fn stop(&mut self) {
+        let Some(pid) = self.pid.take() else { return };
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status();
+        let proc_dir = format!("/proc/{pid}");
+        for _ in 0..300 {
+            if !std::path::Path::new(&proc_dir).exists() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("postgres {pid} did not stop within 30 s");
+    }
+
+    /// Starts the stopped server again on the same directory and port.
+    pub fn start_again(&mut self) {
+        assert!(self.pid.is_none(), "running");
+        self.pid = Some(run_script(self.dir.path(), self.port).unwrap());
+    }
+
+    /// A superuser connection to database `name`.
+    pub fn connect(&self, name: &str) -> postgres::Client {
+        let mut config = postgres::Config::new();
+        config
+            .host("127.0.0.1")
+            .port(self.port)
+            .user("scepd")
+            .password(self.password.as_bytes())
+            .dbname(name);
+        config.connect(postgres::NoTls).unwrap()
+    }
+
     /// The URL of database `name`, without the password (given separately, as in production).
     pub fn url(&self, name: &str) -> String {
         format!("postgres://scepd@127.0.0.1:{}/{name}", self.port)
@@ -74,14 +131,7 @@ impl Cluster {
 
     /// A superuser connection to the maintenance database.
     pub fn admin(&self) -> postgres::Client {
-        let mut admin = postgres::Config::new();
-        admin
-            .host("127.0.0.1")
-            .port(self.port)
-            .user("scepd")
-            .password(self.password.as_bytes())
-            .dbname("postgres");
-        admin.connect(postgres::NoTls).unwrap()
+        self.connect("postgres")
     }
 
     /// Creates database `name` (an identifier the caller made up: letters, digits, `_`).
@@ -98,6 +148,24 @@ impl Cluster {
         let _ = self
             .admin()
             .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
+}
+
+impl Drop for Cluster {
+    /// A test's own cluster stops with it (the watchdog would, but only when the test
+    /// process exits).
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status();
+            for _ in 0..100 {
+                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
     }
 }
 
