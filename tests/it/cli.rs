@@ -456,3 +456,81 @@ fn platform_add_checks_mode_flags_and_keeps_dynamic_passwords_hashed() {
         }
     }
 }
+
+#[test]
+fn init_with_store_url_creates_the_ca_once_in_postgresql_and_never_prints_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let d = data.to_str().unwrap();
+    let c = super::test_store::cluster();
+    let db = super::test_store::database_of(&dir.path().join("explicit-url"));
+    let url = c.url(&db);
+    let run = |args: &[&str]| {
+        Command::new(scepd_bin())
+            .args(args)
+            .args(["--data-dir", d, "--store-url", &url])
+            .env_remove("SCEPD_STORE_URL")
+            .env("SCEPD_STORE_PASSWORD", &c.password)
+            .env("SCEPD_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["init", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !data.join("scepd.sqlite3").exists(),
+        "no SQLite database beside a PostgreSQL store"
+    );
+    assert!(data.join("keys").is_dir(), "the keys stay in the data dir");
+    let list = run(&["platform", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(v[0]["name"], "default");
+    let again = run(&["init", "--json"]);
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success());
+    assert!(
+        err.contains(&format!(
+            "database postgres://scepd@127.0.0.1:{}/{db} is already initialized",
+            c.port
+        )),
+        "{err}"
+    );
+    // A wrong password: a clear failure that names neither password.
+    let out = Command::new(scepd_bin())
+        .args(["platform", "list", "--data-dir", d, "--store-url", &url])
+        .env_remove("SCEPD_STORE_URL")
+        .env("SCEPD_STORE_PASSWORD", "not-the-password")
+        .env("SCEPD_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("database unavailable"), "{err}");
+    assert!(
+        !err.contains("not-the-password") && !err.contains(&c.password),
+        "{err}"
+    );
+    // A database off this machine needs an explicit sslmode.
+    let cfg = dir.path().join("remote.toml");
+    std::fs::write(
+        &cfg,
+        "[store]\nbackend = \"postgres\"\nurl = \"postgres://scepd@db.example.net/ca\"\n",
+    )
+    .unwrap();
+    let out = Command::new(scepd_bin())
+        .args(["platform", "list", "--data-dir", d, "--config"])
+        .arg(&cfg)
+        .env_remove("SCEPD_STORE_URL")
+        .env("SCEPD_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("set [store] sslmode"),
+        "{err}"
+    );
+}

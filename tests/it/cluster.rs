@@ -259,7 +259,7 @@ fn one_dynamic_challenge_raced_from_three_nodes_issues_one_certificate() {
 }
 
 /// OCSP status of `cert` asked of `server` with `openssl ocsp`: "good", "revoked", ….
-fn ocsp_status(server: &Server, dir: &std::path::Path, cert: &str, issuer: &str) -> String {
+fn ocsp_status(server: &Server, cert: &str, issuer: &str) -> String {
     let (_, out) = openssl(&[
         "ocsp",
         "-issuer",
@@ -271,7 +271,6 @@ fn ocsp_status(server: &Server, dir: &std::path::Path, cert: &str, issuer: &str)
         "-noverify",
         "-no_nonce",
     ]);
-    let _ = dir;
     out.lines()
         .find_map(|l| l.strip_prefix(&format!("{cert}: ")).map(str::to_owned))
         .unwrap_or(out)
@@ -297,7 +296,7 @@ fn deactivation_on_one_node_reaches_ocsp_and_crl_on_every_node() {
     write_pem(&issuer_pem, "CERTIFICATE", &ca.intermediate);
     let (cert_p, issuer_p) = (cert_pem.to_str().unwrap(), issuer_pem.to_str().unwrap());
     for n in &nodes {
-        assert_eq!(ocsp_status(n, dir.path(), cert_p, issuer_p), "good");
+        assert_eq!(ocsp_status(n, cert_p, issuer_p), "good");
     }
     let devices = nodes[2].cli_json(&["device", "list", "--json"]);
     let device_id = devices[0]["device_id"].as_str().unwrap().to_owned();
@@ -326,7 +325,7 @@ fn deactivation_on_one_node_reaches_ocsp_and_crl_on_every_node() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let t0 = Instant::now();
     for n in &nodes[1..] {
-        assert_eq!(ocsp_status(n, dir.path(), cert_p, issuer_p), "revoked");
+        assert_eq!(ocsp_status(n, cert_p, issuer_p), "revoked");
     }
     assert!(
         t0.elapsed() < Duration::from_secs(1),
@@ -334,47 +333,9 @@ fn deactivation_on_one_node_reaches_ocsp_and_crl_on_every_node() {
     );
     // Every node serves one CRL sequence that lists it: same number everywhere once settled.
     let crl_path = parsed_crl_path(&cert);
-    let deadline = Instant::now() + Duration::from_secs(10);
     let numbers: Vec<u64> = nodes
         .iter()
-        .map(|n| {
-            loop {
-                let r = n.get(&crl_path);
-                assert_eq!(r.status, 200);
-                let crl_file = dir.path().join("crl.der");
-                std::fs::write(&crl_file, &r.body).unwrap();
-                let (ok, text) = openssl(&[
-                    "crl",
-                    "-inform",
-                    "DER",
-                    "-in",
-                    crl_file.to_str().unwrap(),
-                    "-noout",
-                    "-text",
-                ]);
-                assert!(ok, "{text}");
-                if text
-                    .to_ascii_lowercase()
-                    .contains(&format!("serial number: {serial}"))
-                {
-                    let number = text
-                        .lines()
-                        .skip_while(|l| !l.contains("X509v3 CRL Number"))
-                        .nth(1)
-                        .unwrap()
-                        .trim()
-                        .parse()
-                        .unwrap();
-                    break number;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "CRL of {} never listed {serial}",
-                    n.addr
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
+        .map(|n| crl_number_once_listed(n, &crl_path, &serial, Duration::from_secs(10)))
         .collect();
     eprintln!(
         "CRL numbers per node once revoked: {numbers:?} after {:?}",
@@ -384,6 +345,48 @@ fn deactivation_on_one_node_reaches_ocsp_and_crl_on_every_node() {
         numbers.windows(2).all(|w| w[0] == w[1]),
         "one CRL for every node: {numbers:?}"
     );
+}
+
+/// Fetches the CRL at `path` from `node` until it lists `serial` (hex, as `openssl crl`
+/// prints it), checked by `openssl crl`; its CRL number. Fails after `within`.
+fn crl_number_once_listed(node: &Server, path: &str, serial: &str, within: Duration) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("crl.der");
+    let deadline = Instant::now() + within;
+    loop {
+        let r = node.get(path);
+        assert_eq!(r.status, 200);
+        std::fs::write(&file, &r.body).unwrap();
+        let (ok, text) = openssl(&[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            file.to_str().unwrap(),
+            "-noout",
+            "-text",
+        ]);
+        assert!(ok, "{text}");
+        if text
+            .to_ascii_lowercase()
+            .contains(&format!("serial number: {serial}"))
+        {
+            return text
+                .lines()
+                .skip_while(|l| !l.contains("X509v3 CRL Number"))
+                .nth(1)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the CRL of {} did not list {serial} within {within:?}",
+            node.addr
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// The HTTP path of the CRL distribution point in `cert`.
@@ -497,5 +500,59 @@ fn a_rotation_through_one_node_reaches_every_node_and_a_node_without_the_key_is_
         stale.log().contains("CA/CRL refresh failed"),
         "{}",
         stale.log()
+    );
+}
+
+#[test]
+fn when_the_crl_publisher_dies_another_node_takes_over() {
+    let mut nodes = three_nodes("");
+    // The test kills the holder with kill9, not by dropping it: node A owns the shared data
+    // dir and database, which must outlive it.
+    let ca = nodes[0].ca_certs();
+    let device = Device::new("takeover managementAttestation T-1");
+    let cert = issued(&device.enroll(
+        &nodes[0],
+        &ca,
+        Some(&nodes[0].challenge),
+        DEFAULT_PROTECTION,
+    ));
+    let serial = hex(Certificate::parse(&cert).unwrap().serial_magnitude());
+    let crl_path = parsed_crl_path(&cert);
+    assert_eq!(nodes[1].get(&crl_path).status, 200, "a CRL is published");
+    // Which node holds the publisher lease (holder = host:pid:random)?
+    let db = super::test_store::database_of(&nodes[0].data_path());
+    let holder: String = super::test_store::cluster()
+        .connect(&db)
+        .query_one(
+            "SELECT holder FROM leases WHERE name = 'crl-publisher'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let pid: u32 = holder.split(':').nth(1).unwrap().parse().unwrap();
+    let at = nodes
+        .iter()
+        .position(|n| n.pid() == pid)
+        .expect("a node holds it");
+    nodes[at].kill9(); // The lease is not released: it expires.
+    let survivors: Vec<&Server> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != at)
+        .map(|(_, n)| n)
+        .collect();
+    let out = survivors[0].cli(&["cert", "revoke", &serial, "--reason", "keyCompromise"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t0 = Instant::now();
+    for n in survivors {
+        crl_number_once_listed(n, &crl_path, &serial, Duration::from_secs(8));
+    }
+    eprintln!(
+        "CRL publisher takeover: revocation listed on both survivors after {:?}",
+        t0.elapsed()
     );
 }

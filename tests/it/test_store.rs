@@ -194,16 +194,8 @@ pub fn certificate_rows(data_dir: &Path) -> Vec<(String, String)> {
             .map(Result::unwrap)
             .collect();
     }
-    let c = cluster();
-    let mut config = postgres::Config::new();
-    config
-        .host("127.0.0.1")
-        .port(c.port)
-        .user("scepd")
-        .password(c.password.as_bytes())
-        .dbname(&database_of(data_dir));
-    let mut client = config.connect(postgres::NoTls).unwrap();
-    client
+    cluster()
+        .connect(&database_of(data_dir))
         .query(QUERY, &[])
         .unwrap()
         .iter()

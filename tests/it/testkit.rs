@@ -205,6 +205,13 @@ impl Server {
         http_with(&self.addr, "GET", path_and_query, headers, &[], None)
     }
 
+    /// SIGKILLs the server (no shutdown of any kind); its data dir and store stay (other
+    /// nodes may share them).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGKILLs the server (no shutdown of any kind) and starts it again on the same data dir
     /// and config; the address may change.
     pub fn kill9_and_restart(&mut self) {

@@ -21,7 +21,7 @@ fn token_row(r: &Row) -> AdminToken {
 
 /// Appends one audit event inside the caller's transaction.
 pub(super) fn audit(
-    tx: &mut postgres::Transaction<'_>,
+    tx: &mut super::sql::Tx<'_, '_>,
     at: i64,
     actor: &str,
     action: &str,

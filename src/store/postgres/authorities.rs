@@ -34,7 +34,7 @@ fn from_row(row: &Row) -> Result<CaRecord, StoreError> {
 /// Checks `batch[index]` against the database and the records before it (for clear
 /// messages; the unique indexes decide races between nodes).
 fn check_insertable(
-    tx: &mut postgres::Transaction<'_>,
+    tx: &mut super::sql::Tx<'_, '_>,
     batch: &[CaRecord],
     index: usize,
 ) -> Result<(), StoreError> {

@@ -49,7 +49,7 @@ pub(super) fn from_row(row: &Row) -> Result<IssuedCertificate, StoreError> {
 
 /// `filter` is a fixed SQL fragment; values are bound from `args`.
 fn find(
-    c: &mut impl postgres::GenericClient,
+    c: &mut super::sql::Sql<'_, impl postgres::GenericClient>,
     filter: &str,
     args: &[&(dyn ToSql + Sync)],
 ) -> Result<Option<IssuedCertificate>, StoreError> {
@@ -65,7 +65,7 @@ fn find(
 
 /// The live (not withdrawn) certificate of (platform, transaction).
 pub(super) fn by_transaction(
-    c: &mut impl postgres::GenericClient,
+    c: &mut super::sql::Sql<'_, impl postgres::GenericClient>,
     platform_id: &str,
     transaction_id: &str,
 ) -> Result<Option<IssuedCertificate>, StoreError> {
@@ -78,7 +78,7 @@ pub(super) fn by_transaction(
 
 /// The certificate of (issuer, serial as stored hex); `lock` is "" or a row lock clause.
 pub(super) fn by_serial(
-    c: &mut impl postgres::GenericClient,
+    c: &mut super::sql::Sql<'_, impl postgres::GenericClient>,
     issuer_id: &str,
     serial_hex: &str,
     lock: &str,

@@ -29,7 +29,7 @@ fn from_row(row: &Row) -> Device {
 }
 
 fn get(
-    c: &mut impl postgres::GenericClient,
+    c: &mut super::sql::Sql<'_, impl postgres::GenericClient>,
     platform_id: &str,
     device_id: &str,
     lock: &str,
@@ -47,7 +47,7 @@ fn get(
 /// node gets there first), or checks that it is active, holding its row against a concurrent
 /// state change until the issuance commits. Fills in the user when it was not known yet.
 pub(super) fn enroll_device(
-    tx: &mut postgres::Transaction<'_>,
+    tx: &mut super::sql::Tx<'_, '_>,
     platform_id: &str,
     device_id: &str,
     user: Option<&str>,
@@ -61,7 +61,13 @@ pub(super) fn enroll_device(
             ),
             &[&platform_id, &device_id, &user, &now],
         )
-        .context("registering a device")?;
+        .map_err(|e| match super::sql::foreign_key_violation(&e) {
+            Some(_) => StoreError::NotFound {
+                what: "platform",
+                id: platform_id.to_owned(),
+            },
+            None => StoreError::postgres("registering a device", e),
+        })?;
     if created == 1 {
         return audit(
             tx,
@@ -93,7 +99,7 @@ pub(super) fn enroll_device(
 }
 
 /// Bumps the revocation generation (every node polls it to refresh CRLs and caches).
-pub(super) fn bump_generation(tx: &mut postgres::Transaction<'_>) -> Result<(), StoreError> {
+pub(super) fn bump_generation(tx: &mut super::sql::Tx<'_, '_>) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE revocation_generation SET value = value + 1 WHERE id = 1",
         &[],

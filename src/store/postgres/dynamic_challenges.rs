@@ -23,7 +23,7 @@ fn check_hash(sha256: &[u8]) -> Result<(), StoreError> {
 /// Returns whether a row changed: `false` means it was used, expired or unknown. Runs on the
 /// caller's transaction.
 pub(super) fn consume(
-    tx: &mut postgres::Transaction<'_>,
+    tx: &mut super::sql::Tx<'_, '_>,
     platform_id: &str,
     sha256: &[u8],
     now: i64,
@@ -44,7 +44,7 @@ pub(super) fn consume(
 /// Gives back the challenge consumed by a certificate withdrawn before delivery (see the
 /// SQLite backend's `give_back`).
 pub(super) fn give_back(
-    tx: &mut postgres::Transaction<'_>,
+    tx: &mut super::sql::Tx<'_, '_>,
     issuer_id: &str,
     serial_hex: &str,
 ) -> Result<(), StoreError> {

@@ -69,21 +69,19 @@ impl PgStore {
             counters: issuance::Counters::default(),
             full_durability: std::sync::atomic::AtomicBool::new(true),
         };
-        store.with_client(migrate)?;
+        store.with_client(|c| migrate(&mut c.client))?;
         Ok(store)
     }
 
     /// The schema version of the database (equals [`SCHEMA_VERSION`] after connect).
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        self.with_client(|c| {
-            read_version(&mut c.transaction().context("reading the schema version")?)
-        })
+        self.with_client(|c| read_version(&mut c.client))
     }
 
     /// Runs `f` on a pooled connection.
     fn with_client<T>(
         &self,
-        f: impl FnOnce(&mut postgres::Client) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut connection::PgConn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.pool.with_client(f)
     }
@@ -126,7 +124,7 @@ fn migrate(client: &mut postgres::Client) -> Result<(), StoreError> {
     tx.commit().context("committing migrations")
 }
 
-fn read_version(tx: &mut postgres::Transaction<'_>) -> Result<u32, StoreError> {
+fn read_version(tx: &mut impl postgres::GenericClient) -> Result<u32, StoreError> {
     let exists: bool = tx
         .query_one("SELECT to_regclass('scepd_schema') IS NOT NULL", &[])
         .context("reading the schema version")?
@@ -170,7 +168,7 @@ mod migration_tests {
         let store = PgStore::connect(&settings).unwrap();
         let tables: i64 = store
             .with_client(|c| {
-                Ok(c.query_one(
+                Ok(c.client.query_one(
                     "SELECT count(*) FROM information_schema.tables WHERE table_name = 'certificates'",
                     &[],
                 )
@@ -187,7 +185,8 @@ mod migration_tests {
         let store = PgStore::connect(&db.settings()).unwrap();
         store
             .with_client(|c| {
-                c.execute("UPDATE scepd_schema SET version = version + 1", &[])
+                c.client
+                    .execute("UPDATE scepd_schema SET version = version + 1", &[])
                     .context("bumping")
             })
             .unwrap();

@@ -1,18 +1,95 @@
-//! Small helpers every PostgreSQL verb uses: one transaction per write, unique violations.
+//! Small helpers every PostgreSQL verb uses: one transaction per write, statements prepared
+//! once per connection, unique violations.
+
+use std::collections::HashMap;
 
 use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{GenericClient, Row, Statement};
 
 use super::PgStore;
 use crate::store::StoreError;
 use crate::store::error::Context;
 
+/// Most statements one connection keeps prepared; beyond it a text is prepared per use (the
+/// store's SQL is a fixed set far below this, so it is only a bound).
+const MAX_PREPARED: usize = 256;
+
+/// A connection (or a transaction on one) whose queries use the connection's prepared
+/// statements. The verbs call `query`/`execute` with SQL text as they would on the client.
+pub(super) struct Sql<'a, C> {
+    c: &'a mut C,
+    statements: &'a mut HashMap<String, Statement>,
+}
+
+/// [`Sql`] inside a transaction.
+pub(super) type Tx<'a, 'b> = Sql<'a, postgres::Transaction<'b>>;
+
+impl<C: GenericClient> Sql<'_, C> {
+    fn prepared(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.c.prepare(sql)?;
+        if self.statements.len() < MAX_PREPARED {
+            self.statements.insert(sql.to_owned(), s.clone());
+        }
+        Ok(s)
+    }
+
+    /// Rows of `sql`.
+    pub(super) fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, postgres::Error> {
+        let s = self.prepared(sql)?;
+        self.c.query(&s, params)
+    }
+
+    /// The one row of `sql`.
+    pub(super) fn query_one(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, postgres::Error> {
+        let s = self.prepared(sql)?;
+        self.c.query_one(&s, params)
+    }
+
+    /// The row of `sql`, if any.
+    pub(super) fn query_opt(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, postgres::Error> {
+        let s = self.prepared(sql)?;
+        self.c.query_opt(&s, params)
+    }
+
+    /// Rows changed by `sql`.
+    pub(super) fn execute(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, postgres::Error> {
+        let s = self.prepared(sql)?;
+        self.c.execute(&s, params)
+    }
+}
+
 impl PgStore {
     /// Runs `f` on a pooled connection outside an explicit transaction (a read).
     pub(super) fn read<T>(
         &self,
-        f: impl FnOnce(&mut postgres::Client) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut Sql<'_, postgres::Client>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.with_client(f)
+        self.with_client(|conn| {
+            f(&mut Sql {
+                c: &mut conn.client,
+                statements: &mut conn.statements,
+            })
+        })
     }
 
     /// Runs `f` in one transaction, committed only if `f` succeeds (an error rolls back when
@@ -20,10 +97,10 @@ impl PgStore {
     pub(super) fn write<T>(
         &self,
         context: &'static str,
-        f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut Tx<'_, '_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.with_client(|c| {
-            let mut tx = c.transaction().context(context)?;
+        self.with_client(|conn| {
+            let mut tx = conn.client.transaction().context(context)?;
             if !self
                 .full_durability
                 .load(std::sync::atomic::Ordering::Relaxed)
@@ -31,7 +108,10 @@ impl PgStore {
                 tx.batch_execute("SET LOCAL synchronous_commit = off")
                     .context(context)?;
             }
-            let value = f(&mut tx)?;
+            let value = f(&mut Sql {
+                c: &mut tx,
+                statements: &mut conn.statements,
+            })?;
             tx.commit().context(context)?;
             Ok(value)
         })
@@ -45,9 +125,15 @@ pub(super) fn unique_violation(e: &postgres::Error) -> Option<&str> {
     (db.code() == &SqlState::UNIQUE_VIOLATION).then(|| db.constraint().unwrap_or(""))
 }
 
+/// The foreign key a statement broke, when it referenced a row that does not exist.
+pub(super) fn foreign_key_violation(e: &postgres::Error) -> Option<&str> {
+    let db = e.as_db_error()?;
+    (db.code() == &SqlState::FOREIGN_KEY_VIOLATION).then(|| db.constraint().unwrap_or(""))
+}
+
 /// Whether a row matched: `SELECT 1 … LIMIT 1` as a bool.
 pub(super) fn exists(
-    tx: &mut impl postgres::GenericClient,
+    tx: &mut Sql<'_, impl GenericClient>,
     sql: &str,
     param: &(dyn postgres::types::ToSql + Sync),
     context: &'static str,

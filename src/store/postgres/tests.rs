@@ -535,3 +535,32 @@ fn one_crl_publisher_across_nodes_and_numbers_only_grow() {
     assert!(!n[1].store_crl(&crl(3), "crl", &holder, 105).unwrap());
     assert!(n[1].store_crl(&crl(3), "crl", other, 105).unwrap());
 }
+
+#[test]
+fn an_issuance_for_an_unknown_platform_or_issuer_is_not_found_and_stores_nothing() {
+    let n = seeded_nodes();
+    let mut c = cert(30, "tx-unknown", 3, "dev-u");
+    c.platform_id = "gone".into();
+    assert!(matches!(
+        n[0].record_issuance(&c),
+        Err(StoreError::NotFound {
+            what: "platform",
+            ..
+        })
+    ));
+    let mut c = cert(31, "tx-unknown", 3, "");
+    c.device_id = None;
+    c.issuer_id = "no-such-ca".into();
+    assert!(matches!(
+        n[1].record_issuance(&c),
+        Err(StoreError::NotFound {
+            what: "issuing authority",
+            ..
+        })
+    ));
+    assert!(
+        n[2].list_certificates(&Default::default())
+            .unwrap()
+            .is_empty()
+    );
+}
