@@ -73,7 +73,16 @@ pub fn run(mut config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliEr
     store.defer_checkpoints().map_err(fail)?;
     let keystore = Keystore::from_config(&config).map_err(fail)?;
     keystore.check_permissions().map_err(fail)?;
-    let ca = CaHandle::load(&store, keystore, config.include_root, unix_now()).map_err(fail)?;
+    let ca = CaHandle::load(&store, keystore, config.include_root, unix_now()).map_err(|e| {
+        match &config.store {
+            // The usual cause on a cluster: this node's data dir is not the shared one.
+            crate::config::StoreConfig::Postgres(_) => fail(format!(
+                "{e} (every node on one database needs the same data dir: keys/ and secrets/ \
+                 are shared, see README \"Running several nodes\")"
+            )),
+            crate::config::StoreConfig::Sqlite => fail(e),
+        }
+    })?;
     if !crate::cpu_pool::configure(config.cpu_slots) {
         return Err(fail("the CPU pool was already in use with another size"));
     }

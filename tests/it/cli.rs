@@ -499,6 +499,29 @@ fn init_with_store_url_creates_the_ca_once_in_postgresql_and_never_prints_the_pa
         )),
         "{err}"
     );
+    // A node whose data dir is not the shared one: refused with the reason.
+    let elsewhere = dir.path().join("not-shared");
+    let out = Command::new(scepd_bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--store-url", &url, "--data-dir"])
+        .arg(&elsewhere)
+        .env_remove("SCEPD_STORE_URL")
+        .env("SCEPD_STORE_PASSWORD", &c.password)
+        .env("SCEPD_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("every node on one database needs the same data dir"),
+        "{err}"
+    );
     // A wrong password: a clear failure that names neither password.
     let out = Command::new(scepd_bin())
         .args(["platform", "list", "--data-dir", d, "--store-url", &url])

@@ -8,6 +8,7 @@ mod cluster;
 mod connection_limits;
 mod crash_safety;
 mod database_outage;
+mod database_tls;
 pub mod dynamic;
 mod enroll;
 pub mod fake_http;

@@ -235,23 +235,54 @@ where
     <T::TlsConnect as postgres::tls::TlsConnect<postgres::Socket>>::Future: Send,
 {
     type Connection = PgConn;
-    type Error = postgres::Error;
+    type Error = ConnectError;
 
-    fn connect(&self) -> Result<PgConn, postgres::Error> {
+    fn connect(&self) -> Result<PgConn, ConnectError> {
         Ok(PgConn {
-            client: self.0.connect()?,
+            client: self.0.connect().map_err(ConnectError::from)?,
             statements: std::collections::HashMap::new(),
         })
     }
 
-    fn is_valid(&self, conn: &mut PgConn) -> Result<(), postgres::Error> {
-        self.0.is_valid(&mut conn.client)
+    fn is_valid(&self, conn: &mut PgConn) -> Result<(), ConnectError> {
+        Ok(self.0.is_valid(&mut conn.client)?)
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
         self.0.has_broken(&mut conn.client)
     }
 }
+
+/// Why a connection could not be made, with its causes: r2d2 keeps only an error's text, and
+/// the postgres client's own says "error performing TLS handshake" without the reason (an
+/// unknown issuer, a name mismatch) that an operator needs. Never holds a password: the
+/// client's errors do not quote the configuration.
+#[derive(Debug)]
+pub(super) struct ConnectError(String);
+
+impl From<postgres::Error> for ConnectError {
+    fn from(e: postgres::Error) -> Self {
+        let mut text = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            let more = c.to_string();
+            if !text.ends_with(&more) {
+                text.push_str(": ");
+                text.push_str(&more);
+            }
+            cause = c.source();
+        }
+        Self(text)
+    }
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectError {}
 
 fn client_config(tls: &PgTls) -> Result<rustls::ClientConfig, StoreError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

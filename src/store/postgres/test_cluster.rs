@@ -28,6 +28,8 @@ pub struct Cluster {
     pub password: String,
     /// The postgres server's PID while it runs.
     pid: Option<u32>,
+    /// Where its TLS certificate and key come from, for a TLS-only cluster.
+    tls: Option<std::path::PathBuf>,
 }
 
 /// Starts the cluster of this process on first use.
@@ -38,14 +40,22 @@ pub fn cluster() -> &'static Cluster {
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pg-cluster");
 
-/// Runs scripts/pg-cluster on `dir` and `port`; the server's PID once it accepts connections.
-fn run_script(dir: &std::path::Path, port: u16) -> Result<u32, String> {
-    let out = std::process::Command::new(SCRIPT)
+/// Runs scripts/pg-cluster on `dir` and `port` (serving TLS only with the `server.crt` and
+/// `server.key` of `tls`); the server's PID once it accepts connections.
+fn run_script(
+    dir: &std::path::Path,
+    port: u16,
+    tls: Option<&std::path::Path>,
+) -> Result<u32, String> {
+    let mut command = std::process::Command::new(SCRIPT);
+    command
         .arg(dir)
         .arg(port.to_string())
-        .arg(std::process::id().to_string())
-        .output()
-        .expect("scripts/pg-cluster runs");
+        .arg(std::process::id().to_string());
+    if let Some(tls) = tls {
+        command.env("SCEPD_PG_TLS_DIR", tls);
+    }
+    let out = command.output().expect("scripts/pg-cluster runs");
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
@@ -59,6 +69,16 @@ fn run_script(dir: &std::path::Path, port: u16) -> Result<u32, String> {
 impl Cluster {
     /// A new cluster in a temp dir on a free loopback port.
     pub fn start_new() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A new cluster that accepts TLS connections only, with the `server.crt` and
+    /// `server.key` in `tls`.
+    pub fn start_tls(tls: &std::path::Path) -> Self {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<&std::path::Path>) -> Self {
         let mut last = String::new();
         // The port is free when chosen and taken by postgres a moment later; retry a clash.
         for _ in 0..3 {
@@ -68,7 +88,7 @@ impl Cluster {
                 .local_addr()
                 .unwrap()
                 .port();
-            match run_script(dir.path(), port) {
+            match run_script(dir.path(), port, tls) {
                 Ok(pid) => {
                     let password = std::fs::read_to_string(dir.path().join("password")).unwrap();
                     return Cluster {
@@ -76,6 +96,7 @@ impl Cluster {
                         port,
                         password,
                         pid: Some(pid),
+                        tls: tls.map(std::path::Path::to_path_buf),
                     };
                 }
                 Err(e) => last = e,
@@ -104,7 +125,7 @@ impl Cluster {
     /// Starts the stopped server again on the same directory and port.
     pub fn start_again(&mut self) {
         assert!(self.pid.is_none(), "running");
-        self.pid = Some(run_script(self.dir.path(), self.port).unwrap());
+        self.pid = Some(run_script(self.dir.path(), self.port, self.tls.as_deref()).unwrap());
     }
 
     /// A superuser connection to database `name`.
