@@ -96,6 +96,7 @@ fn insert(
         challenge: challenge(&id),
         allow_des,
         created_at: now,
+        device_id_pattern: None,
     })?;
     Ok(id)
 }
@@ -249,6 +250,7 @@ fn insert_with_secret(
         challenge,
         allow_des,
         created_at: now,
+        device_id_pattern: None,
     });
     if let Err(e) = inserted {
         secret_files.remove(&file);

@@ -749,12 +749,9 @@ impl Authority {
         subject: &[u8],
         sans: &[scepd_pki::x509::general_names::AltName],
     ) -> Result<identity::Identity, Outcome> {
-        let pattern = match self
-            .store
-            .device_id_pattern(&platform.id)
-            .map_err(store_err)?
-        {
-            Some(p) => Some(self.compiled_pattern(&p)?),
+        // Read with the platform at the start of this request, not looked up again.
+        let pattern = match &platform.device_id_pattern {
+            Some(p) => Some(self.compiled_pattern(p)?),
             None => None,
         };
         Ok(identity::extract(subject, sans, pattern.as_ref()))

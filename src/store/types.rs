@@ -21,6 +21,10 @@ pub struct Platform {
     pub allow_des: bool,
     /// Creation time.
     pub created_at: i64,
+    /// The device-id pattern (a regex over the subject and SANs), if one is set: read with
+    /// the platform so an enrollment needs no second lookup; changed only through
+    /// [`Backend::set_device_id_pattern`](super::Backend::set_device_id_pattern).
+    pub device_id_pattern: Option<String>,
 }
 
 /// What a CA certificate is for.

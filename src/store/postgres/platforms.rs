@@ -7,8 +7,8 @@ use super::sql::{exists, unique_violation};
 use crate::store::error::Context;
 use crate::store::{ChallengeConfig, Platform, StoreError};
 
-const COLUMNS: &str =
-    "id, name, challenge_kind, challenge_settings, challenge_secret_hash, allow_des, created_at";
+const COLUMNS: &str = "id, name, challenge_kind, challenge_settings, challenge_secret_hash, allow_des, created_at, \
+     device_id_pattern";
 
 /// Dynamic platforms are found by the user name in their JSON settings (indexed, unique).
 const BY_USERNAME: &str =
@@ -30,6 +30,7 @@ fn decode(row: &Row) -> Result<Platform, StoreError> {
         challenge,
         allow_des: row.get(5),
         created_at: row.get(6),
+        device_id_pattern: row.get(7),
     })
 }
 
@@ -80,7 +81,9 @@ impl PgStore {
                 return Err(id_taken(&platform.id));
             }
             tx.execute(
-                &format!("INSERT INTO platforms ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+                &format!(
+                    "INSERT INTO platforms ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                ),
                 &[
                     &platform.id,
                     &platform.name,
@@ -89,6 +92,7 @@ impl PgStore {
                     &secret_hash,
                     &platform.allow_des,
                     &platform.created_at,
+                    &platform.device_id_pattern,
                 ],
             )
             .map_err(|e| match unique_violation(&e) {

@@ -4,8 +4,8 @@ use super::error::Context;
 use super::{ChallengeConfig, Platform, SqliteStore, StoreError};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-const COLUMNS: &str =
-    "id, name, challenge_kind, challenge_settings, challenge_secret_hash, allow_des, created_at";
+const COLUMNS: &str = "id, name, challenge_kind, challenge_settings, challenge_secret_hash, allow_des, created_at, \
+     device_id_pattern";
 
 /// Dynamic platforms are found by the user name in their JSON settings.
 const BY_USERNAME: &str =
@@ -22,6 +22,7 @@ struct RawPlatform {
     secret_hash: Option<Vec<u8>>,
     allow_des: bool,
     created_at: i64,
+    device_id_pattern: Option<String>,
 }
 
 impl RawPlatform {
@@ -34,6 +35,7 @@ impl RawPlatform {
             secret_hash: row.get(4)?,
             allow_des: row.get(5)?,
             created_at: row.get(6)?,
+            device_id_pattern: row.get(7)?,
         })
     }
 
@@ -49,6 +51,7 @@ impl RawPlatform {
             challenge,
             allow_des: self.allow_des,
             created_at: self.created_at,
+            device_id_pattern: self.device_id_pattern,
         })
     }
 }
@@ -91,7 +94,9 @@ impl SqliteStore {
                 )));
             }
             tx.execute(
-                &format!("INSERT INTO platforms ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                &format!(
+                    "INSERT INTO platforms ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ),
                 params![
                     platform.id,
                     platform.name,
@@ -99,7 +104,8 @@ impl SqliteStore {
                     settings,
                     secret_hash,
                     platform.allow_des,
-                    platform.created_at
+                    platform.created_at,
+                    platform.device_id_pattern
                 ],
             )
             .context("adding a platform")?;

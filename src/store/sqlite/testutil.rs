@@ -18,6 +18,7 @@ pub fn platform(id: &str, name: &str, created_at: i64) -> Platform {
         },
         allow_des: false,
         created_at,
+        device_id_pattern: None,
     }
 }
 
