@@ -197,6 +197,12 @@ pub fn initialize(config: &Config, store: &Store, now: i64) -> Result<CreatedPla
         });
         issuer = Some(id);
     }
-    store.insert_authorities(&records)?;
+    if let Err(e) = store.insert_authorities(&records) {
+        // Nothing references these keys: leave no orphan behind in a shared keys/.
+        for r in &records {
+            keystore.discard(&r.key_ref);
+        }
+        return Err(e.into());
+    }
     Ok(platforms::create_static(store, "default", false, now)?)
 }

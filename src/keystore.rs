@@ -240,6 +240,17 @@ impl Keystore {
         private_file::write_new(&path, &bytes).map_err(io(&path))
     }
 
+    /// Removes a key file this process just wrote and no record references (an `init` whose
+    /// CA records were not stored: another node of a cluster initialized first, or the store
+    /// failed). Best effort: a key left behind is unused, never loaded.
+    pub fn discard(&self, key_ref: &str) {
+        if let Ok(path) = self.path(key_ref) {
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(file = %path.display(), error = %e, "could not remove an unused key file");
+            }
+        }
+    }
+
     /// Loads a key, refusing files that group or others can access.
     pub fn load(&self, key_ref: &str) -> Result<SoftwareKey, KeystoreError> {
         let path = self.path(key_ref)?;

@@ -207,6 +207,12 @@ impl Revocation {
         Ok(published)
     }
 
+    /// Gives the CRL publisher lease up if this process holds it (on a clean shutdown).
+    /// Blocking.
+    pub fn release_publisher(&self) -> Result<(), RevocationError> {
+        Ok(self.store.release_lease(CRL_LEASE, &self.node_id)?)
+    }
+
     fn current(&self, ca_id: &str) -> Result<Option<PublishedCrl>, RevocationError> {
         Ok(self
             .crls

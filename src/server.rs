@@ -121,7 +121,7 @@ pub fn run(mut config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliEr
         let trust = crate::trust::TrustCheck::new(store.clone(), ca.clone(), crate::http::scep::unix_now())
             .map_err(|e| fail(format!("trust check: {e}")))?;
         let authority =
-            Authority::new(&config, &config.public_base(addr), store, ca, revocation);
+            Authority::new(&config, &config.public_base(addr), store, ca, revocation.clone());
         let app = Arc::new(App::new(&config, authority, trust, metrics));
         let admin_listener = tokio::net::TcpListener::bind(admin_addr)
             .await
@@ -147,6 +147,15 @@ pub fn run(mut config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliEr
         shutdown_signal().await;
         let _ = stop_tx.send(true);
         let _ = tokio::join!(public, admin);
+        // Another node (or the next start of this one) may publish CRLs at once.
+        let r = revocation.clone();
+        let released = tokio::task::spawn_blocking(move || r.release_publisher().map_err(|e| e.to_string()))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+        if let Err(e) = released {
+            tracing::warn!(error = %e, "could not give up the CRL publisher lease; it expires by itself");
+        }
         Ok(())
     });
     drop(runtime);

@@ -204,6 +204,10 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         ttl_secs: i64,
     ) -> Result<bool, StoreError>;
 
+    /// Gives lease `name` up if `holder` holds it (a clean shutdown: another process need not
+    /// wait for it to expire).
+    fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
     /// Stores `crl` as its issuer's published CRL if `holder` holds lease `lease` at `now`
     /// and `crl` is newer (higher number) than the stored one. False when it was not stored.
     fn store_crl(

@@ -556,3 +556,34 @@ fn when_the_crl_publisher_dies_another_node_takes_over() {
         t0.elapsed()
     );
 }
+
+#[test]
+fn a_clean_shutdown_gives_the_crl_publisher_lease_up() {
+    let mut node = Server::start_on_postgres("");
+    let db = super::test_store::database_of(&node.data_path());
+    let holders = || -> Vec<String> {
+        super::test_store::cluster()
+            .connect(&db)
+            .query(
+                "SELECT holder FROM leases WHERE name = 'crl-publisher'",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let pid = node.pid();
+    let held = holders();
+    assert!(
+        held.iter()
+            .any(|h| h.split(':').nth(1) == Some(&pid.to_string())),
+        "the only node published the first CRLs: {held:?}"
+    );
+    assert_eq!(node.terminate(), Some(0), "SIGTERM: a clean exit");
+    assert!(
+        holders().is_empty(),
+        "the lease was given up: {:?}",
+        holders()
+    );
+}

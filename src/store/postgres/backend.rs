@@ -176,6 +176,10 @@ impl Backend for PgStore {
         PgStore::claim_lease(self, name, holder, now, ttl_secs)
     }
 
+    fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        PgStore::release_lease(self, name, holder)
+    }
+
     fn store_crl(
         &self,
         crl: &StoredCrl,

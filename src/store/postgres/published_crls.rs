@@ -28,6 +28,18 @@ impl PgStore {
         })
     }
 
+    /// See [`crate::store::Backend::release_lease`].
+    pub fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.write("releasing a lease", |tx| {
+            tx.execute(
+                "DELETE FROM leases WHERE name = $1 AND holder = $2",
+                &[&name, &holder],
+            )
+            .context("releasing a lease")?;
+            Ok(())
+        })
+    }
+
     /// See [`crate::store::Backend::store_crl`]. The lease row is locked for the transaction,
     /// so a takeover cannot slip between the check and the write.
     pub fn store_crl(

@@ -176,6 +176,10 @@ impl Backend for SqliteStore {
         SqliteStore::claim_lease(self, name, holder, now, ttl_secs)
     }
 
+    fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        SqliteStore::release_lease(self, name, holder)
+    }
+
     fn store_crl(
         &self,
         crl: &StoredCrl,

@@ -29,6 +29,18 @@ impl SqliteStore {
         })
     }
 
+    /// See [`crate::store::Backend::release_lease`].
+    pub fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.write("releasing a lease", |tx| {
+            tx.execute(
+                "DELETE FROM leases WHERE name = ?1 AND holder = ?2",
+                params![name, holder],
+            )
+            .context("releasing a lease")?;
+            Ok(())
+        })
+    }
+
     /// See [`crate::store::Backend::store_crl`].
     pub fn store_crl(
         &self,
@@ -144,5 +156,13 @@ mod tests {
             store.published_crl("int", 2).unwrap().unwrap().der,
             vec![3; 4]
         );
+        // A clean shutdown gives the lease up: the next process need not wait for expiry.
+        store.release_lease("crl", "a").unwrap();
+        assert!(
+            !store.claim_lease("crl", "c", 110, 5).unwrap(),
+            "a no longer held it"
+        );
+        store.release_lease("crl", "b").unwrap();
+        assert!(store.claim_lease("crl", "c", 110, 5).unwrap());
     }
 }
