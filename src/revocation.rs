@@ -201,7 +201,7 @@ impl Revocation {
                 self.install(&issuer.id, crl)?;
                 published += 1;
             } else {
-                tracing::info!(ca = %issuer.id, number = crl.number, "CRL not published: the publisher lease moved to another node");
+                tracing::info!(ca = %issuer.id, number = crl.number, "CRL not stored: a newer one is already published, or the publisher lease moved to another node");
             }
         }
         Ok(published)

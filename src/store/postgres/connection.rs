@@ -363,3 +363,36 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PgSettings;
+
+    #[test]
+    fn locations_never_show_a_password_and_only_this_machine_is_local() {
+        assert_eq!(
+            PgSettings::location("postgres://ca:s3cret@db.internal:6432/scepd").as_deref(),
+            Some("postgres://ca@db.internal:6432/scepd")
+        );
+        assert!(PgSettings::url_has_password(
+            "postgres://ca:s3cret@db/scepd"
+        ));
+        assert!(!PgSettings::url_has_password("postgres://ca@db/scepd"));
+        assert_eq!(PgSettings::location("not a url"), None);
+        for local in [
+            "postgres://ca@127.0.0.1/scepd",
+            "postgres://ca@localhost:5433/scepd",
+            "postgres://ca@[::1]/scepd",
+            "host=/run/postgresql user=ca dbname=scepd",
+        ] {
+            assert!(PgSettings::is_local(local), "{local}");
+        }
+        for remote in [
+            "postgres://ca@10.0.0.5/scepd",
+            "postgres://ca@db.internal/scepd",
+            "postgres://ca@127.0.0.1,db.internal/scepd",
+        ] {
+            assert!(!PgSettings::is_local(remote), "{remote}");
+        }
+    }
+}
