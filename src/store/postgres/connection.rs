@@ -202,6 +202,14 @@ impl Pool {
         })
     }
 
+    /// Most connections this pool opens.
+    pub(super) fn max_size(&self) -> u32 {
+        match self {
+            Self::Plain(p) => p.max_size(),
+            Self::Tls(p) => p.max_size(),
+        }
+    }
+
     /// Runs `f` on a pooled connection.
     pub(super) fn with_client<T>(
         &self,

@@ -78,6 +78,11 @@ impl PgStore {
         self.with_client(|c| read_version(&mut c.client))
     }
 
+    /// Most connections the pool opens.
+    fn pool_size(&self) -> u32 {
+        self.pool.max_size()
+    }
+
     /// Runs `f` on a pooled connection.
     fn with_client<T>(
         &self,

@@ -79,17 +79,35 @@ impl<C: GenericClient> Sql<'_, C> {
 }
 
 impl PgStore {
-    /// Runs `f` on a pooled connection outside an explicit transaction (a read).
+    /// Runs `f` on a pooled connection outside an explicit transaction (a read). A read whose
+    /// connection broke (the database restarted since it was pooled) runs again on the next
+    /// connection: reads are idempotent, and the pool discards the broken one. Writes are
+    /// not retried: a COMMIT whose answer was lost may have happened.
     pub(super) fn read<T>(
         &self,
-        f: impl FnOnce(&mut Sql<'_, postgres::Client>) -> Result<T, StoreError>,
+        f: impl Fn(&mut Sql<'_, postgres::Client>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.with_client(|conn| {
-            f(&mut Sql {
+        let mut broken;
+        let run = |conn: &mut super::connection::PgConn, broken: &mut bool| {
+            let result = f(&mut Sql {
                 c: &mut conn.client,
                 statements: &mut conn.statements,
-            })
-        })
+            });
+            *broken = conn.client.is_closed();
+            result
+        };
+        // Every pooled connection may have broken at once; each fails at once, not after a
+        // timeout, so trying past all of them costs little.
+        let mut tries = self.pool_size() + 1;
+        loop {
+            // Set only when a connection was had and broke under the read; a pool that
+            // cannot connect at all (timeout) is not retried.
+            broken = false;
+            match self.with_client(|conn| run(conn, &mut broken)) {
+                Err(StoreError::Unavailable(_)) if broken && tries > 1 => tries -= 1,
+                other => return other,
+            }
+        }
     }
 
     /// Runs `f` in one transaction, committed only if `f` succeeds (an error rolls back when
