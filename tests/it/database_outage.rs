@@ -39,17 +39,7 @@ fn a_database_restart_under_load_needs_no_restart_of_scepd() {
     let mut db = Cluster::start_new();
     db.create_database("outage");
     let secrets = tempfile::tempdir().unwrap();
-    let password_file = secrets.path().join("db-password");
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&password_file)
-            .unwrap();
-        std::io::Write::write_all(&mut f, format!("{}\n", db.password).as_bytes()).unwrap();
-    }
+    let password_file = super::test_store::password_file(secrets.path(), &db.password);
     let mut server = Server::start_with_own_store(&format!(
         "[limits]\npki_operation_per_minute = 0\n\n[store]\nbackend = \"postgres\"\n\
          url = \"{}\"\npassword_file = \"{}\"\npool_size = 4\nconnect_timeout_secs = 2\n",

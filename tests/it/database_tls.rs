@@ -89,17 +89,7 @@ fn store_tls_verify_full_require_and_disable_against_a_tls_only_database() {
     let certs = tempfile::tempdir().unwrap();
     make_certificates(certs.path());
     let db = Cluster::start_tls(certs.path());
-    let password_file = certs.path().join("db-password");
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&password_file)
-            .unwrap();
-        std::io::Write::write_all(&mut f, db.password.as_bytes()).unwrap();
-    }
+    let password_file = super::test_store::password_file(certs.path(), &db.password);
     let psql = |sql: &str| {
         let out = Command::new(super::test_store::pg_bin("psql"))
             .args(["-h", "127.0.0.1", "-p", &db.port.to_string()])

@@ -164,6 +164,21 @@ pub fn contents(data_dir: &Path) -> Vec<u8> {
     all
 }
 
+/// Writes `password` into a new file `dir/db-password`, mode 0600, as `[store]
+/// password_file` wants it; its path.
+pub fn password_file(dir: &Path, password: &str) -> PathBuf {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("db-password");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, format!("{password}\n").as_bytes()).unwrap();
+    path
+}
+
 /// A PostgreSQL client binary from Debian's versioned directory.
 pub fn pg_bin(name: &str) -> PathBuf {
     let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
