@@ -118,10 +118,7 @@ impl From<crate::store::StoreError> for HttpFailure {
     /// retry; any other store failure is ours (500). The detail goes to the log only.
     fn from(e: crate::store::StoreError) -> Self {
         match e {
-            crate::store::StoreError::Unavailable(_) => {
-                tracing::warn!(error = %e, "request not served: store unavailable");
-                Self::Unavailable("temporarily unavailable: retry".into())
-            }
+            crate::store::StoreError::Unavailable(_) => Self::store_unavailable(&e),
             e => Self::Internal(e.to_string()),
         }
     }
@@ -149,6 +146,12 @@ impl From<crate::revocation::RevocationError> for HttpFailure {
 }
 
 impl HttpFailure {
+    /// The store could not be reached: logged with `detail`, answered with a generic 503.
+    pub fn store_unavailable(detail: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %detail, "request not served: store unavailable");
+        Self::Unavailable("temporarily unavailable: retry".into())
+    }
+
     /// The HTTP status code.
     pub fn status(&self) -> u16 {
         match self {
@@ -171,4 +174,22 @@ impl HttpFailure {
             other => other.to_string(),
         }
     }
+}
+
+/// An error and its sources in one line, `outer: inner: …`, a cause left out when the text
+/// already ends with it (many errors repeat their source). For logs and operator messages:
+/// hyper's and the postgres client's top-level texts ("client error", "error performing TLS
+/// handshake") say nothing without their causes.
+pub fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
 }

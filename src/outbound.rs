@@ -223,7 +223,7 @@ impl Outbound {
                 .client
                 .request(request)
                 .await
-                .map_err(|e| OutboundError::Transport(transport_text(&e)))?;
+                .map_err(|e| OutboundError::Transport(crate::error::with_sources(&e)))?;
             let status = resp.status().as_u16();
             let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
                 .collect()
@@ -273,18 +273,6 @@ impl Outbound {
             }
         });
     }
-}
-
-/// The error and its sources in one line (hyper's top-level text is just "client error").
-fn transport_text(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -48,6 +48,10 @@ impl Handler for AdminApp {
         match path.as_str() {
             "/healthz" => return response(200, "text/plain; charset=utf-8", "ok\n"),
             "/readyz" => {
+                if let Some(why) = self.app.authority.ca_handle().behind() {
+                    tracing::warn!(error = %why, "not ready: the CA records changed and cannot be loaded");
+                    return error(503, "not_ready", "CA material unavailable");
+                }
                 let app = self.app.clone();
                 // Ready means the store can commit, not just read (store/readiness.rs).
                 let ready = tokio::task::spawn_blocking(move || {
@@ -55,10 +59,6 @@ impl Handler for AdminApp {
                     store.schema_version().and_then(|_| store.ready())
                 })
                 .await;
-                if let Some(why) = self.app.authority.ca_handle().behind() {
-                    tracing::warn!(error = %why, "not ready: the CA records changed and cannot be loaded");
-                    return error(503, "not_ready", "CA material unavailable");
-                }
                 return match ready {
                     Ok(Ok(())) => response(200, "text/plain; charset=utf-8", "ready\n"),
                     Ok(Err(e)) => {

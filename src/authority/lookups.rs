@@ -94,7 +94,7 @@ impl Authority {
         let crl = self
             .revocation
             .crl(&issuer.id, now)
-            .map_err(|e| Outcome::Internal(e.to_string()))?
+            .map_err(super::revocation_err)?
             .ok_or_else(|| Outcome::Internal("CRL unavailable".into()))?;
         Ok(Granted {
             der: Vec::new(),

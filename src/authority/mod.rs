@@ -272,12 +272,7 @@ impl Authority {
                 })
             }
             Err(Outcome::Internal(e)) => Err(HttpFailure::Internal(e)),
-            Err(Outcome::Unavailable(e)) => {
-                tracing::warn!(error = %e, "PKIOperation not served: store unavailable");
-                Err(HttpFailure::Unavailable(
-                    "temporarily unavailable: retry".into(),
-                ))
-            }
+            Err(Outcome::Unavailable(e)) => Err(HttpFailure::store_unavailable(&e)),
         }
     }
 
@@ -804,6 +799,18 @@ fn requested_sans(csr: &CertificationRequest<'_>) -> Vec<String> {
 fn store_err(e: StoreError) -> Outcome {
     match e {
         StoreError::Unavailable(_) => Outcome::Unavailable(e.to_string()),
+        e => Outcome::Internal(e.to_string()),
+    }
+}
+
+/// A CRL that cannot be had now (store unreachable, or not yet published by the node holding
+/// the lease) is a 503 to retry; anything else is ours.
+fn revocation_err(e: crate::revocation::RevocationError) -> Outcome {
+    match e {
+        crate::revocation::RevocationError::Store(e) => store_err(e),
+        e @ crate::revocation::RevocationError::NotPublished(_) => {
+            Outcome::Unavailable(e.to_string())
+        }
         e => Outcome::Internal(e.to_string()),
     }
 }

@@ -8,14 +8,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use scepd_pki::random::SystemRandom;
 use scepd_pki::scep::client::{CertRepOutcome, decode_cert_rep};
 use scepd_pki::x509::Certificate;
 
-use super::dynamic::{add_dynamic, fetch_challenge};
+use super::dynamic::{add_dynamic, fetch_challenge, race_one_challenge};
 use super::testkit::*;
 
 const NO_RATE_LIMIT: &str = "[limits]\npki_operation_per_minute = 0\n";
@@ -51,13 +51,7 @@ fn enroll_via(
     let ra = Certificate::parse(&ca.ra).unwrap();
     let signer = Certificate::parse(&device.signer_der).unwrap();
     match decode_cert_rep(&reply, &ra, &req, &signer, &device.key, &SystemRandom).unwrap() {
-        ok @ CertRepOutcome::Success { .. } => {
-            let cert = Certificate::parse(&issued(&ok))
-                .unwrap()
-                .serial_magnitude()
-                .to_vec();
-            Some((hex(&cert), txid.to_owned()))
-        }
+        ok @ CertRepOutcome::Success { .. } => Some((serial_of(&issued(&ok)), txid.to_owned())),
         other => panic!("enrollment via {addr}: {other:?}"),
     }
 }
@@ -213,42 +207,13 @@ fn a_node_killed_under_load_loses_nothing_a_client_received() {
 
 #[test]
 fn one_dynamic_challenge_raced_from_three_nodes_issues_one_certificate() {
-    let nodes = Arc::new(three_nodes(NO_RATE_LIMIT));
-    let ca = Arc::new(nodes[0].ca_certs());
+    let nodes = three_nodes(NO_RATE_LIMIT);
+    let ca = nodes[0].ca_certs();
     let d = add_dynamic(&nodes[0], "race", &[]);
     // Fetched from node B, used on all three.
-    let challenge = Arc::new(fetch_challenge(
-        &nodes[1],
-        &d.challenge_url_path,
-        &d.username,
-        &d.password,
-    ));
-    let path = Arc::new(d.scep_path.clone());
-    let racers: Vec<Device> = (0..20)
-        .map(|i| Device::new(&format!("racer managementAttestation R-{i}")))
-        .collect();
-    let barrier = Arc::new(Barrier::new(racers.len()));
-    let handles: Vec<_> = racers
-        .into_iter()
-        .enumerate()
-        .map(|(i, device)| {
-            let (nodes, ca, challenge, path, barrier) = (
-                nodes.clone(),
-                ca.clone(),
-                challenge.clone(),
-                path.clone(),
-                barrier.clone(),
-            );
-            std::thread::spawn(move || {
-                let req = device.pkcs_req(&ca, Some(&challenge));
-                barrier.wait();
-                let r = nodes[i % 3].post(&format!("{path}?operation=PKIOperation"), &req.der);
-                assert_eq!(r.status, 200);
-                device.decode(&ca, &req, &r.body, None)
-            })
-        })
-        .collect();
-    let outcomes: Vec<CertRepOutcome> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let challenge = fetch_challenge(&nodes[1], &d.challenge_url_path, &d.username, &d.password);
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+    let outcomes = race_one_challenge(&addrs, &ca, &d.scep_path, &challenge);
     let successes = outcomes
         .iter()
         .filter(|o| matches!(o, CertRepOutcome::Success { .. }))
@@ -287,8 +252,7 @@ fn deactivation_on_one_node_reaches_ocsp_and_crl_on_every_node() {
         Some(&nodes[0].challenge),
         DEFAULT_PROTECTION,
     ));
-    let parsed = Certificate::parse(&cert).unwrap();
-    let serial = hex(parsed.serial_magnitude());
+    let serial = serial_of(&cert);
     let dir = tempfile::tempdir().unwrap();
     let cert_pem = dir.path().join("device.pem");
     let issuer_pem = dir.path().join("issuer.pem");
@@ -516,7 +480,7 @@ fn when_the_crl_publisher_dies_another_node_takes_over() {
         Some(&nodes[0].challenge),
         DEFAULT_PROTECTION,
     ));
-    let serial = hex(Certificate::parse(&cert).unwrap().serial_magnitude());
+    let serial = serial_of(&cert);
     let crl_path = parsed_crl_path(&cert);
     assert_eq!(nodes[1].get(&crl_path).status, 200, "a CRL is published");
     // Which node holds the publisher lease (holder = host:pid:random)?

@@ -101,12 +101,9 @@ fn a_database_restart_under_load_needs_no_restart_of_scepd() {
                             )
                             .unwrap()
                             {
-                                ok @ CertRepOutcome::Success { .. } => received
-                                    .lock()
-                                    .unwrap()
-                                    .push(hex(Certificate::parse(&issued(&ok))
-                                        .unwrap()
-                                        .serial_magnitude())),
+                                ok @ CertRepOutcome::Success { .. } => {
+                                    received.lock().unwrap().push(serial_of(&issued(&ok)))
+                                }
                                 other => panic!("a 200 that is not a certificate: {other:?}"),
                             }
                         }

@@ -3,7 +3,7 @@
 //! bound), one-time use, expiry, the burn rule, and 20 concurrent enrollments racing one
 //! challenge.
 
-use std::sync::{Arc, Barrier};
+use std::sync::Barrier;
 
 use scepd_pki::algorithms::{ContentCipher, DigestAlg, KeyTransport};
 use scepd_pki::keys::KeyAlgorithm;
@@ -292,38 +292,56 @@ fn wrong_credentials_get_401_and_repeated_failures_are_rate_limited() {
     );
 }
 
-#[test]
-fn twenty_concurrent_enrollments_racing_one_challenge_yield_one_certificate() {
-    let server = Arc::new(Server::start());
-    let ca = Arc::new(server.ca_certs());
-    let d = add_dynamic(&server, "race", &[]);
-    let challenge = Arc::new(fetch(&server, &d));
-    let path = Arc::new(d.scep_path.clone());
-    // Devices (keys) first, so the race is only over the network and the store.
+/// Twenty devices enrolling at the same moment with one challenge, device `i` through
+/// `addrs[i % addrs.len()]` (nodes of a cluster, or one server); their outcomes. The keys are
+/// made first, so the race is only over the network and the store.
+pub fn race_one_challenge(
+    addrs: &[String],
+    ca: &CaCerts,
+    scep_path: &str,
+    challenge: &str,
+) -> Vec<CertRepOutcome> {
     let devices: Vec<Device> = (0..20)
         .map(|i| Device::new(&format!("racer managementAttestation R-{i}")))
         .collect();
-    let barrier = Arc::new(Barrier::new(devices.len()));
-    let handles: Vec<_> = devices
-        .into_iter()
-        .map(|device| {
-            let (server, ca, challenge, path, barrier) = (
-                server.clone(),
-                ca.clone(),
-                challenge.clone(),
-                path.clone(),
-                barrier.clone(),
-            );
-            std::thread::spawn(move || {
-                let req = device.pkcs_req(&ca, Some(&challenge));
-                barrier.wait();
-                let r = server.post(&format!("{path}?operation=PKIOperation"), &req.der);
-                assert_eq!(r.status, 200);
-                device.decode(&ca, &req, &r.body, None)
+    let barrier = Barrier::new(devices.len());
+    std::thread::scope(|s| {
+        let handles: Vec<_> = devices
+            .iter()
+            .enumerate()
+            .map(|(i, device)| {
+                let (barrier, addr) = (&barrier, &addrs[i % addrs.len()]);
+                s.spawn(move || {
+                    let req = device.pkcs_req(ca, Some(challenge));
+                    barrier.wait();
+                    let r = http(
+                        addr,
+                        "POST",
+                        &format!("{scep_path}?operation=PKIOperation"),
+                        &req.der,
+                        Some("application/x-pki-message"),
+                    );
+                    assert_eq!(r.status, 200);
+                    device.decode(ca, &req, &r.body, None)
+                })
             })
-        })
-        .collect();
-    let outcomes: Vec<CertRepOutcome> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn twenty_concurrent_enrollments_racing_one_challenge_yield_one_certificate() {
+    let server = Server::start();
+    let ca = server.ca_certs();
+    let d = add_dynamic(&server, "race", &[]);
+    let challenge = fetch(&server, &d);
+    let outcomes = race_one_challenge(
+        std::slice::from_ref(&server.addr),
+        &ca,
+        &d.scep_path,
+        &challenge,
+    );
     let successes = outcomes
         .iter()
         .filter(|o| matches!(o, CertRepOutcome::Success { .. }))

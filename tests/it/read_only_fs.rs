@@ -20,8 +20,8 @@ exec "$@""#;
 
 #[test]
 fn enrollments_need_no_writable_temp_dir() {
-    // A mount namespace needs root. Unlike a missing client, scripts/test cannot provide
-    // that, so without it the test says so and passes, under CI too.
+    // A mount namespace needs root, which scripts/test cannot provide: outside CI the test
+    // says so and passes; under CI (run as root) `can_unshare` fails it instead.
     if !can_unshare() {
         eprintln!(
             "skipping: `unshare -m` is not permitted (run the tests as root to include this one)"

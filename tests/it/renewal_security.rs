@@ -104,10 +104,6 @@ fn certs(server: &Server) -> Vec<serde_json::Value> {
         .clone()
 }
 
-fn serial_of(der: &[u8]) -> String {
-    scepd_pki::hex(Certificate::parse(der).unwrap().serial_magnitude())
-}
-
 fn cert_entry(server: &Server, der: &[u8]) -> serde_json::Value {
     let serial = serial_of(der);
     certs(server)

@@ -808,14 +808,20 @@ pub fn openssl_text(dir: &Path, der: &[u8]) -> String {
     text
 }
 
-/// Whether this process may create mount namespaces (root). Tests that need one say so and
-/// return when it may not: scripts/test cannot provide root.
+/// Whether this process may create mount namespaces (root). Tests that need one return when
+/// it may not, outside CI only: scripts/test cannot provide root, but CI runs as root.
 pub fn can_unshare() -> bool {
-    Command::new("unshare")
+    let permitted = Command::new("unshare")
         .args(["-m", "true"])
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success())
+        .is_ok_and(|s| s.success());
+    // CI runs the tests as root: there a missing permission is a failure, not a skip.
+    assert!(
+        permitted || std::env::var_os("CI").is_none(),
+        "`unshare -m` is not permitted: run the tests as root (CI must)"
+    );
+    permitted
 }
 
 /// POSTs a PKIOperation; `None` on any transport failure (the server may be dead).
@@ -837,8 +843,7 @@ pub fn try_pki(addr: &str, path: &str, body: &[u8]) -> Option<Vec<u8>> {
         .then(|| raw[split + 4..].to_vec())
 }
 
-/// Hex of a serial's magnitude (leading zero octets dropped), as the store keeps it.
-pub fn hex(b: &[u8]) -> String {
-    let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
-    b[start..].iter().map(|x| format!("{x:02x}")).collect()
+/// The serial of a DER certificate in hex, as the store keeps it (magnitude, lowercase).
+pub fn serial_of(der: &[u8]) -> String {
+    scepd_pki::hex(Certificate::parse(der).unwrap().serial_magnitude())
 }

@@ -270,17 +270,7 @@ pub(super) struct ConnectError(String);
 
 impl From<postgres::Error> for ConnectError {
     fn from(e: postgres::Error) -> Self {
-        let mut text = e.to_string();
-        let mut cause = std::error::Error::source(&e);
-        while let Some(c) = cause {
-            let more = c.to_string();
-            if !text.ends_with(&more) {
-                text.push_str(": ");
-                text.push_str(&more);
-            }
-            cause = c.source();
-        }
-        Self(text)
+        Self(crate::error::with_sources(&e))
     }
 }
 

@@ -115,7 +115,7 @@ pub(super) fn commit_issuances(
         Ok(results)
     })();
     committed.unwrap_or_else(|e: StoreError| {
-        let detail = error_chain(&e);
+        let detail = crate::error::with_sources(&e);
         group
             .iter()
             .map(|_| Err(StoreError::GroupCommit(detail.clone())))
@@ -190,18 +190,6 @@ fn record_in(tx: &Connection, pending: &Pending) -> Result<Issuance, StoreError>
     })
     .context("recording a certificate")?;
     Ok(Issuance::Recorded)
-}
-
-/// The error and its sources in one line, for the other entries of a failed group.
-fn error_chain(e: &StoreError) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]
