@@ -299,6 +299,7 @@ fn bench(c: &mut Criterion) {
         transaction_id: String::new(),
         public_key_sha256: DigestAlg::Sha256.digest(csr.spki).as_ref().to_vec(),
         signer_key_sha256: DigestAlg::Sha256.digest(csr.spki).as_ref().to_vec(),
+        request_sha256: DigestAlg::Sha256.digest(csr.spki).as_ref().to_vec(),
         held: false,
         device_id: None,
         user: None,
@@ -329,6 +330,14 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             f.store
                 .certificate_by_transaction(&f.platform.id, "no-such-transaction")
+                .unwrap()
+        })
+    });
+    // The replay check PKIOperation runs before signing (two index probes).
+    g.bench_function("store_match_transaction_miss", |b| {
+        b.iter(|| {
+            f.store
+                .match_transaction(&f.platform.id, "no-such-transaction", &[7; 32], &[7; 32])
                 .unwrap()
         })
     });

@@ -65,6 +65,15 @@ pub fn run(mut config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliEr
             }
         }
     }
+    // A mistyped NDES platform would only show as 404s to the tools that use it.
+    if let Some(id) = &config.ndes_platform {
+        if store.platform(id).map_err(fail)?.is_none() {
+            return Err(fail(format!(
+                "[scep] ndes_platform = \"{id}\" names no platform (see `scepd platform list`)"
+            )));
+        }
+        tracing::info!(platform = %id, "NDES path /certsrv/mscep/mscep.dll serves this platform");
+    }
     let store = Arc::new(store);
     // The last reference is dropped after the runtime: a PostgreSQL pool closes its
     // connections by blocking, which a runtime thread must not do.

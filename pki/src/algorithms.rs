@@ -131,7 +131,19 @@ pub enum SignatureAlg {
     EcdsaSha256,
     /// ecdsa-with-SHA384.
     EcdsaSha384,
+    /// RSASSA-PSS (RFC 4055) with SHA-256, SHA-384 or SHA-512, MGF1 with the same hash, and
+    /// this salt length (strongSwan `--rsa-padding pss`). Verify only.
+    RsaPss {
+        /// The hash of the signature and of MGF1.
+        hash: DigestAlg,
+        /// saltLength, in octets.
+        salt_len: u16,
+    },
 }
+
+/// Largest PSS salt accepted: a 8192-bit key with SHA-256 allows 990 octets; nobody sends more
+/// than the hash length in practice, and a bound keeps the parameters honest.
+const MAX_PSS_SALT: u16 = 1024;
 
 impl SignatureAlg {
     /// From an X.509 / PKCS#10 signature AlgorithmIdentifier.
@@ -145,6 +157,7 @@ impl SignatureAlg {
             oid::SHA512_WITH_RSA => Self::RsaSha512,
             oid::ECDSA_WITH_SHA256 => Self::EcdsaSha256,
             oid::ECDSA_WITH_SHA384 => Self::EcdsaSha384,
+            oid::RSASSA_PSS => Self::pss_params(&mut r)?,
             _ => {
                 return Err(AlgorithmError::Unsupported(format!(
                     "signature {}",
@@ -152,6 +165,60 @@ impl SignatureAlg {
                 )));
             }
         })
+    }
+
+    /// RSASSA-PSS-params (RFC 4055 §3.1): hashAlgorithm [0], maskGenAlgorithm [1], saltLength
+    /// [2], trailerField [3], defaulting to SHA-1 / MGF1-SHA-1 / 20 / 1. SHA-1 and a mask hash
+    /// other than the signature's are refused as unsupported (badAlg), not as malformed.
+    fn pss_params(r: &mut Reader<'_>) -> Result<Self, AlgorithmError> {
+        // Absent parameters mean all defaults: SHA-1, which we do not verify under PSS.
+        let mut p = match r.is_empty() {
+            true => Reader::new(&[]),
+            false => r.expect(tag::SEQUENCE)?.reader(),
+        };
+        let mut hash = DigestAlg::Sha1;
+        let mut mgf_hash = DigestAlg::Sha1;
+        let mut salt_len: u16 = 20;
+        if let Some(h) = p.optional(tag::context_constructed(0))? {
+            hash = DigestAlg::from_algorithm_identifier(h.reader().read()?)?;
+        }
+        if let Some(m) = p.optional(tag::context_constructed(1))? {
+            let mut mgf = m.reader().expect(tag::SEQUENCE)?.reader();
+            if mgf.expect(tag::OID)?.value != oid::MGF1 {
+                return Err(AlgorithmError::Unsupported(
+                    "PSS mask generation function".into(),
+                ));
+            }
+            mgf_hash = DigestAlg::from_algorithm_identifier(mgf.read()?)?;
+        }
+        if let Some(n) = p.optional(tag::context_constructed(2))? {
+            let v = n.reader().expect(tag::INTEGER)?.unsigned_integer()?;
+            salt_len = match v {
+                [b] => u16::from(*b),
+                [hi, lo] => u16::from_be_bytes([*hi, *lo]),
+                _ => return Err(AlgorithmError::BadParameters),
+            };
+        }
+        if let Some(t) = p.optional(tag::context_constructed(3))? {
+            if t.reader().expect(tag::INTEGER)?.value != [1] {
+                return Err(AlgorithmError::Unsupported("PSS trailer field".into()));
+            }
+        }
+        if !p.is_empty() {
+            return Err(AlgorithmError::BadParameters);
+        }
+        if hash == DigestAlg::Sha1 {
+            return Err(AlgorithmError::Unsupported("PSS with SHA-1".into()));
+        }
+        if hash != mgf_hash {
+            return Err(AlgorithmError::Unsupported(
+                "PSS with differing hash and MGF1 hash".into(),
+            ));
+        }
+        if salt_len > MAX_PSS_SALT {
+            return Err(AlgorithmError::Unsupported("PSS salt length".into()));
+        }
+        Ok(Self::RsaPss { hash, salt_len })
     }
 
     /// From a CMS SignerInfo: the signature algorithm is often plain `rsaEncryption`, with the
@@ -179,6 +246,16 @@ impl SignatureAlg {
             Self::RsaSha512 => writer::algorithm(oid::SHA512_WITH_RSA, Some(&writer::null())),
             Self::EcdsaSha256 => writer::algorithm(oid::ECDSA_WITH_SHA256, None),
             Self::EcdsaSha384 => writer::algorithm(oid::ECDSA_WITH_SHA384, None),
+            Self::RsaPss { hash, salt_len } => {
+                let h = hash.algorithm_identifier();
+                let mgf = writer::algorithm(oid::MGF1, Some(&h));
+                let params = writer::sequence(&[
+                    &writer::context(0, &[&h]),
+                    &writer::context(1, &[&mgf]),
+                    &writer::context(2, &[&writer::small_integer(u64::from(salt_len))]),
+                ]);
+                writer::algorithm(oid::RSASSA_PSS, Some(&params))
+            }
         }
     }
 
@@ -200,6 +277,7 @@ impl SignatureAlg {
             Self::RsaSha256 | Self::EcdsaSha256 => DigestAlg::Sha256,
             Self::RsaSha384 | Self::EcdsaSha384 => DigestAlg::Sha384,
             Self::RsaSha512 => DigestAlg::Sha512,
+            Self::RsaPss { hash, .. } => hash,
         }
     }
 }
@@ -288,6 +366,20 @@ pub fn verify_signature(
         (SignatureAlg::RsaSha384, true) => &signature::RSA_PKCS1_2048_8192_SHA384,
         (SignatureAlg::RsaSha512, true) => {
             &signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY
+        }
+        (SignatureAlg::RsaPss { hash, salt_len }, true) => {
+            let base = match hash {
+                DigestAlg::Sha256 => signature::RSA_PSS_2048_8192_SHA256,
+                DigestAlg::Sha384 => signature::RSA_PSS_2048_8192_SHA384,
+                DigestAlg::Sha512 => signature::RSA_PSS_2048_8192_SHA512,
+                DigestAlg::Sha1 => {
+                    return Err(AlgorithmError::Unsupported("PSS with SHA-1".into()));
+                }
+            };
+            // The salt length is the signer's choice, carried in the parameters.
+            let params = base.with_pss_salt_length(signature::RsaPssSaltLength::Custom(salt_len));
+            return signature::VerificationAlgorithm::verify_sig(&params, info.key, msg, sig)
+                .map_err(|_| AlgorithmError::BadSignature);
         }
         (SignatureAlg::EcdsaSha256 | SignatureAlg::EcdsaSha384, false) => {
             let curve = info
@@ -520,5 +612,101 @@ impl ContentCipher {
         k.less_safe_encrypt(&mut buf, ctx)
             .map_err(|_| AlgorithmError::Decrypt)?;
         Ok(buf)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, reason = "tests fail loudly")]
+mod tests {
+    use super::*;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
+
+    fn parse_alg(der: &[u8]) -> Result<SignatureAlg, AlgorithmError> {
+        SignatureAlg::from_algorithm_identifier(Reader::new(der).read()?)
+    }
+
+    fn pss_params(parts: &[&[u8]]) -> Vec<u8> {
+        writer::algorithm(oid::RSASSA_PSS, Some(&writer::sequence(parts)))
+    }
+
+    #[test]
+    fn pss_identifiers_round_trip_and_verify_strongswan_style_signatures() {
+        let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let spki = writer::sequence(&[
+            &writer::algorithm(oid::RSA_ENCRYPTION, Some(&writer::null())),
+            &writer::bit_string(pair.public_key().as_ref()),
+        ]);
+        let msg = b"signed attributes";
+        for (hash, enc) in [
+            (DigestAlg::Sha256, &signature::RSA_PSS_SHA256),
+            (DigestAlg::Sha384, &signature::RSA_PSS_SHA384),
+            (DigestAlg::Sha512, &signature::RSA_PSS_SHA512),
+        ] {
+            let mut sig = vec![0; pair.public_modulus_len()];
+            pair.sign(enc, &SystemRandom::new(), msg, &mut sig).unwrap();
+            let salt_len = u16::try_from(hash.digest(b"").as_ref().len()).unwrap();
+            let alg = SignatureAlg::RsaPss { hash, salt_len };
+            assert_eq!(parse_alg(&alg.algorithm_identifier()), Ok(alg));
+            assert_eq!(alg.digest(), hash);
+            assert_eq!(verify_signature(&spki, alg, msg, &sig), Ok(()));
+            assert_eq!(
+                verify_signature(&spki, alg, b"other attributes", &sig),
+                Err(AlgorithmError::BadSignature)
+            );
+            // The salt length is part of what was signed: another one does not verify.
+            let wrong_salt = SignatureAlg::RsaPss { hash, salt_len: 20 };
+            assert_eq!(
+                verify_signature(&spki, wrong_salt, msg, &sig),
+                Err(AlgorithmError::BadSignature)
+            );
+        }
+    }
+
+    #[test]
+    fn pss_parameters_we_cannot_verify_are_unsupported_not_malformed() {
+        let sha256 = DigestAlg::Sha256.algorithm_identifier();
+        let sha1 = DigestAlg::Sha1.algorithm_identifier();
+        let mgf = |h: &[u8]| writer::algorithm(oid::MGF1, Some(h));
+        let unsupported =
+            |der: &[u8]| matches!(parse_alg(der), Err(AlgorithmError::Unsupported(_)));
+        // Absent parameters and an empty sequence both mean SHA-1 / MGF1-SHA-1 / 20.
+        assert!(unsupported(&writer::algorithm(oid::RSASSA_PSS, None)));
+        assert!(unsupported(&pss_params(&[])));
+        // SHA-256 with the default MGF1 (SHA-1).
+        assert!(unsupported(&pss_params(&[&writer::context(0, &[&sha256])])));
+        // A mask hash other than the signature's.
+        assert!(unsupported(&pss_params(&[
+            &writer::context(0, &[&sha256]),
+            &writer::context(1, &[&mgf(&sha1)]),
+        ])));
+        // Trailer field other than 1.
+        assert!(unsupported(&pss_params(&[
+            &writer::context(0, &[&sha256]),
+            &writer::context(1, &[&mgf(&sha256)]),
+            &writer::context(3, &[&writer::small_integer(2)]),
+        ])));
+        // An MD5 hash: refused by name.
+        let md5 = writer::algorithm(oid::MD5, None);
+        assert!(unsupported(&pss_params(&[&writer::context(0, &[&md5])])));
+        // The default salt length (20) with SHA-256 is accepted: it is the signer's choice.
+        assert_eq!(
+            parse_alg(&pss_params(&[
+                &writer::context(0, &[&sha256]),
+                &writer::context(1, &[&mgf(&sha256)]),
+            ])),
+            Ok(SignatureAlg::RsaPss {
+                hash: DigestAlg::Sha256,
+                salt_len: 20
+            })
+        );
+        // Trailing garbage inside the parameters is malformed.
+        assert_eq!(
+            parse_alg(&pss_params(&[
+                &writer::context(0, &[&sha256]),
+                &writer::null()
+            ])),
+            Err(AlgorithmError::BadParameters)
+        );
     }
 }

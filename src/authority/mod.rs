@@ -30,7 +30,7 @@ use crate::error::{HttpFailure, ScepFailure};
 use crate::revocation::Revocation;
 use crate::store::{
     CertStatus, ChallengeConfig, Delivery, Issuance, IssuedCertificate, NewCertificate, Platform,
-    Store, StoreError, WITHDRAWN_REASON,
+    Store, StoreError, TransactionMatch, WITHDRAWN_REASON,
 };
 
 /// A successful issuance or lookup to return: a certificate, or a CRL for GetCRL.
@@ -102,6 +102,8 @@ struct RequestKeys {
     certified: Vec<u8>,
     /// The key that signed the SCEP message (its signer certificate's).
     signer: Vec<u8>,
+    /// The request's fingerprint ([`PkiMessage::fingerprint`]): what a replay must match.
+    request: Vec<u8>,
 }
 
 /// Whether `platform`'s challenge is decided by a delegated validator (Intune, webhook) that
@@ -240,6 +242,16 @@ impl Authority {
             Ok(m) => m,
             Err(DecodeError::BadSignature { header, reason }) => {
                 let f = ScepFailure::Signature(reason);
+                log_failure(platform, &header, &f);
+                let reply = f.reply();
+                let body = signer.failure(&header, &reply).map_err(internal)?;
+                return Ok(ScepReply {
+                    body,
+                    fail_info: Some(reply.fail_info),
+                });
+            }
+            Err(DecodeError::UnsupportedAlgorithm { header, reason }) => {
+                let f = ScepFailure::Algorithm(reason);
                 log_failure(platform, &header, &f);
                 let reply = f.reply();
                 let body = signer.failure(&header, &reply).map_err(internal)?;
@@ -388,6 +400,7 @@ impl Authority {
                 .digest(msg.signer_cert.spki)
                 .as_ref()
                 .to_vec(),
+            request: msg.fingerprint(data).to_vec(),
         };
         let subject = name::to_text(csr.subject);
         let sans = requested_sans(&csr);
@@ -400,16 +413,25 @@ impl Authority {
             sans: &sans,
             now,
         };
-        // RFC 8894 §3.3.1: a repeated request for an issued certificate gets the same certificate.
-        if let Some(existing) = self
+        // RFC 8894 §3.3.1: a repeated request for an issued certificate gets the same
+        // certificate. Repeated means the same request, not only the same transactionID: a
+        // same-key renewal that reuses it (strongSwan, scepclient, certmonger) is authorised
+        // and issued below like any other request.
+        match self
             .store
-            .certificate_by_transaction(&platform.id, header.transaction_id.as_str())
+            .match_transaction(
+                &platform.id,
+                header.transaction_id.as_str(),
+                &keys.request,
+                &keys.certified,
+            )
             .map_err(store_err)?
         {
-            if existing.public_key_sha256 != keys.certified {
+            TransactionMatch::Replay(existing) => return self.replay(existing, &request),
+            TransactionMatch::OtherKey => {
                 return Err(Outcome::Fail(ScepFailure::TransactionReuse));
             }
-            return self.replay(existing, &request);
+            TransactionMatch::New | TransactionMatch::SameKey(_) => {}
         }
         let renewed = match header.message_type {
             MessageType::RenewalReq => Some(self.authorize_renewal(platform, msg, &csr, now)?),
@@ -583,6 +605,7 @@ impl Authority {
             der: issued.der.clone(),
             requested_at: now,
             signer_key_sha256: keys.signer,
+            request_sha256: keys.request,
             held,
         };
         // Committed before the CertRep leaves: a certificate we hand out is always on record.
@@ -636,6 +659,8 @@ impl Authority {
                 Delivery::Released
             },
             signer_key_sha256: Some(record.signer_key_sha256.clone()),
+            request_sha256: Some(record.request_sha256.clone()),
+            superseded_at: None,
         };
         // Checked before a delegated validator hears "issued": it must not then hear "failed".
         let reply = match early {

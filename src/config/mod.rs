@@ -66,6 +66,17 @@ pub struct FileConfig {
     /// Outbound calls of delegated challenge modes (Intune, webhooks).
     #[serde(default)]
     pub outbound: OutboundSection,
+    /// SCEP paths.
+    #[serde(default)]
+    pub scep: ScepSection,
+}
+
+/// `[scep]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScepSection {
+    /// Platform id served at NDES's `/certsrv/mscep/mscep.dll` (unset: that path is 404).
+    pub ndes_platform: Option<String>,
 }
 
 /// `[revocation]`.
@@ -215,6 +226,9 @@ pub struct Config {
     pub store: StoreConfig,
     /// Bound on one outbound HTTP exchange (Intune, webhooks), seconds.
     pub outbound_timeout_secs: u64,
+    /// The platform NDES-style tools reach at `/certsrv/mscep/mscep.dll` (`[scep]
+    /// ndes_platform`); `None`: the path is not served.
+    pub ndes_platform: Option<String>,
 }
 
 /// Command-line values that override the file.
@@ -328,6 +342,15 @@ impl Config {
                 ));
             }
         }
+        let ndes_platform = fc.scep.ndes_platform;
+        if let Some(id) = &ndes_platform {
+            if crate::http::scep::platform_from_path(&format!("/scep/{id}")) != Some(id.as_str()) {
+                return Err(ConfigError::Invalid(
+                    "scep.ndes_platform must be a platform id (as `scepd platform list` shows)"
+                        .into(),
+                ));
+            }
+        }
         let (store, full_durability) = fc.store.validate(store_url.as_deref())?;
         let crl_hours = fc.revocation.crl_validity_hours.unwrap_or(24);
         if !(1..=24 * 31).contains(&crl_hours) {
@@ -407,6 +430,7 @@ impl Config {
             full_durability,
             store,
             outbound_timeout_secs,
+            ndes_platform,
         })
     }
 }
@@ -419,6 +443,26 @@ mod tests {
     fn limits(toml_text: &str) -> Result<Config, ConfigError> {
         let fc: FileConfig = toml::from_str(&format!("[limits]\n{toml_text}")).unwrap();
         Config::from_file(fc, Overrides::default())
+    }
+
+    #[test]
+    fn ndes_platform_must_look_like_a_platform_id() {
+        let parse = |t: &str| Config::from_file(toml::from_str(t).unwrap(), Overrides::default());
+        assert_eq!(parse("").unwrap().ndes_platform, None);
+        assert_eq!(
+            parse("[scep]\nndes_platform = \"abc123\"")
+                .unwrap()
+                .ndes_platform
+                .as_deref(),
+            Some("abc123")
+        );
+        for bad in ["", "a/b", "../x", "a b", &"x".repeat(65)] {
+            let t = format!("[scep]\nndes_platform = \"{bad}\"");
+            assert!(
+                matches!(parse(&t), Err(ConfigError::Invalid(m)) if m.contains("ndes_platform")),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

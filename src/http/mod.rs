@@ -58,6 +58,8 @@ pub struct App {
     pub trust_rate: limits::RateLimiter,
     /// Per-address limit on OCSP responses that need a signature.
     pub ocsp_sign_rate: limits::RateLimiter,
+    /// The platform served at NDES's `/certsrv/mscep/mscep.dll`, if configured.
+    pub ndes_platform: Option<String>,
 }
 
 impl App {
@@ -88,6 +90,7 @@ impl App {
             pki_rate: limits::RateLimiter::new(config.pki_operation_per_minute),
             trust_rate: limits::RateLimiter::new(config.trust_per_minute),
             ocsp_sign_rate: limits::RateLimiter::new(config.ocsp_signed_per_minute),
+            ndes_platform: config.ndes_platform.clone(),
         }
     }
 }

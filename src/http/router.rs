@@ -7,7 +7,7 @@ use bytes::Bytes;
 use hyper::Request;
 use hyper::body::Incoming;
 
-use super::scep::{handle, platform_from_path};
+use super::scep::{handle, is_ndes_path, platform_from_path};
 use super::{App, HttpResponse, failure_response, response};
 use crate::error::HttpFailure;
 
@@ -46,8 +46,16 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> H
     if let Some(target) = super::challenge_url::target_from_path(&path) {
         return super::challenge_url::handle(app, req, peer, target).await;
     }
-    let Some(platform_id) = platform_from_path(&path).map(str::to_owned) else {
-        return failure_response(&HttpFailure::NotFound("not found".into()));
+    let platform_id = match platform_from_path(&path) {
+        Some(id) => id.to_owned(),
+        None if is_ndes_path(&path) => match &app.ndes_platform {
+            Some(id) => id.clone(),
+            None => {
+                tracing::debug!(%peer, %path, "NDES path requested; [scep] ndes_platform is not set");
+                return failure_response(&HttpFailure::NotFound("not found".into()));
+            }
+        },
+        None => return failure_response(&HttpFailure::NotFound("not found".into())),
     };
     let query = req.uri().query().unwrap_or("");
     let is_pki_operation = scepd_pki::scep::http::query_param(query, "operation")

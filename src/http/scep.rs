@@ -1,5 +1,6 @@
 //! SCEP over HTTP (RFC 8894 §4): `/scep/<platform_id>` (optionally followed by
-//! `/pkiclient.exe` or `/cgi-bin/pkiclient.exe`), GET and POST.
+//! `/pkiclient.exe` or `/cgi-bin/pkiclient.exe`), GET and POST; and NDES's
+//! `/certsrv/mscep/mscep.dll` for the one platform `[scep] ndes_platform` names.
 
 use std::sync::Arc;
 
@@ -18,6 +19,19 @@ pub fn platform_from_path(path: &str) -> Option<&str> {
     let ok_tail = matches!(tail, "" | "pkiclient.exe" | "cgi-bin/pkiclient.exe");
     (ok_tail && !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric()))
         .then_some(id)
+}
+
+/// True for NDES's SCEP path, `/certsrv/mscep/mscep.dll[/pkiclient.exe][/]`, in any ASCII
+/// case (IIS matches paths case-insensitively, and tools copy both spellings).
+pub fn is_ndes_path(path: &str) -> bool {
+    let p = path.strip_suffix('/').unwrap_or(path);
+    let p = match p.len().checked_sub("/pkiclient.exe".len()) {
+        Some(i) if p.is_char_boundary(i) && p[i..].eq_ignore_ascii_case("/pkiclient.exe") => {
+            &p[..i]
+        }
+        _ => p,
+    };
+    p.eq_ignore_ascii_case("/certsrv/mscep/mscep.dll")
 }
 
 /// Handles a SCEP request for a platform.
@@ -112,4 +126,33 @@ pub fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ndes_paths_in_any_case_with_or_without_pkiclient() {
+        for p in [
+            "/certsrv/mscep/mscep.dll",
+            "/certsrv/mscep/mscep.dll/",
+            "/CertSrv/mscep/mscep.dll",
+            "/certsrv/mscep/mscep.dll/pkiclient.exe",
+            "/CERTSRV/MSCEP/MSCEP.DLL/PKICLIENT.EXE/",
+        ] {
+            assert!(is_ndes_path(p), "{p}");
+        }
+        for p in [
+            "/certsrv/mscep_admin/",
+            "/certsrv/mscep/",
+            "/certsrv/mscep/mscep.dll/x",
+            "/certsrv/mscep/mscep.dllx",
+            "/scep/abc",
+            "/pkiclient.exe",
+            "/certsrv/mscep/mscep.dll/pkiclient.exe/pkiclient.exe",
+        ] {
+            assert!(!is_ndes_path(p), "{p}");
+        }
+    }
 }

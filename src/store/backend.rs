@@ -10,7 +10,7 @@ use super::{
     AdminToken, AuditEvent, CaRecord, CaRole, CertificateFilter, CertificateState, ChallengeIssue,
     Device, DeviceState, DeviceTransition, Issuance, IssuedCertificate, NONCE_KEY_LEN,
     NewCertificate, OneTimeState, PendingIssuance, Platform, RevokedCertificate, StoreError,
-    StoredCrl,
+    StoredCrl, TransactionMatch,
 };
 
 /// A store backend. See the module docs; [`super::Store`] is how callers hold one.
@@ -80,14 +80,25 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     // Certificates
 
-    /// The live certificate issued for this SCEP transaction on this platform, if any:
-    /// withdrawn ones (revoked before delivery) are not returned, so the transaction may be
-    /// answered afresh.
+    /// The current certificate of this SCEP transaction on this platform, if any (CertPoll's
+    /// answer): live, and not superseded by a later same-key request's. Withdrawn ones
+    /// (revoked before delivery) are not returned, so the transaction may be answered afresh.
     fn certificate_by_transaction(
         &self,
         platform_id: &str,
         transaction_id: &str,
     ) -> Result<Option<IssuedCertificate>, StoreError>;
+
+    /// How a request (its fingerprint and certified key) relates to what this transaction
+    /// was already issued: a replay, a same-key new request, another key, or nothing.
+    /// Recording applies the same rule again atomically.
+    fn match_transaction(
+        &self,
+        platform_id: &str,
+        transaction_id: &str,
+        request_sha256: &[u8],
+        public_key_sha256: &[u8],
+    ) -> Result<TransactionMatch, StoreError>;
 
     /// The certificate `issuer_id` issued with `serial` (leading zero octets ignored), if any.
     /// A serial that could never have been recorded (zero, too long) is simply not found.

@@ -29,6 +29,7 @@ impl CheckedIssuance {
         for (field, hash) in [
             ("public_key_sha256", &cert.public_key_sha256),
             ("signer_key_sha256", &cert.signer_key_sha256),
+            ("request_sha256", &cert.request_sha256),
         ] {
             if hash.len() != SHA256_LEN {
                 let reason = format!("expected {SHA256_LEN} bytes, got {}", hash.len());

@@ -198,6 +198,9 @@ pub struct NewCertificate {
     /// SHA-256 of the request signer's SubjectPublicKeyInfo, 32 bytes (CertPoll must come
     /// from the same key).
     pub signer_key_sha256: Vec<u8>,
+    /// The request's fingerprint, 32 bytes ([`scepd_pki::scep::request_fingerprint`]): a
+    /// later request of the same transaction is a replay of this one only if it matches.
+    pub request_sha256: Vec<u8>,
     /// Record it [`Delivery::Held`] (a delegated validator must confirm it first) rather than
     /// [`Delivery::Released`].
     pub held: bool,
@@ -241,6 +244,12 @@ pub struct IssuedCertificate {
     /// SHA-256 of the request signer's SubjectPublicKeyInfo; `None` for certificates
     /// recorded before schema 7.
     pub signer_key_sha256: Option<Vec<u8>>,
+    /// The fingerprint of the request it answered; `None` for certificates recorded before
+    /// SQLite schema 10 / PostgreSQL schema 3 (no request is a replay of those).
+    pub request_sha256: Option<Vec<u8>>,
+    /// When a later request of the same transaction (the same key: a renewal) was issued a
+    /// certificate; the transaction's current certificate is the live one without this.
+    pub superseded_at: Option<i64>,
 }
 
 impl IssuedCertificate {
@@ -259,8 +268,52 @@ impl IssuedCertificate {
 pub enum Issuance {
     /// The certificate was stored; the caller should send it.
     Recorded,
-    /// The transaction was already answered for the same key: send this certificate instead.
+    /// The same request was already answered: send this certificate instead.
     Replayed(IssuedCertificate),
+}
+
+/// How a request relates to the certificates already issued for its SCEP transaction
+/// ([`Backend::match_transaction`](super::Backend::match_transaction)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned once per enrollment; boxing would only add an allocation"
+)]
+pub enum TransactionMatch {
+    /// Nothing live was issued for this transaction.
+    New,
+    /// The same request (fingerprint) was answered with this live certificate: send it again.
+    Replay(IssuedCertificate),
+    /// The transaction's current certificate certifies the same key, but this is another
+    /// request (a same-key renewal, a resubmission): it is authorised and issued afresh, and
+    /// its certificate supersedes this one.
+    SameKey(IssuedCertificate),
+    /// The transaction's current certificate certifies another key.
+    OtherKey,
+}
+
+impl TransactionMatch {
+    /// Classifies `live`, the transaction's live certificates that are current or answered
+    /// this request (at most one of each), for a request with these hashes. The one rule
+    /// both backends apply, before signing and again inside the recording transaction.
+    pub(crate) fn classify(
+        live: Vec<IssuedCertificate>,
+        request_sha256: &[u8],
+        public_key_sha256: &[u8],
+    ) -> Self {
+        let (answered, current): (Vec<_>, Vec<_>) = live
+            .into_iter()
+            .partition(|c| c.request_sha256.as_deref() == Some(request_sha256));
+        // The fingerprint covers the CSR, so a match certifies the same key.
+        if let Some(cert) = answered.into_iter().next() {
+            return Self::Replay(cert);
+        }
+        match current.into_iter().find(|c| c.superseded_at.is_none()) {
+            None => Self::New,
+            Some(c) if c.public_key_sha256 == public_key_sha256 => Self::SameKey(c),
+            Some(_) => Self::OtherKey,
+        }
+    }
 }
 
 /// Which certificates [`Store::list_certificates`](super::Backend::list_certificates) returns.

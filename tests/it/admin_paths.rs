@@ -50,6 +50,7 @@ pub fn seed_device(server: &Server, platform_id: &str, device_id: &str, subject:
             requested_at: now,
             user: None,
             signer_key_sha256: vec![n; 32],
+            request_sha256: vec![n; 32],
             held: false,
         })
         .unwrap();

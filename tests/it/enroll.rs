@@ -240,10 +240,20 @@ fn openssl_cms_verifies_and_decrypts_the_cert_rep() {
         ok && text.contains("carol managementAttestation C-1"),
         "{text}"
     );
-    // A FAILURE CertRep verifies too.
+    // A FAILURE CertRep verifies too. It has no eContent, so openssl verifies it as a
+    // detached signature over empty content. (Until issue #22 this request, the same key and
+    // transactionID with a wrong challenge, was answered as a replay with SUCCESS.)
     let bad = device.pkcs_req(&ca, Some("WRONG"));
     let r = server.pki_operation(&bad.der);
+    assert!(
+        matches!(
+            device.decode(&ca, &bad, &r.body, None),
+            CertRepOutcome::Failure { .. }
+        ),
+        "a wrong challenge must not get a certificate"
+    );
     std::fs::write(d.join("fail.der"), &r.body).unwrap();
+    std::fs::write(d.join("empty"), b"").unwrap();
     let (ok, text) = openssl(&[
         "cms",
         "-verify",
@@ -251,6 +261,8 @@ fn openssl_cms_verifies_and_decrypts_the_cert_rep() {
         "DER",
         "-in",
         &p("fail.der"),
+        "-content",
+        &p("empty"),
         "-CAfile",
         &p("cas.pem"),
         "-purpose",
@@ -335,6 +347,7 @@ fn get_ca_caps_lists_exactly_what_is_implemented() {
         "DES3",
         "SHA-1",
         "SHA-256",
+        "SHA-384",
         "SHA-512",
         "POSTPKIOperation",
         "SCEPStandard",

@@ -382,8 +382,9 @@ fn two_hundred_generated_hostile_requests_get_documented_answers() {
         }
     }
     assert!(patched >= 2, "digestAlgorithms and SignerInfo");
+    // Readable but refused: a signed badAlg, never a 400 (issue #22).
     suite.case("unknown digest OID", &unknown_digest, |a| {
-        matches!(a, Answer::Refused400) || *a == Answer::Failure("0".into())
+        *a == Answer::Failure("0".into())
     });
     // An EC signer certificate with the right challenge: the reply could not be encrypted to
     // it, so it is refused (badAlg) before anything is issued.

@@ -3,8 +3,8 @@
 //! it needs a platform with `--allow-des`) and certmonger's `scep-submit` (GET, AES-256, SHA-256).
 
 use super::interop_clients::{
-    certmonger_available, certmonger_enroll, key_matches_cert, missing, scepclient_available,
-    scepclient_enroll,
+    certmonger_available, certmonger_enroll, key_matches_cert, missing, pem_to_der,
+    scepclient_available, scepclient_enroll, scepclient_renew,
 };
 use super::testkit::*;
 
@@ -46,6 +46,59 @@ fn micromdm_scepclient_enrolls() {
     );
 }
 
+/// Issue #22: scepclient renews with its key, so it reuses the original transactionID. That
+/// is a new request (RenewalReq, signed by the old certificate), not a replay: it gets a new
+/// serial with a later notAfter, which becomes the transaction's current certificate.
+#[test]
+fn micromdm_scepclient_same_key_renewal_gets_a_new_certificate() {
+    if missing(scepclient_available(), "scepclient") {
+        return;
+    }
+    let server = Server::start_logging("");
+    let p = server.add_platform(&["--name", "renewals", "--challenge", "static", "--allow-des"]);
+    let url = format!("http://{}{}", server.addr, p["scep_path"].as_str().unwrap());
+    let challenge = p["challenge"].as_str().unwrap();
+    let cn = "laptop managementAttestation RN-1";
+    let work = tempfile::tempdir().unwrap();
+    let first = scepclient_enroll(&url, challenge, cn, work.path())
+        .unwrap_or_else(|e| panic!("scepclient failed: {e}"));
+    let old = pem_to_der(&first.cert_pem);
+    // notAfter has one-second resolution: let a second pass so a later one is visible.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let renewed = scepclient_renew(&url, challenge, cn, &first)
+        .unwrap_or_else(|e| panic!("scepclient renewal failed: {e}"));
+    // Authorised as a renewal (by the old certificate), not by the challenge, nor replayed.
+    let log = server.log();
+    let renewal_line = log
+        .lines()
+        .find(|l| l.contains("issued certificate") && l.contains("method=\"renewal\""));
+    assert!(renewal_line.is_some(), "no renewal was issued:\n{log}");
+    assert!(!log.contains("replayed request"), "{log}");
+    let new = pem_to_der(&renewed.cert_pem);
+    openssl_verify(work.path(), &server.ca_certs(), &new);
+    key_matches_cert(&renewed.key_pem, &renewed.cert_pem).unwrap();
+    let (old, new) = (
+        scepd_pki::x509::Certificate::parse(&old).unwrap(),
+        scepd_pki::x509::Certificate::parse(&new).unwrap(),
+    );
+    assert_ne!(
+        old.serial, new.serial,
+        "the renewal was answered with the old certificate"
+    );
+    assert!(new.not_after > old.not_after, "validity did not extend");
+    assert_eq!(old.spki, new.spki, "scepclient renews with the same key");
+    let list: serde_json::Value =
+        serde_json::from_slice(&server.cli(&["cert", "list", "--json"]).stdout).unwrap();
+    let txids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["transaction_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(txids.len(), 2, "{list}");
+    assert_eq!(txids[0], txids[1], "the renewal reused the transactionID");
+}
+
 #[test]
 fn certmonger_scep_submit_enrolls() {
     if missing(certmonger_available(), "certmonger") {
@@ -66,12 +119,6 @@ fn certmonger_scep_submit_enrolls() {
     .unwrap_or_else(|e| panic!("certmonger failed: {e}"));
     openssl_verify(work.path(), &ca, &pem_to_der(&enrolled.cert_pem));
     key_matches_cert(&enrolled.key_pem, &enrolled.cert_pem).unwrap();
-}
-
-fn pem_to_der(pem: &std::path::Path) -> Vec<u8> {
-    let text = std::fs::read_to_string(pem).unwrap();
-    let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
-    scepd_pki::scep::http::decode_base64_lenient(b64.as_bytes()).unwrap()
 }
 
 /// micromdm scepclient with a challenge fetched from the NDES-compatible challenge URL; the

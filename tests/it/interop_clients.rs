@@ -146,6 +146,13 @@ fn locate(var: &str, candidates: &[&str]) -> Option<PathBuf> {
     candidates.iter().map(PathBuf::from).find(|p| p.is_file())
 }
 
+/// The DER inside a one-certificate PEM file (the test fails if it is not one).
+pub fn pem_to_der(pem: &Path) -> Vec<u8> {
+    let text = fs::read_to_string(pem).unwrap();
+    let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    scepd_pki::scep::http::decode_base64_lenient(b64.as_bytes()).unwrap()
+}
+
 /// Makes sure `path` holds a PEM certificate, converting DER with the `openssl` CLI.
 pub fn ensure_pem_cert(path: &Path) -> Result<PathBuf, String> {
     let bytes = fs::read(path).map_err(|e| format!("read {path:?}: {e}"))?;
@@ -282,8 +289,39 @@ pub fn scepclient_enroll(
     cn: &str,
     workdir: &Path,
 ) -> Result<Enrolled, String> {
+    scepclient_run(
+        server_url,
+        challenge,
+        cn,
+        &fresh_dir(workdir, "scepclient")?,
+    )
+}
+
+/// Runs `scepclient` again in the directory of `previous`: same key, same CSR, and since
+/// `cert.pem` exists, a RenewalReq signed by that certificate, with the transactionID
+/// scepclient derives from the key, i.e. the original one. The new certificate replaces
+/// `cert.pem`.
+pub fn scepclient_renew(
+    server_url: &str,
+    challenge: &str,
+    cn: &str,
+    previous: &Enrolled,
+) -> Result<Enrolled, String> {
+    let dir = previous
+        .key_pem
+        .parent()
+        .ok_or("the enrollment has no directory")?;
+    scepclient_run(server_url, challenge, cn, dir)
+}
+
+fn scepclient_run(
+    server_url: &str,
+    challenge: &str,
+    cn: &str,
+    dir: &Path,
+) -> Result<Enrolled, String> {
     let bin = scepclient_path().ok_or("scepclient not found (apt-get install -y scep)")?;
-    let dir = fresh_dir(workdir, "scepclient")?;
+    let dir = dir.to_path_buf();
     let key = dir.join("key.pem");
     let cert = dir.join("cert.pem");
     let mut cmd = Command::new(bin);
@@ -449,6 +487,178 @@ pub fn certmonger_enroll(
         ));
     }
     finish(&dir, key, cert, out, "certmonger")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client 4: strongSwan `pki --scep` 5.9.8 (Debian `strongswan-pki` + `libstrongswan-extra-plugins`
+// for its curl fetcher): C, its own CMS code over gmp/OpenSSL; derives the transactionID from
+// the key (SHA-1 of the SubjectPublicKeyInfo); RSA padding and digest selectable.
+// ---------------------------------------------------------------------------------------------
+
+const STRONGSWAN_PKI: &str = "/usr/bin/pki";
+
+/// How strongSwan signs its requests.
+#[derive(Debug, Clone, Copy)]
+pub struct StrongswanSigning {
+    /// `--rsa-padding`: `pkcs1` or `pss`.
+    pub padding: &'static str,
+    /// `--digest`: `sha256`, `sha224`, ...
+    pub digest: &'static str,
+}
+
+/// strongSwan's defaults: PKCS#1 v1.5 with SHA-256.
+pub const STRONGSWAN_DEFAULT: StrongswanSigning = StrongswanSigning {
+    padding: "pkcs1",
+    digest: "sha256",
+};
+
+/// True if strongSwan's `pki` has `--scep` with `--rsa-padding` and can fetch over HTTP
+/// (`apt-get install -y --no-install-recommends strongswan-pki libstrongswan-extra-plugins`).
+pub fn strongswan_available() -> bool {
+    Path::new(STRONGSWAN_PKI).is_file()
+        && Path::new("/usr/lib/ipsec/plugins/libstrongswan-curl.so").is_file()
+        && probe(Path::new(STRONGSWAN_PKI), &["--scep", "--help"])
+}
+
+fn strongswan(dir: &Path, args: &[&std::ffi::OsStr], what: &str) -> Result<RunOutput, String> {
+    let mut cmd = Command::new(STRONGSWAN_PKI);
+    cmd.current_dir(dir).args(args);
+    let out = run_bounded(cmd, dir, CLIENT_TIMEOUT)?;
+    if !out.success() {
+        return Err(out.describe(what));
+    }
+    Ok(out)
+}
+
+/// Enrolls with `pki --scep` in a fresh directory: generates an RSA-2048 key (`key.pem`),
+/// fetches the CA and RA certificates with `pki --scepca`, then enrolls `CN=cn` with the
+/// challenge, AES, and `signing`. The certificate is `cert.pem`.
+pub fn strongswan_enroll(
+    server_url: &str,
+    challenge: &str,
+    cn: &str,
+    signing: StrongswanSigning,
+    workdir: &Path,
+) -> Result<Enrolled, String> {
+    let dir = fresh_dir(workdir, "strongswan")?;
+    let key = dir.join("key.pem");
+    let out = strongswan(
+        &dir,
+        &[
+            "--gen",
+            "--type",
+            "rsa",
+            "--size",
+            "2048",
+            "--outform",
+            "pem",
+        ]
+        .map(std::ffi::OsStr::new),
+        "pki --gen",
+    )?;
+    fs::write(&key, out.stdout).map_err(|e| format!("write {key:?}: {e}"))?;
+    strongswan(
+        &dir,
+        &[
+            "--scepca",
+            "--url",
+            server_url,
+            "--caout",
+            "ca.crt",
+            "--raout",
+            "ra.crt",
+            "--outform",
+            "pem",
+        ]
+        .map(std::ffi::OsStr::new),
+        "pki --scepca",
+    )?;
+    strongswan_scep(server_url, Some(challenge), cn, signing, &dir, None)
+}
+
+/// Renews `previous` with `pki --scep --cert --key`: the same key (so strongSwan's
+/// transactionID is the original one), a RenewalReq signed by the old certificate.
+pub fn strongswan_renew(
+    server_url: &str,
+    cn: &str,
+    signing: StrongswanSigning,
+    previous: &Enrolled,
+) -> Result<Enrolled, String> {
+    let dir = previous
+        .key_pem
+        .parent()
+        .ok_or("the enrollment has no directory")?;
+    let old = dir.join("old.pem");
+    fs::copy(&previous.cert_pem, &old).map_err(|e| format!("copy {old:?}: {e}"))?;
+    strongswan_scep(server_url, None, cn, signing, dir, Some(&old))
+}
+
+fn strongswan_scep(
+    server_url: &str,
+    challenge: Option<&str>,
+    cn: &str,
+    signing: StrongswanSigning,
+    dir: &Path,
+    renew: Option<&Path>,
+) -> Result<Enrolled, String> {
+    let key = dir.join("key.pem");
+    let dn = format!("CN={cn}");
+    let mut args: Vec<std::ffi::OsString> = ["--scep", "--url", server_url, "--in"]
+        .iter()
+        .map(Into::into)
+        .collect();
+    args.push(key.clone().into());
+    args.extend(
+        [
+            "--dn",
+            &dn,
+            "--cacert-enc",
+            "ra.crt",
+            "--cacert-sig",
+            "ra.crt",
+        ]
+        .map(Into::into),
+    );
+    // --scepca wrote the CA chain as ca.crt, ca-1.crt, ...
+    let mut cas: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| format!("read {dir:?}: {e}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("ca") && n.ends_with(".crt"))
+        })
+        .collect();
+    cas.sort();
+    for ca in cas {
+        args.push("--cacert".into());
+        args.push(ca.into());
+    }
+    if let Some(pw) = challenge {
+        args.extend(["--password", pw].map(Into::into));
+    }
+    if let Some(old) = renew {
+        args.push("--cert".into());
+        args.push(old.into());
+        args.push("--key".into());
+        args.push(key.clone().into());
+    }
+    args.extend(
+        [
+            "--rsa-padding",
+            signing.padding,
+            "--digest",
+            signing.digest,
+            "--outform",
+            "pem",
+        ]
+        .map(Into::into),
+    );
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let out = strongswan(dir, &refs, "pki --scep")?;
+    let cert = dir.join("cert.pem");
+    fs::write(&cert, &out.stdout).map_err(|e| format!("write {cert:?}: {e}"))?;
+    finish(dir, key, cert, out, "pki --scep")
 }
 
 /// True when a test needing `what` should be skipped: the client is missing outside CI.

@@ -94,6 +94,90 @@ fn cert_poll_and_get_cert_return_the_issued_certificate() {
     ));
 }
 
+/// Issue #22: a same-key renewal reuses the key-derived transactionID (as strongSwan,
+/// scepclient and certmonger do). It is a new request, not a replay: a new serial, a later
+/// notAfter, CertPoll's answer from then on. Each request's exact resend still replays to
+/// its own certificate, and a new request under that transactionID is still authorised.
+#[test]
+fn same_key_renewal_under_the_same_transaction_gets_a_new_certificate() {
+    let server = Server::start();
+    let ca = server.ca_certs();
+    let device = Device::new("renew managementAttestation SK-1");
+    let first_req = device.pkcs_req(&ca, Some(&server.challenge));
+    let first = issued(&device.decode(
+        &ca,
+        &first_req,
+        &server.pki_operation(&first_req.der).body,
+        None,
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let renew_req = device.request(
+        &ca,
+        MessageType::RenewalReq,
+        &device.csr(None, &[]),
+        DEFAULT_PROTECTION,
+        Some((&first, &device.key)),
+    );
+    assert_eq!(renew_req.transaction_id, first_req.transaction_id);
+    let signer = Some((&first[..], &device.key));
+    let renewed = issued(&device.decode(
+        &ca,
+        &renew_req,
+        &server.pki_operation(&renew_req.der).body,
+        signer,
+    ));
+    let (old, new) = (
+        Certificate::parse(&first).unwrap(),
+        Certificate::parse(&renewed).unwrap(),
+    );
+    assert_ne!(
+        old.serial, new.serial,
+        "answered with the certificate being renewed"
+    );
+    assert!(new.not_after > old.not_after, "validity did not extend");
+    assert_eq!(old.spki, new.spki);
+    // Exact resends: each gets its own certificate back.
+    let again = device.decode(
+        &ca,
+        &renew_req,
+        &server.pki_operation(&renew_req.der).body,
+        signer,
+    );
+    assert_eq!(issued(&again), renewed);
+    let again = device.decode(
+        &ca,
+        &first_req,
+        &server.pki_operation(&first_req.der).body,
+        None,
+    );
+    assert_eq!(issued(&again), first);
+    // CertPoll now answers with the renewed certificate.
+    let poll = device.request(
+        &ca,
+        MessageType::CertPoll,
+        &issuer_and_subject(old.issuer, &device.subject),
+        DEFAULT_PROTECTION,
+        None,
+    );
+    assert_eq!(
+        issued(&device.decode(&ca, &poll, &server.pki_operation(&poll.der).body, None)),
+        renewed
+    );
+    // A new PKCSReq under the transaction is authorised like any other: a wrong challenge
+    // gets no certificate (neither a new one nor the old one).
+    let guess = device.pkcs_req(&ca, Some("not-the-challenge"));
+    assert!(matches!(
+        device.decode(&ca, &guess, &server.pki_operation(&guess.der).body, None),
+        CertRepOutcome::Failure {
+            fail_info: FailInfo::BadRequest,
+            ..
+        }
+    ));
+    let list: serde_json::Value =
+        serde_json::from_slice(&server.cli(&["cert", "list", "--json"]).stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+}
+
 #[test]
 fn renewal_is_authenticated_by_the_existing_certificate() {
     let server = Server::start();

@@ -297,6 +297,20 @@ impl Server {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Stops the server (SIGTERM), writes `toml` as its config and starts it again on the
+    /// same data dir (new ports; the platform and challenge stay).
+    pub fn restart_with_config(&mut self, toml: &str) {
+        assert!(self.terminate().is_some(), "scepd did not stop on SIGTERM");
+        std::fs::write(self.data_dir.path().join("scepd.toml"), toml).unwrap();
+        let (child, addr, admin_addr, _) = spawn_serve(
+            self.data_dir.path(),
+            self.log_path.is_some(),
+            &self.extra,
+            &self.launcher,
+        );
+        (self.child, self.addr, self.admin_addr) = (child, addr, admin_addr);
+    }
+
     /// Sends SIGTERM and waits (bounded) for a clean exit; returns the exit status code.
     pub fn terminate(&mut self) -> Option<i32> {
         let _ = Command::new("kill")

@@ -300,7 +300,7 @@ fn ndes_cert_rep_parses_without_its_signer_certificate() {
     assert_eq!(sd.content_type, oid::DATA);
     assert_eq!(sd.signers.len(), 1);
     let signer = &sd.signers[0];
-    assert_eq!(signer.digest, DigestAlg::Sha1);
+    assert_eq!(signer.digest, Ok(DigestAlg::Sha1));
     match signer.sid {
         SignerId::IssuerSerial(issuer, serial) => {
             assert!(!issuer.is_empty());
@@ -332,7 +332,7 @@ fn apple_side_cert_rep_parses_and_verifies() {
     let sd = SignedData::parse(&der).expect("parses");
     assert_eq!(sd.signers.len(), 1);
     let signer = &sd.signers[0];
-    assert_eq!(signer.digest, DigestAlg::Sha1);
+    assert_eq!(signer.digest, Ok(DigestAlg::Sha1));
     let ca_der = pem_cert("apple-micromdm/ca.pem");
     let cert = sd
         .signer_certificate(signer)

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use super::attributes::{self, Attribute};
 use super::{CmsError, issuer_and_serial};
-use crate::algorithms::{DigestAlg, SignatureAlg, verify_signature};
+use crate::algorithms::{AlgorithmError, DigestAlg, SignatureAlg, verify_signature};
 use crate::der::{Reader, Tlv, oid, tag, writer};
 use crate::keys::Signer;
 use crate::x509::Certificate;
@@ -42,8 +42,9 @@ pub enum SignerId<'a> {
 pub struct SignerInfo<'a> {
     /// Which certificate signed.
     pub sid: SignerId<'a>,
-    /// The digest algorithm.
-    pub digest: DigestAlg,
+    /// The digest algorithm, or why it is refused (MD5, unknown). A refused digest leaves the
+    /// signer readable, so a SCEP server can still read the attributes and answer badAlg.
+    pub digest: Result<DigestAlg, AlgorithmError>,
     /// Raw `[0] IMPLICIT` signed attributes, as received.
     pub signed_attrs_raw: Option<&'a [u8]>,
     /// The signed attributes, parsed.
@@ -164,7 +165,10 @@ fn parse_signer_info(t: Tlv<'_>) -> Result<SignerInfo<'_>, CmsError> {
     r.expect(tag::INTEGER)?;
     let sid_tlv = r.read()?;
     let sid = SignerId::parse(sid_tlv)?;
-    let digest = DigestAlg::from_algorithm_identifier(r.read()?)?;
+    let digest_alg = r.read()?;
+    // Malformed is malformed; a well-formed but refused digest is kept as the refusal.
+    digest_alg.expect(tag::SEQUENCE)?;
+    let digest = DigestAlg::from_algorithm_identifier(digest_alg);
     let mut signed_attrs_raw = None;
     let mut signed_attrs = Vec::new();
     if let Some(a) = r.optional(tag::context_constructed(0))? {
@@ -198,7 +202,8 @@ impl SignerInfo<'_> {
         content: &[u8],
         signer_spki: &[u8],
     ) -> Result<(), CmsError> {
-        let alg = SignatureAlg::for_signer_info(self.sig_alg, self.digest)?;
+        let digest = self.digest.clone().map_err(CmsError::Algorithm)?;
+        let alg = SignatureAlg::for_signer_info(self.sig_alg, digest)?;
         let Some(raw) = self.signed_attrs_raw else {
             return verify_signature(signer_spki, alg, content, &self.signature)
                 .map_err(Into::into);
@@ -210,7 +215,7 @@ impl SignerInfo<'_> {
         }
         let md = attributes::single_value(&self.signed_attrs, oid::MESSAGE_DIGEST)?
             .ok_or(CmsError::Signature("messageDigest attribute missing"))?;
-        let digest = self.digest.digest(content);
+        let digest = digest.digest(content);
         if md.tag != tag::OCTET_STRING
             || aws_lc_rs::constant_time::verify_slices_are_equal(md.value, digest.as_ref()).is_err()
         {

@@ -5,6 +5,8 @@
 pub const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 /// id-RSAES-OAEP: `1.2.840.113549.1.1.7`
 pub const RSAES_OAEP: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x07];
+/// id-RSASSA-PSS: `1.2.840.113549.1.1.10`
+pub const RSASSA_PSS: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a];
 /// id-mgf1: `1.2.840.113549.1.1.8`
 pub const MGF1: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x08];
 /// sha1WithRSAEncryption: `1.2.840.113549.1.1.5`
@@ -163,6 +165,7 @@ mod tests {
         assert_eq!(dotted(RSA_ENCRYPTION), "1.2.840.113549.1.1.1");
         assert_eq!(dotted(RSAES_OAEP), "1.2.840.113549.1.1.7");
         assert_eq!(dotted(MGF1), "1.2.840.113549.1.1.8");
+        assert_eq!(dotted(RSASSA_PSS), "1.2.840.113549.1.1.10");
         assert_eq!(dotted(SHA1_WITH_RSA), "1.2.840.113549.1.1.5");
         assert_eq!(dotted(SHA256_WITH_RSA), "1.2.840.113549.1.1.11");
         assert_eq!(dotted(SHA384_WITH_RSA), "1.2.840.113549.1.1.12");

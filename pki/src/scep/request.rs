@@ -2,10 +2,11 @@
 
 use std::borrow::Cow;
 
+use aws_lc_rs::digest;
 use zeroize::Zeroizing;
 
 use super::message::{MessageType, Nonce, TransactionId};
-use crate::algorithms::{ContentCipher, DigestAlg, KeyTransport};
+use crate::algorithms::{AlgorithmError, ContentCipher, DigestAlg, KeyTransport};
 use crate::cms::CmsError;
 use crate::cms::enveloped_data::EnvelopedData;
 use crate::cms::signed_data::SignedData;
@@ -23,7 +24,8 @@ pub struct Header {
     pub transaction_id: TransactionId,
     /// senderNonce (echoed as our recipientNonce).
     pub sender_nonce: Nonce,
-    /// The digest the client signed with.
+    /// The digest the client signed with, which the reply uses too; SHA-256 when the client's
+    /// is refused ([`DecodeError::UnsupportedAlgorithm`]).
     pub digest: DigestAlg,
     /// signingTime, if the client sent one.
     pub signing_time: Option<i64>,
@@ -43,6 +45,16 @@ pub enum DecodeError {
         /// The unauthenticated header, to address the failure reply.
         header: Box<Header>,
         /// Why verification failed (for logs).
+        reason: String,
+    },
+    /// Parsed, but signed with a digest or signature algorithm we do not accept (MD5,
+    /// SHA-224, PSS with SHA-1, ...). The header is unauthenticated; it is only echoed in a
+    /// badAlg CertRep.
+    #[error("request algorithm: {reason}")]
+    UnsupportedAlgorithm {
+        /// The unauthenticated header, to address the failure reply.
+        header: Box<Header>,
+        /// Which algorithm was refused (for logs and the failInfoText).
         reason: String,
     },
 }
@@ -125,9 +137,17 @@ impl<'a> PkiMessage<'a> {
             message_type,
             transaction_id,
             sender_nonce,
-            digest: signer.digest,
+            digest: signer.digest.clone().unwrap_or(DigestAlg::Sha256),
             signing_time,
         };
+        let unsupported =
+            |header: Header, e: &dyn std::fmt::Display| DecodeError::UnsupportedAlgorithm {
+                header: Box::new(header),
+                reason: e.to_string(),
+            };
+        if let Err(e) = &signer.digest {
+            return Err(unsupported(header, e));
+        }
         let Some(signer_cert) = sd.signer_certificate(signer) else {
             return Err(DecodeError::BadSignature {
                 header: Box::new(header),
@@ -136,6 +156,9 @@ impl<'a> PkiMessage<'a> {
         };
         let content = sd.content.as_deref().unwrap_or(&[]);
         if let Err(e) = signer.verify(sd.content_type, content, signer_cert.spki) {
+            if let CmsError::Algorithm(AlgorithmError::Unsupported(_)) = &e {
+                return Err(unsupported(header, &e));
+            }
             return Err(DecodeError::BadSignature {
                 header: Box::new(header),
                 reason: e.to_string(),
@@ -172,5 +195,29 @@ impl<'a> PkiMessage<'a> {
     /// Raw DER of the signer certificate.
     pub fn signer_cert_der(&self) -> &'a [u8] {
         self.signer_cert.raw
+    }
+
+    /// What makes a resent request a replay of an earlier one: SHA-256 over the message
+    /// type, the signer certificate and the decrypted `message_data` (the CSR). The
+    /// transactionID alone does not: strongSwan, micromdm scepclient and certmonger derive it
+    /// from the key, so a same-key renewal reuses it and must not be answered with the
+    /// certificate it renews. Nonces and the envelope are left out: a client that resends
+    /// the same request builds them afresh.
+    pub fn fingerprint(&self, message_data: &[u8]) -> [u8; 32] {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(b"scepd request fingerprint v1\0");
+        ctx.update(&[self.header.message_type.code()]);
+        // Length-prefixed, so the boundary between the two variable parts is unambiguous.
+        let signer = self.signer_cert.raw;
+        ctx.update(
+            &u64::try_from(signer.len())
+                .unwrap_or(u64::MAX)
+                .to_be_bytes(),
+        );
+        ctx.update(signer);
+        ctx.update(message_data);
+        let mut out = [0; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        out
     }
 }

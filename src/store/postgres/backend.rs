@@ -84,6 +84,22 @@ impl Backend for PgStore {
         PgStore::certificate_by_transaction(self, platform_id, transaction_id)
     }
 
+    fn match_transaction(
+        &self,
+        platform_id: &str,
+        transaction_id: &str,
+        request_sha256: &[u8],
+        public_key_sha256: &[u8],
+    ) -> Result<crate::store::TransactionMatch, StoreError> {
+        PgStore::match_transaction(
+            self,
+            platform_id,
+            transaction_id,
+            request_sha256,
+            public_key_sha256,
+        )
+    }
+
     fn certificate_by_serial(
         &self,
         issuer_id: &str,

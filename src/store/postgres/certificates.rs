@@ -8,12 +8,14 @@ use super::devices::bump_generation;
 use crate::store::error::Context;
 use crate::store::serial::{canonical_serial, format_serial, parse_hex};
 use crate::store::{
-    CertStatus, CertificateFilter, Delivery, IssuedCertificate, StoreError, WITHDRAWN_REASON,
+    CertStatus, CertificateFilter, Delivery, IssuedCertificate, StoreError, TransactionMatch,
+    WITHDRAWN_REASON,
 };
 
 pub(super) const COLUMNS: &str = "serial, issuer_id, platform_id, transaction_id, \
     public_key_sha256, subject, sans, device_id, not_before, not_after, der, requested_at, \
-    status, revoked_at, revocation_reason, delivery, signer_key_sha256";
+    status, revoked_at, revocation_reason, delivery, signer_key_sha256, request_sha256, \
+    superseded_at";
 
 pub(super) fn from_row(row: &Row) -> Result<IssuedCertificate, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
@@ -44,6 +46,8 @@ pub(super) fn from_row(row: &Row) -> Result<IssuedCertificate, StoreError> {
         delivery: Delivery::parse(&delivery)
             .ok_or_else(|| corrupt(format!("delivery {delivery:?}")))?,
         signer_key_sha256: row.get(16),
+        request_sha256: row.get(17),
+        superseded_at: row.get(18),
     })
 }
 
@@ -63,7 +67,7 @@ fn find(
     .transpose()
 }
 
-/// The live (not withdrawn) certificate of (platform, transaction).
+/// The current (live, not superseded) certificate of (platform, transaction).
 pub(super) fn by_transaction(
     c: &mut super::sql::Sql<'_, impl postgres::GenericClient>,
     platform_id: &str,
@@ -71,9 +75,43 @@ pub(super) fn by_transaction(
 ) -> Result<Option<IssuedCertificate>, StoreError> {
     find(
         c,
-        "platform_id = $1 AND transaction_id = $2 AND delivery <> 'withdrawn'",
+        "platform_id = $1 AND transaction_id = $2 AND delivery <> 'withdrawn' \
+         AND superseded_at IS NULL",
         &[&platform_id, &transaction_id],
     )
+}
+
+/// What [`TransactionMatch::classify`] needs: the current certificate of (platform,
+/// transaction) and a superseded live one that answered `request_sha256`. Each branch's
+/// condition matches one partial index's.
+pub(super) fn match_transaction(
+    c: &mut super::sql::Sql<'_, impl postgres::GenericClient>,
+    platform_id: &str,
+    transaction_id: &str,
+    request_sha256: &[u8],
+    public_key_sha256: &[u8],
+) -> Result<TransactionMatch, StoreError> {
+    let live = c
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM certificates WHERE platform_id = $1 \
+                   AND transaction_id = $2 AND delivery <> 'withdrawn' AND superseded_at IS NULL \
+                 UNION ALL \
+                 SELECT {COLUMNS} FROM certificates WHERE platform_id = $1 \
+                   AND transaction_id = $2 AND superseded_at IS NOT NULL \
+                   AND delivery <> 'withdrawn' AND request_sha256 = $3"
+            ),
+            &[&platform_id, &transaction_id, &request_sha256],
+        )
+        .context("reading a transaction's certificates")?
+        .iter()
+        .map(from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(TransactionMatch::classify(
+        live,
+        request_sha256,
+        public_key_sha256,
+    ))
 }
 
 /// The certificate of (issuer, serial as stored hex); `lock` is "" or a row lock clause.
@@ -98,6 +136,25 @@ impl PgStore {
         transaction_id: &str,
     ) -> Result<Option<IssuedCertificate>, StoreError> {
         self.read(|c| by_transaction(c, platform_id, transaction_id))
+    }
+
+    /// See [`crate::store::Backend::match_transaction`].
+    pub fn match_transaction(
+        &self,
+        platform_id: &str,
+        transaction_id: &str,
+        request_sha256: &[u8],
+        public_key_sha256: &[u8],
+    ) -> Result<TransactionMatch, StoreError> {
+        self.read(|c| {
+            match_transaction(
+                c,
+                platform_id,
+                transaction_id,
+                request_sha256,
+                public_key_sha256,
+            )
+        })
     }
 
     /// See [`crate::store::Backend::certificate_by_serial`].

@@ -3,17 +3,22 @@
 //! One transaction per issuance: the replay check, the device (row held against a concurrent
 //! state change), the one-time challenge (one conditional UPDATE: one winner), then the row.
 //! Two nodes recording the same SCEP transaction at once both pass the replay check; the
-//! partial unique index lets one insert, and the other retries once, finding the committed
-//! certificate: a replay (same key) or a conflict (another key), exactly as on one node.
+//! partial unique index lets one insert, and the other looks again, finding the committed
+//! certificate: a replay (same request), a conflict (another key) or, for a same-key new
+//! request (a renewal reusing the transactionID), a current certificate to supersede.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::PgStore;
-use super::certificates::{COLUMNS, by_transaction};
+use super::certificates::{COLUMNS, match_transaction};
 use super::dynamic_challenges::consume;
 use super::sql::{foreign_key_violation, unique_violation};
 use crate::store::checked_issuance::CheckedIssuance;
-use crate::store::{Issuance, NewCertificate, PendingIssuance, StoreError};
+use crate::store::error::Context;
+use crate::store::{Issuance, NewCertificate, PendingIssuance, StoreError, TransactionMatch};
+
+/// How often a recording that lost a race for its transaction looks again.
+const MAX_TRANSACTION_RETRIES: u32 = 4;
 
 /// Issuances recorded since connect (each is one commit on this backend).
 #[derive(Debug, Default)]
@@ -56,16 +61,20 @@ impl PgStore {
     }
 
     fn record(&self, pending: &CheckedIssuance) -> Result<Issuance, StoreError> {
-        let first = self.write("recording a certificate", |tx| record_in(tx, pending));
-        let outcome = match first {
-            // Another node recorded this transaction between our check and our insert: look
-            // again, now that its row is committed.
-            Err(StoreError::Postgres { source, .. })
-                if unique_violation(&source) == Some("certificates_transaction") =>
-            {
-                self.write("recording a certificate", |tx| record_in(tx, pending))
+        // Another node recorded this transaction between our check and our insert: look
+        // again, now that its row is committed. Each retry follows somebody else's commit
+        // for this transaction (same-key renewals raced from several nodes), so a few suffice.
+        let mut retries = 0;
+        let outcome = loop {
+            match self.write("recording a certificate", |tx| record_in(tx, pending)) {
+                Err(StoreError::Postgres { source, .. })
+                    if unique_violation(&source) == Some("certificates_transaction")
+                        && retries < MAX_TRANSACTION_RETRIES =>
+                {
+                    retries += 1;
+                }
+                other => break other,
             }
-            other => other,
         };
         if matches!(outcome, Ok(Issuance::Recorded)) {
             self.counters.issuances.fetch_add(1, Ordering::Relaxed);
@@ -85,14 +94,36 @@ fn record_in(
         serial_hex,
         sans,
     } = pending;
-    if let Some(existing) = by_transaction(tx, &cert.platform_id, &cert.transaction_id)? {
-        if existing.public_key_sha256 == cert.public_key_sha256 {
-            return Ok(Issuance::Replayed(existing));
+    let prior = match_transaction(
+        tx,
+        &cert.platform_id,
+        &cert.transaction_id,
+        &cert.request_sha256,
+        &cert.public_key_sha256,
+    )?;
+    match prior {
+        TransactionMatch::New => {}
+        TransactionMatch::Replay(existing) => return Ok(Issuance::Replayed(existing)),
+        // A same-key request supersedes the current certificate. Two nodes doing this at
+        // once: the second UPDATE waits for the first commit, then the second INSERT meets
+        // the unique index and `record` looks again.
+        TransactionMatch::SameKey(current) => {
+            tx.execute(
+                "UPDATE certificates SET superseded_at = $3 WHERE issuer_id = $1 AND serial = $2",
+                &[
+                    &current.issuer_id,
+                    &current.serial_hex(),
+                    &cert.requested_at,
+                ],
+            )
+            .context("superseding a certificate")?;
         }
-        return Err(StoreError::TransactionConflict {
-            platform_id: cert.platform_id.clone(),
-            transaction_id: cert.transaction_id.clone(),
-        });
+        TransactionMatch::OtherKey => {
+            return Err(StoreError::TransactionConflict {
+                platform_id: cert.platform_id.clone(),
+                transaction_id: cert.transaction_id.clone(),
+            });
+        }
     }
     if let Some(device_id) = &cert.device_id {
         super::devices::enroll_device(
@@ -121,7 +152,8 @@ fn record_in(
     tx.execute(
         &format!(
             "INSERT INTO certificates ({COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'valid', NULL, NULL, $13, $14)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'valid', NULL, NULL, $13, $14, \
+              $15, NULL)"
         ),
         &[
             serial_hex,
@@ -138,6 +170,7 @@ fn record_in(
             &cert.requested_at,
             &delivery,
             &cert.signer_key_sha256,
+            &cert.request_sha256,
         ],
     )
     .map_err(|e| {

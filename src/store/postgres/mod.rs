@@ -41,10 +41,11 @@ use super::error::Context;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_schema.sql"),
     include_str!("migrations/0002_published_crls.sql"),
+    include_str!("migrations/0003_request_fingerprint.sql"),
 ];
 
 /// The PostgreSQL schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 

@@ -325,6 +325,66 @@ fn a_transaction_is_recorded_once_and_replayed_from_any_node() {
     );
 }
 
+/// Issue #22 across nodes: same-key renewals of one transaction raced from three nodes each
+/// get a certificate, exactly one stays current, and each request replays to its own.
+#[test]
+fn same_key_renewals_raced_across_nodes_each_get_a_certificate_one_current() {
+    use crate::store::{Issuance, TransactionMatch};
+    let n = seeded_nodes();
+    let first = cert(1, "tx-r", 7, "dev-1");
+    assert_eq!(n[0].record_issuance(&first).unwrap(), Issuance::Recorded);
+    let renewal = |i: u8| crate::store::NewCertificate {
+        serial: vec![10 + i],
+        request_sha256: vec![0xa0 + i; 32],
+        requested_at: 150 + i64::from(i),
+        ..first.clone()
+    };
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
+    let racers: Vec<_> = (0..3u8)
+        .map(|i| {
+            let (s, b, c) = (n[usize::from(i)].clone(), barrier.clone(), renewal(i));
+            std::thread::spawn(move || {
+                b.wait();
+                s.record_issuance(&c)
+            })
+        })
+        .collect();
+    for r in racers {
+        assert_eq!(r.join().unwrap().unwrap(), Issuance::Recorded);
+    }
+    let all = n[1].list_certificates(&Default::default()).unwrap();
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert_eq!(all.iter().filter(|c| c.superseded_at.is_none()).count(), 1);
+    let current = n[2]
+        .certificate_by_transaction("p1", "tx-r")
+        .unwrap()
+        .unwrap();
+    assert!(current.superseded_at.is_none());
+    for (request, serial) in [(first.clone(), 1u8), (renewal(0), 10), (renewal(2), 12)] {
+        let resend = crate::store::NewCertificate {
+            serial: vec![99],
+            ..request.clone()
+        };
+        match n[2].record_issuance(&resend).unwrap() {
+            Issuance::Replayed(c) => assert_eq!(c.serial, [serial]),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            n[1].match_transaction("p1", "tx-r", &request.request_sha256, &[7; 32]).unwrap(),
+            TransactionMatch::Replay(c) if c.serial == [serial]
+        ));
+    }
+    assert!(matches!(
+        n[0].record_issuance(&crate::store::NewCertificate {
+            serial: vec![30],
+            public_key_sha256: vec![8; 32],
+            request_sha256: vec![0xee; 32],
+            ..first
+        }),
+        Err(StoreError::TransactionConflict { .. })
+    ));
+}
+
 #[test]
 fn one_dynamic_challenge_raced_across_nodes_yields_one_certificate() {
     use crate::store::{ChallengeIssue, Issuance};

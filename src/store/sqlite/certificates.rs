@@ -4,7 +4,7 @@ use super::error::Context;
 use super::serial::{canonical_serial, format_serial, parse_hex};
 use super::{
     CertStatus, CertificateFilter, Delivery, IssuedCertificate, SqliteStore, StoreError,
-    WITHDRAWN_REASON,
+    TransactionMatch, WITHDRAWN_REASON,
 };
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, Type, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -12,7 +12,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 /// Columns in the order [`from_row`] reads them.
 pub(super) const COLUMNS: &str = "serial, issuer_id, platform_id, transaction_id, \
     public_key_sha256, subject, sans, device_id, not_before, not_after, der, requested_at, \
-    status, revoked_at, revocation_reason, delivery, signer_key_sha256";
+    status, revoked_at, revocation_reason, delivery, signer_key_sha256, request_sha256, \
+    superseded_at";
 
 impl ToSql for CertStatus {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -62,6 +63,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<IssuedCertificate> {
         revocation_reason: row.get(14)?,
         delivery: row.get(15)?,
         signer_key_sha256: row.get(16)?,
+        request_sha256: row.get(17)?,
+        superseded_at: row.get(18)?,
     })
 }
 
@@ -78,8 +81,8 @@ fn find(
     .context("reading a certificate")
 }
 
-/// The live (not withdrawn) certificate of (platform, transaction), on an open connection or
-/// transaction.
+/// The current (live, not superseded) certificate of (platform, transaction), on an open
+/// connection or transaction.
 pub(super) fn by_transaction(
     conn: &Connection,
     platform_id: &str,
@@ -88,9 +91,59 @@ pub(super) fn by_transaction(
     // The condition matches the partial unique index's, so the index serves it.
     find(
         conn,
-        "platform_id = ?1 AND transaction_id = ?2 AND delivery <> 'withdrawn'",
+        "platform_id = ?1 AND transaction_id = ?2 AND delivery <> 'withdrawn' \
+         AND superseded_at IS NULL",
         &[&platform_id, &transaction_id],
     )
+}
+
+/// What [`TransactionMatch::classify`] needs: the current certificate of (platform,
+/// transaction) and a superseded live one that answered `request_sha256`. Each branch's
+/// condition matches one partial index's.
+pub(super) fn match_transaction(
+    conn: &Connection,
+    platform_id: &str,
+    transaction_id: &str,
+    request_sha256: &[u8],
+    public_key_sha256: &[u8],
+) -> Result<TransactionMatch, StoreError> {
+    let live = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM certificates WHERE platform_id = ?1 AND transaction_id = ?2 \
+               AND delivery <> 'withdrawn' AND superseded_at IS NULL \
+             UNION ALL \
+             SELECT {COLUMNS} FROM certificates WHERE platform_id = ?1 AND transaction_id = ?2 \
+               AND superseded_at IS NOT NULL AND delivery <> 'withdrawn' AND request_sha256 = ?3"
+        ))
+        .and_then(|mut stmt| {
+            stmt.query_map(
+                params![platform_id, transaction_id, request_sha256],
+                from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .context("reading a transaction's certificates")?;
+    Ok(TransactionMatch::classify(
+        live,
+        request_sha256,
+        public_key_sha256,
+    ))
+}
+
+/// Marks `(issuer, serial)` superseded at `at`: a later same-key request of its transaction
+/// is being recorded.
+pub(super) fn supersede(
+    conn: &Connection,
+    issuer_id: &str,
+    serial_hex: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE certificates SET superseded_at = ?3 WHERE issuer_id = ?1 AND serial = ?2",
+    )
+    .and_then(|mut stmt| stmt.execute(params![issuer_id, serial_hex, at]))
+    .context("superseding a certificate")?;
+    Ok(())
 }
 
 /// The certificate of (issuer, serial as stored hex), on an open connection or transaction.
@@ -107,15 +160,32 @@ pub(super) fn by_serial(
 }
 
 impl SqliteStore {
-    /// The live certificate issued for this SCEP transaction on this platform, if any:
-    /// withdrawn ones (revoked before delivery) are not returned, so the transaction may be
-    /// answered afresh.
+    /// See [`crate::store::Backend::certificate_by_transaction`].
     pub fn certificate_by_transaction(
         &self,
         platform_id: &str,
         transaction_id: &str,
     ) -> Result<Option<IssuedCertificate>, StoreError> {
         self.read(|conn| by_transaction(conn, platform_id, transaction_id))
+    }
+
+    /// See [`crate::store::Backend::match_transaction`].
+    pub fn match_transaction(
+        &self,
+        platform_id: &str,
+        transaction_id: &str,
+        request_sha256: &[u8],
+        public_key_sha256: &[u8],
+    ) -> Result<TransactionMatch, StoreError> {
+        self.read(|conn| {
+            match_transaction(
+                conn,
+                platform_id,
+                transaction_id,
+                request_sha256,
+                public_key_sha256,
+            )
+        })
     }
 
     /// The certificate `issuer_id` issued with `serial` (leading zero octets ignored), if any.

@@ -1,9 +1,9 @@
 //! Recording issued certificates, with replay detection.
 
-use super::certificates::{COLUMNS, by_serial, by_transaction};
+use super::certificates::{COLUMNS, by_serial, match_transaction, supersede};
 use super::dynamic_challenges::consume;
 use super::error::Context;
-use super::{Issuance, NewCertificate, PendingIssuance, SqliteStore, StoreError};
+use super::{Issuance, NewCertificate, PendingIssuance, SqliteStore, StoreError, TransactionMatch};
 pub(super) use crate::store::checked_issuance::CheckedIssuance as Pending;
 use std::sync::Mutex;
 
@@ -132,14 +132,28 @@ fn record_in(tx: &Connection, pending: &Pending) -> Result<Issuance, StoreError>
         serial_hex,
         sans,
     } = pending;
-    if let Some(existing) = by_transaction(tx, &cert.platform_id, &cert.transaction_id)? {
-        if existing.public_key_sha256 == cert.public_key_sha256 {
-            return Ok(Issuance::Replayed(existing));
+    let prior = match_transaction(
+        tx,
+        &cert.platform_id,
+        &cert.transaction_id,
+        &cert.request_sha256,
+        &cert.public_key_sha256,
+    )?;
+    match prior {
+        TransactionMatch::New => {}
+        TransactionMatch::Replay(existing) => return Ok(Issuance::Replayed(existing)),
+        TransactionMatch::SameKey(current) => supersede(
+            tx,
+            &current.issuer_id,
+            &current.serial_hex(),
+            cert.requested_at,
+        )?,
+        TransactionMatch::OtherKey => {
+            return Err(StoreError::TransactionConflict {
+                platform_id: cert.platform_id.clone(),
+                transaction_id: cert.transaction_id.clone(),
+            });
         }
-        return Err(StoreError::TransactionConflict {
-            platform_id: cert.platform_id.clone(),
-            transaction_id: cert.transaction_id.clone(),
-        });
     }
     require(tx, "platforms", "platform", &cert.platform_id)?;
     if let Some(device_id) = &cert.device_id {
@@ -168,7 +182,8 @@ fn record_in(tx: &Connection, pending: &Pending) -> Result<Issuance, StoreError>
     }
     tx.prepare_cached(&format!(
         "INSERT INTO certificates ({COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'valid', NULL, NULL, ?13, ?14)"
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'valid', NULL, NULL, ?13, ?14, \
+          ?15, NULL)"
     ))
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -185,7 +200,8 @@ fn record_in(tx: &Connection, pending: &Pending) -> Result<Issuance, StoreError>
             cert.der,
             cert.requested_at,
             if cert.held { "held" } else { "released" },
-            cert.signer_key_sha256
+            cert.signer_key_sha256,
+            cert.request_sha256
         ])
     })
     .context("recording a certificate")?;
@@ -358,6 +374,81 @@ mod tests {
             .list_certificates(&CertificateFilter::default())
             .unwrap();
         assert_eq!(all, [winner]);
+    }
+
+    /// Issue #22: a same-key request that reuses the transactionID (a renewal by strongSwan,
+    /// scepclient, certmonger) is recorded and supersedes the current certificate; each
+    /// request still replays to its own certificate; another key is still a conflict.
+    #[test]
+    fn a_same_key_new_request_supersedes_and_each_request_replays_its_own() {
+        let (_dir, store) = seeded_store();
+        let first = new_cert(&[1], "tx", 7);
+        assert_eq!(store.record_issuance(&first).unwrap(), Issuance::Recorded);
+        let renewal = NewCertificate {
+            serial: vec![2],
+            request_sha256: vec![0xaa; 32],
+            requested_at: 150,
+            ..first.clone()
+        };
+        assert_eq!(store.record_issuance(&renewal).unwrap(), Issuance::Recorded);
+        let current = store
+            .certificate_by_transaction("p1", "tx")
+            .unwrap()
+            .unwrap();
+        assert_eq!((current.serial, current.superseded_at), (vec![2], None));
+        let old = store.certificate_by_serial("int", &[1]).unwrap().unwrap();
+        assert_eq!(old.superseded_at, Some(150));
+        assert_eq!(old.status, crate::store::CertStatus::Valid);
+        // Resends of either request get their own certificate, whatever serial was drawn.
+        for (request, serial) in [(&first, 1u8), (&renewal, 2)] {
+            let resend = NewCertificate {
+                serial: vec![9],
+                ..request.clone()
+            };
+            match store.record_issuance(&resend).unwrap() {
+                Issuance::Replayed(c) => assert_eq!(c.serial, [serial]),
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(
+                store
+                    .match_transaction("p1", "tx", &request.request_sha256, &[7; 32])
+                    .unwrap(),
+                TransactionMatch::Replay(
+                    store
+                        .certificate_by_serial("int", &[serial])
+                        .unwrap()
+                        .unwrap()
+                )
+            );
+        }
+        // A third request of the same key is new again; another key conflicts.
+        assert!(matches!(
+            store.match_transaction("p1", "tx", &[0xbb; 32], &[7; 32]).unwrap(),
+            TransactionMatch::SameKey(c) if c.serial == [2]
+        ));
+        assert_eq!(
+            store
+                .match_transaction("p1", "tx", &[0xbb; 32], &[8; 32])
+                .unwrap(),
+            TransactionMatch::OtherKey
+        );
+        let other_key = NewCertificate {
+            serial: vec![3],
+            public_key_sha256: vec![8; 32],
+            request_sha256: vec![0xcc; 32],
+            ..first
+        };
+        assert!(matches!(
+            store.record_issuance(&other_key),
+            Err(StoreError::TransactionConflict { .. })
+        ));
+        assert_eq!(
+            store
+                .list_certificates(&CertificateFilter::default())
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[test]

@@ -51,10 +51,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_delivery_and_signer.sql"),
     include_str!("migrations/0008_trust_nonces.sql"),
     include_str!("migrations/0009_published_crls.sql"),
+    include_str!("migrations/0010_request_fingerprint.sql"),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 
@@ -500,8 +501,14 @@ mod tests {
         for (sql, index) in [
             (
                 "SELECT 1 FROM certificates WHERE platform_id = 'p' AND transaction_id = 't' \
-                 AND delivery <> 'withdrawn'",
+                 AND delivery <> 'withdrawn' AND superseded_at IS NULL",
                 "certificates_transaction",
+            ),
+            (
+                "SELECT 1 FROM certificates WHERE platform_id = 'p' AND transaction_id = 't' \
+                 AND superseded_at IS NOT NULL AND delivery <> 'withdrawn' \
+                 AND request_sha256 = x'00'",
+                "certificates_superseded",
             ),
             (
                 "SELECT 1 FROM certificates WHERE issuer_id = 'i' AND serial = '01'",

@@ -67,6 +67,7 @@ pub fn new_cert(serial: &[u8], transaction_id: &str, key: u8) -> NewCertificate 
         der: vec![0x30, 0x00, key],
         requested_at: 100,
         signer_key_sha256: vec![key; 32],
+        request_sha256: vec![key; 32],
         held: false,
     }
 }
