@@ -77,7 +77,13 @@ fn fixture(intermediate: KeyAlgorithm, full_durability: bool) -> Fixture {
     let store = bootstrap::open_store(&config).unwrap();
     let created = bootstrap::initialize(&config, &store, now()).unwrap();
     let store = Arc::new(store);
-    let ca = CaHandle::load(&store, Keystore::from_config(&config).unwrap(), true, now()).unwrap();
+    let ca = CaHandle::load(
+        &store,
+        Keystore::from_config(&config).unwrap(),
+        scepd::ca::Publish::of(&config),
+        now(),
+    )
+    .unwrap();
     let ra_der = ca.get().ra.cert_der.clone();
     let timing = scepd::revocation::RevocationTiming {
         crl_validity_secs: 86_400,

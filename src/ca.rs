@@ -12,7 +12,7 @@ use scepd_pki::keys::SoftwareKey;
 use scepd_pki::x509::Certificate;
 
 use crate::keystore::{Keystore, KeystoreError};
-use crate::store::{CaRecord, CaRole, CaState, Store, StoreError};
+use crate::store::{CaRecord, CaRole, CaState, EncryptionCertificate, Store, StoreError};
 
 /// Errors loading CA material.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +39,29 @@ pub struct LoadedAuthority {
     pub key: Option<SoftwareKey>,
     /// The store id of its issuer.
     pub issuer_id: Option<String>,
+    /// For an RA: its encryption-only certificate and key (`[pki] encryption_ra`), whose
+    /// `id` is its key reference and `issuer_id` the RA's issuer.
+    pub encryption: Option<Box<LoadedAuthority>>,
+}
+
+/// What GetCACert and GetNextCACert publish besides the RA and the intermediate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Publish {
+    /// The root too (`[pki] include_root`).
+    pub include_root: bool,
+    /// Each RA's encryption certificate, right after the RA (`[pki] encryption_ra`). Requests
+    /// encrypted to one are decrypted whether or not it is published.
+    pub encryption_ra: bool,
+}
+
+impl Publish {
+    /// As configured.
+    pub fn of(config: &crate::config::Config) -> Self {
+        Self {
+            include_root: config.include_root,
+            encryption_ra: config.encryption_ra,
+        }
+    }
 }
 
 /// Everything the server signs and decrypts with, at one moment.
@@ -63,8 +86,18 @@ pub struct CaSet {
     pub next_ca_cert_body: Option<bytes::Bytes>,
     /// GetCACaps body (it names GetNextCACert only while a rotation is staged).
     pub ca_caps_body: bytes::Bytes,
-    /// (id, state) of every authority, to notice changes made by other processes.
-    pub version: Vec<(String, CaState)>,
+    /// What the store held when this set was loaded, to notice changes by other processes.
+    pub version: StoreVersion,
+}
+
+/// The (id, state) of every authority and the key reference of every RA encryption
+/// certificate: what [`CaHandle::reload_if_changed`] compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreVersion {
+    /// (id, state) of every authority, oldest first.
+    pub authorities: Vec<(String, CaState)>,
+    /// Key reference of every RA encryption certificate, oldest first.
+    pub encryption: Vec<String>,
 }
 
 fn load_one(
@@ -81,16 +114,41 @@ fn load_one(
             None
         },
         issuer_id: rec.issuer_id.clone(),
+        encryption: None,
     })
 }
 
-/// The (id, state) list the store holds now.
-pub fn store_version(store: &Store) -> Result<Vec<(String, CaState)>, StoreError> {
-    Ok(store
-        .authorities()?
-        .into_iter()
-        .map(|a| (a.id, a.state))
-        .collect())
+/// What the store holds now (see [`StoreVersion`]).
+pub fn store_version(store: &Store) -> Result<StoreVersion, StoreError> {
+    Ok(version_of(
+        &store.authorities()?,
+        &store.encryption_certificates()?,
+    ))
+}
+
+fn version_of(records: &[CaRecord], encryption: &[EncryptionCertificate]) -> StoreVersion {
+    StoreVersion {
+        authorities: records.iter().map(|a| (a.id.clone(), a.state)).collect(),
+        encryption: encryption.iter().map(|e| e.key_ref.clone()).collect(),
+    }
+}
+
+/// Attaches its encryption certificate (with its key) to `ra`, if it has one.
+fn attach_encryption(
+    mut ra: LoadedAuthority,
+    encryption: &[EncryptionCertificate],
+    keystore: &Keystore,
+) -> Result<LoadedAuthority, CaLoadError> {
+    if let Some(e) = encryption.iter().find(|e| e.ra_id == ra.id) {
+        ra.encryption = Some(Box::new(LoadedAuthority {
+            id: e.key_ref.clone(),
+            cert_der: e.cert_der.clone(),
+            key: Some(keystore.load(&e.key_ref)?),
+            issuer_id: ra.issuer_id.clone(),
+            encryption: None,
+        }));
+    }
+    Ok(ra)
 }
 
 impl CaSet {
@@ -98,10 +156,12 @@ impl CaSet {
     pub fn load(
         store: &Store,
         keystore: &Keystore,
-        include_root: bool,
+        publish: Publish,
         now: i64,
     ) -> Result<Arc<Self>, CaLoadError> {
         let records = store.authorities()?;
+        let encryption = store.encryption_certificates()?;
+        let with_encryption = |ra: LoadedAuthority| attach_encryption(ra, &encryption, keystore);
         let find = |role: CaRole, state: CaState| {
             records
                 .iter()
@@ -126,19 +186,26 @@ impl CaSet {
         };
         let root = one(CaRole::Root, false)?;
         let intermediate = one(CaRole::Intermediate, true)?;
-        let ra = one(CaRole::Ra, true)?;
-        let mut chain: Vec<&[u8]> = vec![&ra.cert_der, &intermediate.cert_der];
-        if include_root {
+        let ra = with_encryption(one(CaRole::Ra, true)?)?;
+        // RA first (clients that take the first RA-like certificate), then its encryption
+        // certificate, then the CAs.
+        let mut chain: Vec<&[u8]> = vec![&ra.cert_der];
+        if let (true, Some(e)) = (publish.encryption_ra, &ra.encryption) {
+            chain.push(&e.cert_der);
+        }
+        chain.push(&intermediate.cert_der);
+        if publish.include_root {
             chain.push(&root.cert_der);
         }
         let ca_cert_body = bytes::Bytes::from(certs_only::build(&chain, &[]));
         let next_intermediate = staged(CaRole::Intermediate)?;
-        let next_ra = staged(CaRole::Ra)?;
+        let next_ra = staged(CaRole::Ra)?.map(with_encryption).transpose()?;
         let next_ca_cert_body = match &next_intermediate {
             Some(n) => Some(bytes::Bytes::from(next_body(
                 &ra,
                 n,
                 next_ra.as_ref(),
+                publish,
                 &root,
                 now,
             )?)),
@@ -158,11 +225,14 @@ impl CaSet {
             next_intermediate,
             next_ra,
             retired_intermediates: retired(CaRole::Intermediate)?,
-            retired_ras: retired(CaRole::Ra)?,
+            retired_ras: retired(CaRole::Ra)?
+                .into_iter()
+                .map(with_encryption)
+                .collect::<Result<_, _>>()?,
             ca_cert_body,
             next_ca_cert_body,
             ca_caps_body,
-            version: records.iter().map(|a| (a.id.clone(), a.state)).collect(),
+            version: version_of(&records, &encryption),
         };
         set.check()?;
         Ok(Arc::new(set))
@@ -197,6 +267,11 @@ impl CaSet {
             .chain(self.retired_intermediates.iter())
             .chain(self.retired_ras.iter())
             .collect();
+        let encryption: Vec<&LoadedAuthority> = self
+            .decrypting_ras()
+            .filter_map(|ra| ra.encryption.as_deref())
+            .collect();
+        let all: Vec<&LoadedAuthority> = all.into_iter().chain(encryption).collect();
         for a in &all {
             let cert = Certificate::parse(&a.cert_der)
                 .map_err(|_| bad(format!("{} certificate unparsable", a.id)))?;
@@ -218,7 +293,8 @@ impl CaSet {
             }
         }
         for ra in self.decrypting_ras() {
-            if ra.key.as_ref().is_some_and(|k| !k.is_rsa()) {
+            let keys = std::iter::once(ra).chain(ra.encryption.as_deref());
+            if keys.filter_map(|a| a.key.as_ref()).any(|k| !k.is_rsa()) {
                 return Err(bad(format!("RA {} key must be RSA", ra.id)));
             }
         }
@@ -232,12 +308,16 @@ fn next_body(
     ra: &LoadedAuthority,
     next: &LoadedAuthority,
     next_ra: Option<&LoadedAuthority>,
+    publish: Publish,
     root: &LoadedAuthority,
     now: i64,
 ) -> Result<Vec<u8>, CaLoadError> {
     let mut certs: Vec<&[u8]> = Vec::new();
     if let Some(r) = next_ra {
         certs.push(&r.cert_der);
+        if let (true, Some(e)) = (publish.encryption_ra, &r.encryption) {
+            certs.push(&e.cert_der);
+        }
     }
     certs.push(&next.cert_der);
     certs.push(&root.cert_der);
@@ -265,7 +345,7 @@ fn next_body(
 pub struct CaHandle {
     current: RwLock<Arc<CaSet>>,
     keystore: Keystore,
-    include_root: bool,
+    publish: Publish,
     /// Why the store's authorities could not be loaded (e.g. a node of a cluster lacks the
     /// key another node staged and activated): `/readyz` fails until a reload succeeds.
     behind: RwLock<Option<String>>,
@@ -276,14 +356,14 @@ impl CaHandle {
     pub fn load(
         store: &Store,
         keystore: Keystore,
-        include_root: bool,
+        publish: Publish,
         now: i64,
     ) -> Result<Arc<Self>, CaLoadError> {
-        let set = CaSet::load(store, &keystore, include_root, now)?;
+        let set = CaSet::load(store, &keystore, publish, now)?;
         Ok(Arc::new(Self {
             current: RwLock::new(set),
             keystore,
-            include_root,
+            publish,
             behind: RwLock::new(None),
         }))
     }
@@ -303,7 +383,7 @@ impl CaHandle {
             self.set_behind(None);
             return Ok(false);
         }
-        let set = match CaSet::load(store, &self.keystore, self.include_root, now) {
+        let set = match CaSet::load(store, &self.keystore, self.publish, now) {
             Ok(set) => set,
             Err(e) => {
                 self.set_behind(Some(e.to_string()));
@@ -332,6 +412,11 @@ impl CaHandle {
             Ok(mut g) => *g = why,
             Err(poisoned) => *poisoned.into_inner() = why,
         }
+    }
+
+    /// What GetCACert publishes.
+    pub fn publish(&self) -> Publish {
+        self.publish
     }
 
     /// The keystore (rotation writes new keys through it).

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod cpu_pool;
 pub mod devices;
+pub mod encryption_ra;
 pub mod error;
 pub mod fd_limit;
 pub mod http;

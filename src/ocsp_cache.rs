@@ -22,8 +22,6 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use crate::store::CaState;
-
 /// Entries kept at most: with requests of at most [`MAX_REQUEST_BYTES`] (a handful of CertIDs)
 /// a response stays under ~2 KB, so under ~10 MB in all.
 pub const CAPACITY: usize = 4096;
@@ -40,8 +38,8 @@ const MAX_REUSE_SECS: i64 = 60;
 pub struct Stamp {
     /// The store's revocation generation (moves with every certificate or device change).
     pub generation: i64,
-    /// The CA set's (id, state) list: a rotation changes the responders.
-    pub ca_version: Vec<(String, CaState)>,
+    /// The CA set's store version: a rotation changes the responders.
+    pub ca_version: crate::ca::StoreVersion,
 }
 
 /// Signed responses by exact request bytes, valid under one [`Stamp`].
@@ -150,11 +148,15 @@ impl Inner {
 #[allow(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
+    use crate::store::CaState;
 
     fn stamp(generation: i64) -> Stamp {
         Stamp {
             generation,
-            ca_version: vec![("int".into(), CaState::Active)],
+            ca_version: crate::ca::StoreVersion {
+                authorities: vec![("int".into(), CaState::Active)],
+                encryption: Vec::new(),
+            },
         }
     }
 
@@ -171,7 +173,10 @@ mod tests {
         // A revocation (generation) or a CA change (version) makes it stale at once.
         assert!(cache.get(b"req", &stamp(2), 100).is_none());
         let mut rotated = stamp(1);
-        rotated.ca_version.push(("int2".into(), CaState::Next));
+        rotated
+            .ca_version
+            .authorities
+            .push(("int2".into(), CaState::Next));
         assert!(cache.get(b"req", &rotated, 100).is_none());
     }
 

@@ -62,9 +62,6 @@ fn create(
     validity: i64,
     now: i64,
 ) -> Result<Created, RotationError> {
-    let (key, pkcs8) = SoftwareKey::generate(alg).map_err(|e| RotationError::Pki(e.to_string()))?;
-    let issuer_cert =
-        Certificate::parse(&issuer.0.cert_der).map_err(|e| RotationError::Pki(e.to_string()))?;
     let exts = match role {
         CaRole::Ra => vec![
             extensions::basic_constraints(false, None),
@@ -76,24 +73,16 @@ fn create(
                 .extension(),
         ],
     };
-    let not_after = (now + validity).min(issuer_cert.not_after);
-    let der = scepd_pki::ca::hierarchy::certify(
+    let der = certified_key(
+        handle,
+        &id,
         subject,
-        &key,
-        Some((
-            issuer_cert.subject,
-            issuer_cert.spki,
-            issuer.1,
-            issuer.1.algorithm(),
-        )),
         alg,
-        now - 300,
-        not_after,
+        (&issuer.0.cert_der, issuer.1),
+        now + validity,
         exts,
-        &SystemRandom,
-    )
-    .map_err(|e| RotationError::Pki(e.to_string()))?;
-    handle.keystore().store(&id, &pkcs8)?;
+        now,
+    )?;
     let cert = Certificate::parse(&der).map_err(|e| RotationError::Pki(e.to_string()))?;
     Ok(Created {
         record: CaRecord {
@@ -109,6 +98,43 @@ fn create(
             created_at: now,
         },
     })
+}
+
+/// Generates a key of `alg`, certifies it under `issuer` (certificate DER and key) with
+/// `exts` until `not_after` (never past the issuer's), and writes the key as `key_ref`.
+/// Returns the certificate DER. The key is on disk before anything can reference it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn certified_key(
+    handle: &CaHandle,
+    key_ref: &str,
+    subject: &[u8],
+    alg: KeyAlgorithm,
+    issuer: (&[u8], &SoftwareKey),
+    not_after: i64,
+    exts: Vec<Vec<u8>>,
+    now: i64,
+) -> Result<Vec<u8>, RotationError> {
+    let (key, pkcs8) = SoftwareKey::generate(alg).map_err(|e| RotationError::Pki(e.to_string()))?;
+    let issuer_cert =
+        Certificate::parse(issuer.0).map_err(|e| RotationError::Pki(e.to_string()))?;
+    let der = scepd_pki::ca::hierarchy::certify(
+        subject,
+        &key,
+        Some((
+            issuer_cert.subject,
+            issuer_cert.spki,
+            issuer.1,
+            issuer.1.algorithm(),
+        )),
+        alg,
+        now - 300,
+        not_after.min(issuer_cert.not_after),
+        exts,
+        &SystemRandom,
+    )
+    .map_err(|e| RotationError::Pki(e.to_string()))?;
+    handle.keystore().store(key_ref, &pkcs8)?;
+    Ok(der)
 }
 
 /// A new RA (RSA-2048, named after `organization` and `sfx`) issued by `issuer`.

@@ -82,7 +82,13 @@ pub fn run(mut config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliEr
     store.defer_checkpoints().map_err(fail)?;
     let keystore = Keystore::from_config(&config).map_err(fail)?;
     keystore.check_permissions().map_err(fail)?;
-    let ca = CaHandle::load(&store, keystore, config.include_root, unix_now()).map_err(|e| {
+    let ca = CaHandle::load(
+        &store,
+        keystore,
+        crate::ca::Publish::of(&config),
+        unix_now(),
+    )
+    .map_err(|e| {
         match &config.store {
             // The usual cause on a cluster: this node's data dir is not the shared one.
             crate::config::StoreConfig::Postgres(_) => fail(format!(
@@ -92,6 +98,12 @@ pub fn run(mut config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliEr
             crate::config::StoreConfig::Sqlite => fail(e),
         }
     })?;
+    // Encryption-only RA certificates: created now for the RAs that lack one, so GetCACert
+    // lists them from the first request; RAs staged later get theirs in refresh_loop.
+    let encryption_ra = config.encryption_ra.then(|| config.organization.clone());
+    if let Some(org) = &encryption_ra {
+        crate::encryption_ra::ensure(&store, &ca, org, unix_now()).map_err(fail)?;
+    }
     if !crate::cpu_pool::configure(config.cpu_slots) {
         return Err(fail("the CPU pool was already in use with another size"));
     }
@@ -118,7 +130,7 @@ pub fn run(mut config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliEr
             .await
             .map_err(fail)?
             .map_err(fail)?;
-        tokio::spawn(refresh_loop(revocation.clone(), ca.clone(), store.clone()));
+        tokio::spawn(refresh_loop(revocation.clone(), ca.clone(), store.clone(), encryption_ra));
         tokio::spawn(checkpoint_loop(store.clone()));
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let current = ca.get();
@@ -215,12 +227,18 @@ async fn refresh_loop(
     revocation: Arc<Revocation>,
     ca: Arc<CaHandle>,
     store: Arc<crate::store::Store>,
+    encryption_ra: Option<String>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let (r, c, s) = (revocation.clone(), ca.clone(), store.clone());
+        let (r, c, s, e) = (
+            revocation.clone(),
+            ca.clone(),
+            store.clone(),
+            encryption_ra.clone(),
+        );
         let result = tokio::task::spawn_blocking(move || {
             let now = unix_now();
             // Scheduled activations (rotate with activate_at), then changes by other processes.
@@ -231,6 +249,12 @@ async fn refresh_loop(
                     .map_err(|e| e.to_string())?;
             }
             c.reload_if_changed(&s, now).map_err(|e| e.to_string())?;
+            // A failure here must not hold up the CRL refresh below; it is retried next tick.
+            if let Some(org) = &e {
+                if let Err(err) = crate::encryption_ra::ensure(&s, &c, org, now) {
+                    tracing::error!(error = %err, "could not create an RA encryption certificate; retrying");
+                }
+            }
             r.refresh(now).map_err(|e| e.to_string())
         })
         .await;

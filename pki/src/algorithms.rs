@@ -141,6 +141,18 @@ pub enum SignatureAlg {
     },
 }
 
+/// The hash of an explicit `[1] maskGenAlgorithm` (RSAES-OAEP and RSASSA-PSS parameters):
+/// only MGF1 is known; `scheme` names the parameters in the refusal.
+fn mgf1_hash(tagged: Tlv<'_>, scheme: &str) -> Result<DigestAlg, AlgorithmError> {
+    let mut mgf = tagged.reader().expect(tag::SEQUENCE)?.reader();
+    if mgf.expect(tag::OID)?.value != oid::MGF1 {
+        return Err(AlgorithmError::Unsupported(format!(
+            "{scheme} mask generation function"
+        )));
+    }
+    DigestAlg::from_algorithm_identifier(mgf.read()?)
+}
+
 /// Largest PSS salt accepted: a 8192-bit key with SHA-256 allows 990 octets; nobody sends more
 /// than the hash length in practice, and a bound keeps the parameters honest.
 const MAX_PSS_SALT: u16 = 1024;
@@ -183,13 +195,7 @@ impl SignatureAlg {
             hash = DigestAlg::from_algorithm_identifier(h.reader().read()?)?;
         }
         if let Some(m) = p.optional(tag::context_constructed(1))? {
-            let mut mgf = m.reader().expect(tag::SEQUENCE)?.reader();
-            if mgf.expect(tag::OID)?.value != oid::MGF1 {
-                return Err(AlgorithmError::Unsupported(
-                    "PSS mask generation function".into(),
-                ));
-            }
-            mgf_hash = DigestAlg::from_algorithm_identifier(mgf.read()?)?;
+            mgf_hash = mgf1_hash(m, "PSS")?;
         }
         if let Some(n) = p.optional(tag::context_constructed(2))? {
             let v = n.reader().expect(tag::INTEGER)?.unsigned_integer()?;
@@ -443,13 +449,7 @@ impl KeyTransport {
             hash = DigestAlg::from_algorithm_identifier(h.reader().read()?)?;
         }
         if let Some(m) = p.optional(tag::context_constructed(1))? {
-            let mut mgf = m.reader().expect(tag::SEQUENCE)?.reader();
-            if mgf.expect(tag::OID)?.value != oid::MGF1 {
-                return Err(AlgorithmError::Unsupported(
-                    "OAEP mask generation function".into(),
-                ));
-            }
-            mgf_hash = DigestAlg::from_algorithm_identifier(mgf.read()?)?;
+            mgf_hash = mgf1_hash(m, "OAEP")?;
         }
         if p.optional(tag::context_constructed(2))?.is_some() {
             return Err(AlgorithmError::Unsupported("OAEP with a label".into()));

@@ -238,27 +238,23 @@ impl Authority {
             rng: &self.rng,
             now,
         };
+        // A signed FAILURE, addressed by the (possibly unauthenticated) header.
+        let refuse = |header: &scepd_pki::scep::request::Header, f: ScepFailure| {
+            log_failure(platform, header, &f);
+            let reply = f.reply();
+            let body = signer.failure(header, &reply).map_err(internal)?;
+            Ok(ScepReply {
+                body,
+                fail_info: Some(reply.fail_info),
+            })
+        };
         let msg = match PkiMessage::decode(body) {
             Ok(m) => m,
             Err(DecodeError::BadSignature { header, reason }) => {
-                let f = ScepFailure::Signature(reason);
-                log_failure(platform, &header, &f);
-                let reply = f.reply();
-                let body = signer.failure(&header, &reply).map_err(internal)?;
-                return Ok(ScepReply {
-                    body,
-                    fail_info: Some(reply.fail_info),
-                });
+                return refuse(&header, ScepFailure::Signature(reason));
             }
             Err(DecodeError::UnsupportedAlgorithm { header, reason }) => {
-                let f = ScepFailure::Algorithm(reason);
-                log_failure(platform, &header, &f);
-                let reply = f.reply();
-                let body = signer.failure(&header, &reply).map_err(internal)?;
-                return Ok(ScepReply {
-                    body,
-                    fail_info: Some(reply.fail_info),
-                });
+                return refuse(&header, ScepFailure::Algorithm(reason));
             }
             Err(DecodeError::Malformed(reason)) => {
                 tracing::info!(platform = %platform.id, %reason, "unparsable PKIOperation");
@@ -274,15 +270,7 @@ impl Authority {
                 body: reply,
                 fail_info: None,
             }),
-            Err(Outcome::Fail(f)) => {
-                log_failure(platform, header, &f);
-                let reply = f.reply();
-                let body = signer.failure(header, &reply).map_err(internal)?;
-                Ok(ScepReply {
-                    body,
-                    fail_info: Some(reply.fail_info),
-                })
-            }
+            Err(Outcome::Fail(f)) => refuse(header, f),
             Err(Outcome::Internal(e)) => Err(HttpFailure::Internal(e)),
             Err(Outcome::Unavailable(e)) => Err(HttpFailure::store_unavailable(&e)),
         }
@@ -313,20 +301,23 @@ impl Authority {
             )));
         }
         // The active RA first; then the staged and retired ones, for clients that fetched
-        // GetNextCACert or GetCACert around a rotation.
+        // GetNextCACert or GetCACert around a rotation. Each RA's encryption certificate
+        // right after it: clients that pick their recipient by key usage use that one.
         let mut opened = Err(CmsError::WrongRecipient);
-        let mut ra_index = 0;
-        for (i, ra) in ca.decrypting_ras().enumerate() {
-            let cert =
-                Certificate::parse(&ra.cert_der).map_err(|e| Outcome::Internal(e.to_string()))?;
-            let key = ra
-                .key
-                .as_ref()
-                .ok_or_else(|| Outcome::Internal("RA key not loaded".into()))?;
-            opened = msg.open(&cert, key, platform.allow_des, &self.rng);
-            ra_index = i;
-            if !matches!(opened, Err(CmsError::WrongRecipient)) {
-                break;
+        let mut used = &ca.ra;
+        'recipients: for ra in ca.decrypting_ras() {
+            for recipient in std::iter::once(ra).chain(ra.encryption.as_deref()) {
+                let cert = Certificate::parse(&recipient.cert_der)
+                    .map_err(|e| Outcome::Internal(e.to_string()))?;
+                let key = recipient
+                    .key
+                    .as_ref()
+                    .ok_or_else(|| Outcome::Internal("RA key not loaded".into()))?;
+                opened = msg.open(&cert, key, platform.allow_des, &self.rng);
+                used = ra;
+                if !matches!(opened, Err(CmsError::WrongRecipient)) {
+                    break 'recipients;
+                }
             }
         }
         let opened = opened.map_err(|e| match e {
@@ -334,9 +325,9 @@ impl Authority {
             CmsError::Crypto(c) => Outcome::Internal(c.to_owned()),
             other => Outcome::Fail(ScepFailure::Envelope(other.to_string())),
         })?;
-        // Reply with the RA the client encrypted to: Apple insists the CertRep signer is
-        // exactly the RA it picked (scep-protocol.md §1.6).
-        let used = ca.decrypting_ras().nth(ra_index).unwrap_or(&ca.ra);
+        // Reply with the RA the client encrypted to (its signing RA when it encrypted to the
+        // encryption certificate): Apple insists the CertRep signer is exactly the RA it
+        // picked (scep-protocol.md §1.6).
         let used_cert =
             Certificate::parse(&used.cert_der).map_err(|e| Outcome::Internal(e.to_string()))?;
         let signer = CertRepSigner {

@@ -68,7 +68,8 @@ fn handle(
     store: &crate::store::Store,
 ) -> Result<std::sync::Arc<CaHandle>, CliError> {
     let keystore = Keystore::from_config(config).map_err(|e| fail(1, e))?;
-    CaHandle::load(store, keystore, config.include_root, unix_now()).map_err(|e| fail(1, e))
+    CaHandle::load(store, keystore, crate::ca::Publish::of(config), unix_now())
+        .map_err(|e| fail(1, e))
 }
 
 /// Runs a `ca` subcommand.

@@ -107,6 +107,8 @@ pub struct PkiSection {
     pub min_rsa_bits: Option<u32>,
     /// Include the root in GetCACert.
     pub include_root: Option<bool>,
+    /// Give each RA an encryption-only certificate and list it in GetCACert.
+    pub encryption_ra: Option<bool>,
     /// Tolerated difference between a request's signingTime and our clock, seconds.
     pub max_clock_skew_secs: Option<u32>,
 }
@@ -185,6 +187,9 @@ pub struct Config {
     pub min_rsa_bits: u32,
     /// Include the root in GetCACert.
     pub include_root: bool,
+    /// Each RA gets an encryption-only certificate (keyEncipherment), listed in GetCACert
+    /// after it, for clients that pick their recipient by key usage (`[pki] encryption_ra`).
+    pub encryption_ra: bool,
     /// Tolerated signingTime skew.
     pub max_clock_skew_secs: u32,
     /// Request body cap.
@@ -419,6 +424,7 @@ impl Config {
             validity_days,
             min_rsa_bits,
             include_root: p.include_root.unwrap_or(true),
+            encryption_ra: p.encryption_ra.unwrap_or(false),
             max_clock_skew_secs: p.max_clock_skew_secs.unwrap_or(86_400),
             max_body_bytes: fc.limits.max_body_bytes.unwrap_or(256 * 1024),
             header_timeout_secs,

@@ -8,9 +8,9 @@ use zeroize::Zeroizing;
 
 use super::{
     AdminToken, AuditEvent, CaRecord, CaRole, CertificateFilter, CertificateState, ChallengeIssue,
-    Device, DeviceState, DeviceTransition, Issuance, IssuedCertificate, NONCE_KEY_LEN,
-    NewCertificate, OneTimeState, PendingIssuance, Platform, RevokedCertificate, StoreError,
-    StoredCrl, TransactionMatch,
+    Device, DeviceState, DeviceTransition, EncryptionCertificate, Issuance, IssuedCertificate,
+    NONCE_KEY_LEN, NewCertificate, OneTimeState, PendingIssuance, Platform, RevokedCertificate,
+    StoreError, StoredCrl, TransactionMatch,
 };
 
 /// A store backend. See the module docs; [`super::Store`] is how callers hold one.
@@ -28,6 +28,14 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// The active authority of `role`, if any (there is at most one).
     fn active_authority(&self, role: CaRole) -> Result<Option<CaRecord>, StoreError>;
+
+    /// Records `cert` as its RA's encryption certificate. `Ok(false)`: the RA already has one
+    /// (another node added it first) and nothing was stored; the caller discards its key.
+    /// [`StoreError::NotFound`] when the RA is not an RA authority of this store.
+    fn add_encryption_certificate(&self, cert: &EncryptionCertificate) -> Result<bool, StoreError>;
+
+    /// Every RA's encryption certificate, oldest first.
+    fn encryption_certificates(&self) -> Result<Vec<EncryptionCertificate>, StoreError>;
 
     /// True once PKI bootstrap has stored an active intermediate.
     fn is_initialized(&self) -> Result<bool, StoreError>;

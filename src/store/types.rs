@@ -110,6 +110,26 @@ pub struct CaRecord {
     pub created_at: i64,
 }
 
+/// An RA's encryption-only certificate (keyUsage keyEncipherment), for clients that choose
+/// their recipient by key usage. It belongs to one RA and shares its lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptionCertificate {
+    /// The RA authority it belongs to.
+    pub ra_id: String,
+    /// Subject DN for display.
+    pub subject: String,
+    /// The certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// Keystore file name; opaque to the store.
+    pub key_ref: String,
+    /// Validity start.
+    pub not_before: i64,
+    /// Validity end.
+    pub not_after: i64,
+    /// Creation time.
+    pub created_at: i64,
+}
+
 /// Revocation status of an issued certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CertStatus {
@@ -314,6 +334,38 @@ impl TransactionMatch {
             Some(_) => Self::OtherKey,
         }
     }
+
+    /// What recording `cert` does about it, in both backends: send the replayed certificate,
+    /// or insert after superseding the current one (a same-key request); another key is
+    /// [`StoreError::TransactionConflict`].
+    pub(crate) fn recording(self, cert: &NewCertificate) -> Result<Recording, StoreError> {
+        match self {
+            Self::New => Ok(Recording::Insert { supersede: None }),
+            Self::Replay(existing) => Ok(Recording::Replay(existing)),
+            Self::SameKey(current) => Ok(Recording::Insert {
+                supersede: Some(current),
+            }),
+            Self::OtherKey => Err(StoreError::TransactionConflict {
+                platform_id: cert.platform_id.clone(),
+                transaction_id: cert.transaction_id.clone(),
+            }),
+        }
+    }
+}
+
+/// See [`TransactionMatch::recording`].
+#[allow(
+    clippy::large_enum_variant,
+    reason = "once per enrollment, consumed at once"
+)]
+pub(crate) enum Recording {
+    /// Send this certificate; store nothing.
+    Replay(IssuedCertificate),
+    /// Insert the new certificate, first marking this one superseded.
+    Insert {
+        /// The transaction's current certificate, for a same-key request.
+        supersede: Option<IssuedCertificate>,
+    },
 }
 
 /// Which certificates [`Store::list_certificates`](super::Backend::list_certificates) returns.

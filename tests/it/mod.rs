@@ -10,6 +10,7 @@ mod crash_safety;
 mod database_outage;
 mod database_tls;
 pub mod dynamic;
+mod encryption_ra;
 mod enroll;
 pub mod fake_http;
 pub mod fake_intune;

@@ -287,6 +287,18 @@ impl Server {
         }
     }
 
+    /// RA, intermediate and root out of a GetCACert list that may also carry the RA's
+    /// encryption certificate (`[pki] encryption_ra`) after the RA.
+    pub fn ca_certs_of(&self, certs: &[Vec<u8>]) -> CaCerts {
+        let n = certs.len();
+        assert!(n == 3 || n == 4, "{n} certificates");
+        CaCerts {
+            ra: certs[0].clone(),
+            intermediate: certs[n - 2].clone(),
+            root: certs[n - 1].clone(),
+        }
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

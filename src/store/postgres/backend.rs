@@ -27,6 +27,19 @@ impl Backend for PgStore {
         PgStore::is_initialized(self)
     }
 
+    fn add_encryption_certificate(
+        &self,
+        cert: &crate::store::EncryptionCertificate,
+    ) -> Result<bool, StoreError> {
+        PgStore::add_encryption_certificate(self, cert)
+    }
+
+    fn encryption_certificates(
+        &self,
+    ) -> Result<Vec<crate::store::EncryptionCertificate>, StoreError> {
+        PgStore::encryption_certificates(self)
+    }
+
     fn insert_platform(&self, platform: &Platform) -> Result<(), StoreError> {
         PgStore::insert_platform(self, platform)
     }

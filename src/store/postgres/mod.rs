@@ -21,6 +21,7 @@ mod certificates;
 mod connection;
 mod devices;
 mod dynamic_challenges;
+mod encryption_certificates;
 mod issuance;
 mod maintenance;
 mod platforms;
@@ -42,10 +43,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_schema.sql"),
     include_str!("migrations/0002_published_crls.sql"),
     include_str!("migrations/0003_request_fingerprint.sql"),
+    include_str!("migrations/0004_ra_encryption_certificates.sql"),
 ];
 
 /// The PostgreSQL schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 

@@ -385,6 +385,44 @@ fn same_key_renewals_raced_across_nodes_each_get_a_certificate_one_current() {
     ));
 }
 
+/// An RA's encryption certificate added by three nodes at once: the first one stays.
+#[test]
+fn one_encryption_certificate_per_ra_across_nodes() {
+    let n = seeded_nodes();
+    let enc = |key_ref: &str| crate::store::EncryptionCertificate {
+        ra_id: "ra".into(),
+        subject: "CN=enc".into(),
+        cert_der: vec![0x30, 0x00],
+        key_ref: key_ref.into(),
+        not_before: 1,
+        not_after: 2,
+        created_at: 1,
+    };
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
+    let racers: Vec<_> = (0..3usize)
+        .map(|i| {
+            let (s, b, e) = (n[i].clone(), barrier.clone(), enc(&format!("enc-{i}")));
+            std::thread::spawn(move || {
+                b.wait();
+                s.add_encryption_certificate(&e).unwrap()
+            })
+        })
+        .collect();
+    let won: Vec<bool> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    let stored = n[1].encryption_certificates().unwrap();
+    assert_eq!(stored.len(), 1);
+    let winner = won.iter().position(|w| *w).unwrap();
+    assert_eq!(stored[0], enc(&format!("enc-{winner}")));
+    assert!(matches!(
+        n[2].add_encryption_certificate(&crate::store::EncryptionCertificate {
+            ra_id: "int".into(),
+            ..enc("enc-x")
+        }),
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
 #[test]
 fn one_dynamic_challenge_raced_across_nodes_yields_one_certificate() {
     use crate::store::{ChallengeIssue, Issuance};

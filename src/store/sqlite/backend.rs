@@ -27,6 +27,19 @@ impl Backend for SqliteStore {
         SqliteStore::is_initialized(self)
     }
 
+    fn add_encryption_certificate(
+        &self,
+        cert: &crate::store::EncryptionCertificate,
+    ) -> Result<bool, StoreError> {
+        SqliteStore::add_encryption_certificate(self, cert)
+    }
+
+    fn encryption_certificates(
+        &self,
+    ) -> Result<Vec<crate::store::EncryptionCertificate>, StoreError> {
+        SqliteStore::encryption_certificates(self)
+    }
+
     fn insert_platform(&self, platform: &Platform) -> Result<(), StoreError> {
         SqliteStore::insert_platform(self, platform)
     }

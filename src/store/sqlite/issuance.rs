@@ -3,8 +3,9 @@
 use super::certificates::{COLUMNS, by_serial, match_transaction, supersede};
 use super::dynamic_challenges::consume;
 use super::error::Context;
-use super::{Issuance, NewCertificate, PendingIssuance, SqliteStore, StoreError, TransactionMatch};
+use super::{Issuance, NewCertificate, PendingIssuance, SqliteStore, StoreError};
 pub(super) use crate::store::checked_issuance::CheckedIssuance as Pending;
+use crate::store::types::Recording;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -139,21 +140,17 @@ fn record_in(tx: &Connection, pending: &Pending) -> Result<Issuance, StoreError>
         &cert.request_sha256,
         &cert.public_key_sha256,
     )?;
-    match prior {
-        TransactionMatch::New => {}
-        TransactionMatch::Replay(existing) => return Ok(Issuance::Replayed(existing)),
-        TransactionMatch::SameKey(current) => supersede(
+    match prior.recording(cert)? {
+        Recording::Replay(existing) => return Ok(Issuance::Replayed(existing)),
+        Recording::Insert {
+            supersede: Some(current),
+        } => supersede(
             tx,
             &current.issuer_id,
             &current.serial_hex(),
             cert.requested_at,
         )?,
-        TransactionMatch::OtherKey => {
-            return Err(StoreError::TransactionConflict {
-                platform_id: cert.platform_id.clone(),
-                transaction_id: cert.transaction_id.clone(),
-            });
-        }
+        Recording::Insert { supersede: None } => {}
     }
     require(tx, "platforms", "platform", &cert.platform_id)?;
     if let Some(device_id) = &cert.device_id {
@@ -212,7 +209,7 @@ fn record_in(tx: &Connection, pending: &Pending) -> Result<Issuance, StoreError>
 #[allow(clippy::unwrap_used, clippy::panic, reason = "tests fail loudly")]
 mod tests {
     use super::super::testutil::{ca, new_cert, seeded_store};
-    use super::super::{CaRole, CaState, CertificateFilter};
+    use super::super::{CaRole, CaState, CertificateFilter, TransactionMatch};
     use super::*;
     use std::sync::{Arc, Barrier};
 

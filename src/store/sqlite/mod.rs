@@ -17,6 +17,7 @@ mod backend;
 mod certificates;
 mod devices;
 mod dynamic_challenges;
+mod encryption_certificates;
 mod group_commit;
 mod issuance;
 mod platforms;
@@ -52,10 +53,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_trust_nonces.sql"),
     include_str!("migrations/0009_published_crls.sql"),
     include_str!("migrations/0010_request_fingerprint.sql"),
+    include_str!("migrations/0011_ra_encryption_certificates.sql"),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 10;
+pub const SCHEMA_VERSION: u32 = 11;
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 
