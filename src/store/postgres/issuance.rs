@@ -1,11 +1,11 @@
 //! Recording issued certificates, with replay detection, across nodes.
 //!
-//! One transaction per issuance: the replay check, the device (row held against a concurrent
-//! state change), the one-time challenge (one conditional UPDATE: one winner), then the row.
-//! Two nodes recording the same SCEP transaction at once both pass the replay check; the
-//! partial unique index lets one insert, and the other looks again, finding the committed
-//! certificate: a replay (same request), a conflict (another key) or, for a same-key new
-//! request (a renewal reusing the transactionID), a current certificate to supersede.
+//! One transaction per issuance: the device (row held against a concurrent state change),
+//! the one-time challenge (one conditional UPDATE: one winner), then the row. The first try
+//! inserts as for a new transaction; the partial unique index on current certificates refuses
+//! it when the transaction already has one (a replay, a same-key renewal, another key, or a
+//! node that recorded the same request a moment earlier), and the next try looks first:
+//! a replay (same request), a conflict (another key) or a current certificate to supersede.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,6 +15,7 @@ use super::dynamic_challenges::consume;
 use super::sql::{foreign_key_violation, unique_violation};
 use crate::store::checked_issuance::CheckedIssuance;
 use crate::store::error::Context;
+use crate::store::types::Recording;
 use crate::store::{Issuance, NewCertificate, PendingIssuance, StoreError, TransactionMatch};
 
 /// How often a recording that lost a race for its transaction looks again.
@@ -61,12 +62,17 @@ impl PgStore {
     }
 
     fn record(&self, pending: &CheckedIssuance) -> Result<Issuance, StoreError> {
-        // Another node recorded this transaction between our check and our insert: look
-        // again, now that its row is committed. Each retry follows somebody else's commit
-        // for this transaction (same-key renewals raced from several nodes), so a few suffice.
+        // Optimistic first: a new transaction (nearly every enrollment; the caller has
+        // already looked for replays before signing) needs no look at its transaction's
+        // certificates, because the unique index on current certificates refuses the insert
+        // whenever there is something to look at: a replay, a same-key request to supersede,
+        // another key. Then it runs again with the look, inside the transaction. Each retry
+        // follows somebody else's commit for this transaction (same-key renewals raced from
+        // several nodes), so a few suffice. One statement less per enrollment.
         let mut retries = 0;
         let outcome = loop {
-            match self.write("recording a certificate", |tx| record_in(tx, pending)) {
+            let look = retries > 0;
+            match self.write("recording a certificate", |tx| record_in(tx, pending, look)) {
                 Err(StoreError::Postgres { source, .. })
                     if unique_violation(&source) == Some("certificates_transaction")
                         && retries < MAX_TRANSACTION_RETRIES =>
@@ -83,9 +89,13 @@ impl PgStore {
     }
 }
 
+/// Records `pending` in `tx`; with `look`, first classifies the transaction's certificates
+/// (replay, supersede, conflict); without, inserts as for a new transaction and lets the
+/// unique index object.
 fn record_in(
     tx: &mut super::sql::Tx<'_, '_>,
     pending: &CheckedIssuance,
+    look: bool,
 ) -> Result<Issuance, StoreError> {
     const CTX: &str = "recording a certificate";
     let CheckedIssuance {
@@ -94,20 +104,24 @@ fn record_in(
         serial_hex,
         sans,
     } = pending;
-    let prior = match_transaction(
-        tx,
-        &cert.platform_id,
-        &cert.transaction_id,
-        &cert.request_sha256,
-        &cert.public_key_sha256,
-    )?;
-    match prior {
-        TransactionMatch::New => {}
-        TransactionMatch::Replay(existing) => return Ok(Issuance::Replayed(existing)),
+    let prior = match look {
+        true => match_transaction(
+            tx,
+            &cert.platform_id,
+            &cert.transaction_id,
+            &cert.request_sha256,
+            &cert.public_key_sha256,
+        )?,
+        false => TransactionMatch::New,
+    };
+    match prior.recording(cert)? {
+        Recording::Replay(existing) => return Ok(Issuance::Replayed(existing)),
         // A same-key request supersedes the current certificate. Two nodes doing this at
         // once: the second UPDATE waits for the first commit, then the second INSERT meets
         // the unique index and `record` looks again.
-        TransactionMatch::SameKey(current) => {
+        Recording::Insert {
+            supersede: Some(current),
+        } => {
             tx.execute(
                 "UPDATE certificates SET superseded_at = $3 WHERE issuer_id = $1 AND serial = $2",
                 &[
@@ -118,12 +132,7 @@ fn record_in(
             )
             .context("superseding a certificate")?;
         }
-        TransactionMatch::OtherKey => {
-            return Err(StoreError::TransactionConflict {
-                platform_id: cert.platform_id.clone(),
-                transaction_id: cert.transaction_id.clone(),
-            });
-        }
+        Recording::Insert { supersede: None } => {}
     }
     if let Some(device_id) = &cert.device_id {
         super::devices::enroll_device(
