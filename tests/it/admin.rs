@@ -125,44 +125,58 @@ fn token_scopes_are_enforced() {
     assert!(!db.windows(admin.len()).any(|w| w == admin.as_bytes()));
 }
 
+/// A static platform created through the API (as an operator's script would): its id, SCEP
+/// path and challenge.
+struct ApiPlatform {
+    id: String,
+    path: String,
+    challenge: String,
+}
+
+fn api_platform(server: &Server, admin: &str, name: &str) -> ApiPlatform {
+    let (s, p, _) = call(
+        server,
+        "POST",
+        "/admin/v1/platforms",
+        Some(admin),
+        Some(serde_json::json!({"name": name, "challenge": "static"})),
+    );
+    assert_eq!(s, 201, "{p}");
+    let platform = ApiPlatform {
+        id: p["platform_id"].as_str().unwrap().to_owned(),
+        path: p["scep_path"].as_str().unwrap().to_owned(),
+        challenge: p["challenge"].as_str().unwrap().to_owned(),
+    };
+    assert_eq!(platform.path, format!("/scep/{}", platform.id));
+    platform
+}
+
+/// One PKCSReq of a new device `cn` through `p` with `challenge`; the CertRep outcome.
+fn enroll_through(
+    server: &Server,
+    ca: &CaCerts,
+    p: &ApiPlatform,
+    cn: &str,
+    challenge: Option<&str>,
+) -> CertRepOutcome {
+    let dev = Device::new(cn);
+    let req = dev.pkcs_req(ca, challenge);
+    let r = server.post(&format!("{}?operation=PKIOperation", p.path), &req.der);
+    dev.decode(ca, &req, &r.body, None)
+}
+
 #[test]
-fn platforms_devices_and_certificates_through_the_api() {
+fn a_platform_created_through_the_api_enrolls_and_shows_its_device() {
     let server = Server::start();
     let ca = server.ca_certs();
     let admin = token(&server, "ops", "admin", &[]);
-    let (s, p, _) = call(
-        &server,
-        "POST",
-        "/admin/v1/platforms",
-        Some(&admin),
-        Some(serde_json::json!({"name": "jamf", "challenge": "static"})),
-    );
-    assert_eq!(s, 201);
-    let (path, challenge) = (
-        p["scep_path"].as_str().unwrap().to_owned(),
-        p["challenge"].as_str().unwrap().to_owned(),
-    );
-    assert_eq!(
-        path,
-        format!("/scep/{}", p["platform_id"].as_str().unwrap())
-    );
-    let dev = Device::new("dora managementAttestation API-1");
-    let req = dev.pkcs_req(&ca, Some(&challenge));
-    let cert = issued(
-        &dev.decode(
-            &ca,
-            &req,
-            &server
-                .post(&format!("{path}?operation=PKIOperation"), &req.der)
-                .body,
-            None,
-        ),
-    );
-    let pid = p["platform_id"].as_str().unwrap();
+    let p = api_platform(&server, &admin, "jamf");
+    let cn = "dora managementAttestation API-1";
+    issued(&enroll_through(&server, &ca, &p, cn, Some(&p.challenge)));
     let (s, d, _) = call(
         &server,
         "GET",
-        &format!("/admin/v1/devices/{pid}/API-1"),
+        &format!("/admin/v1/devices/{}/API-1", p.id),
         Some(&admin),
         None,
     );
@@ -171,11 +185,33 @@ fn platforms_devices_and_certificates_through_the_api() {
         (200, Some("active"), Some("dora"))
     );
     assert_eq!(d["certificates"].as_array().unwrap().len(), 1);
-    // Deactivate through the API: OCSP says revoked.
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            "/admin/v1/devices/nope/nope",
+            Some(&admin),
+            None
+        )
+        .0,
+        404,
+        "unknown things are 404s"
+    );
+}
+
+#[test]
+fn deactivating_a_device_through_the_api_revokes_it_once() {
+    let server = Server::start();
+    let ca = server.ca_certs();
+    let admin = token(&server, "ops", "admin", &[]);
+    let p = api_platform(&server, &admin, "jamf");
+    let cn = "dora managementAttestation API-1";
+    let cert = issued(&enroll_through(&server, &ca, &p, cn, Some(&p.challenge)));
+    let deactivate = format!("/admin/v1/devices/{}/API-1/deactivate", p.id);
     let (s, d, _) = call(
         &server,
         "POST",
-        &format!("/admin/v1/devices/{pid}/API-1/deactivate"),
+        &deactivate,
         Some(&admin),
         Some(serde_json::json!({"reason": "keyCompromise"})),
     );
@@ -191,51 +227,49 @@ fn platforms_devices_and_certificates_through_the_api() {
         text.contains(": revoked") && text.contains("keyCompromise"),
         "{text}"
     );
-    // The same transition again is a conflict; unknown things are 404s with JSON errors.
+    // The same transition again is a conflict; a platform with certificates is not deleted.
     assert_eq!(
-        call(
-            &server,
-            "POST",
-            &format!("/admin/v1/devices/{pid}/API-1/deactivate"),
-            Some(&admin),
-            None
-        )
-        .0,
+        call(&server, "POST", &deactivate, Some(&admin), None).0,
         409
     );
-    assert_eq!(
-        call(
-            &server,
-            "GET",
-            "/admin/v1/devices/nope/nope",
-            Some(&admin),
-            None
-        )
-        .0,
-        404
+    let (s, _, _) = call(
+        &server,
+        "DELETE",
+        &format!("/admin/v1/platforms/{}", p.id),
+        Some(&admin),
+        None,
     );
-    assert_eq!(
-        call(
-            &server,
-            "DELETE",
-            &format!("/admin/v1/platforms/{pid}"),
-            Some(&admin),
-            None
-        )
-        .0,
-        409,
-        "it has certificates"
-    );
-    // Certificates: list, show, revoke (idempotent).
+    assert_eq!(s, 409, "it has certificates");
+}
+
+#[test]
+fn certificates_are_listed_shown_and_revoked_idempotently() {
+    let server = Server::start();
+    let ca = server.ca_certs();
+    let admin = token(&server, "ops", "admin", &[]);
+    let p = api_platform(&server, &admin, "jamf");
+    let cn = "dora managementAttestation API-1";
+    issued(&enroll_through(&server, &ca, &p, cn, Some(&p.challenge)));
     let (s, list, _) = call(
         &server,
         "GET",
-        &format!("/admin/v1/certificates?platform_id={pid}&status=revoked"),
+        &format!("/admin/v1/certificates?platform_id={}&status=valid", p.id),
         Some(&admin),
         None,
     );
     assert_eq!((s, list.as_array().unwrap().len()), (200, 1));
     let serial = list[0]["serial"].as_str().unwrap().to_owned();
+    let revoke = |reason: &str| {
+        call(
+            &server,
+            "POST",
+            &format!("/admin/v1/certificates/{serial}/revoke"),
+            Some(&admin),
+            Some(serde_json::json!({ "reason": reason })),
+        )
+    };
+    let (s, r, _) = revoke("keyCompromise");
+    assert_eq!((s, r["changed"].as_bool()), (200, Some(true)), "{r}");
     let (_, shown, _) = call(
         &server,
         "GET",
@@ -244,42 +278,51 @@ fn platforms_devices_and_certificates_through_the_api() {
         None,
     );
     assert_eq!(shown["revocation_reason"], "keyCompromise");
-    let (s, r, _) = call(
-        &server,
-        "POST",
-        &format!("/admin/v1/certificates/{serial}/revoke"),
-        Some(&admin),
-        Some(serde_json::json!({"reason": "superseded"})),
-    );
+    // Again, with another reason: nothing changes, the first reason stays.
+    let (s, r, _) = revoke("superseded");
     assert_eq!((s, r["changed"].as_bool()), (200, Some(false)));
-    // Rotating the secret: the old one stops working, the new one works.
+    let (_, list, _) = call(
+        &server,
+        "GET",
+        &format!("/admin/v1/certificates?platform_id={}&status=revoked", p.id),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(list[0]["revocation_reason"], "keyCompromise");
+}
+
+#[test]
+fn rotating_a_platform_secret_retires_the_old_one() {
+    let server = Server::start();
+    let ca = server.ca_certs();
+    let admin = token(&server, "ops", "admin", &[]);
+    let p = api_platform(&server, &admin, "jamf");
     let (s, rot, _) = call(
         &server,
         "POST",
-        &format!("/admin/v1/platforms/{pid}/rotate-secret"),
+        &format!("/admin/v1/platforms/{}/rotate-secret", p.id),
         Some(&admin),
         None,
     );
     assert_eq!(s, 200);
-    let other = Device::new("eve managementAttestation API-2");
-    let req = other.pkcs_req(&ca, Some(&challenge));
-    let r = server.post(&format!("{path}?operation=PKIOperation"), &req.der);
+    let cn = "eve managementAttestation API-2";
     assert!(matches!(
-        other.decode(&ca, &req, &r.body, None),
+        enroll_through(&server, &ca, &p, cn, Some(&p.challenge)),
         CertRepOutcome::Failure { .. }
     ));
-    let req = other.pkcs_req(&ca, rot["challenge"].as_str());
-    issued(
-        &other.decode(
-            &ca,
-            &req,
-            &server
-                .post(&format!("{path}?operation=PKIOperation"), &req.der)
-                .body,
-            None,
-        ),
-    );
-    // Other modes through the API print what `platform add --json` prints for them.
+    issued(&enroll_through(
+        &server,
+        &ca,
+        &p,
+        cn,
+        rot["challenge"].as_str(),
+    ));
+}
+
+#[test]
+fn other_challenge_modes_through_the_api_print_what_the_cli_prints() {
+    let server = Server::start();
+    let admin = token(&server, "ops", "admin", &[]);
     let (s, dynp, _) = call(
         &server,
         "POST",
@@ -302,6 +345,7 @@ fn platforms_devices_and_certificates_through_the_api() {
             "{k} in {dynp}"
         );
     }
+    // A webhook platform without its URL is a JSON 400.
     let (s, bad, _) = call(
         &server,
         "POST",
@@ -310,7 +354,41 @@ fn platforms_devices_and_certificates_through_the_api() {
         Some(serde_json::json!({"name": "w", "challenge": "webhook"})),
     );
     assert_eq!((s, bad["error"].as_str()), (400, Some("bad_request")));
-    // Audit trail names the token; metrics counted the enrollments.
+}
+
+#[test]
+fn the_audit_trail_names_the_token_and_metrics_count_what_happened() {
+    let server = Server::start();
+    let ca = server.ca_certs();
+    let admin = token(&server, "ops", "admin", &[]);
+    let p = api_platform(&server, &admin, "jamf");
+    let cn = "dora managementAttestation API-1";
+    let cert = issued(&enroll_through(&server, &ca, &p, cn, Some(&p.challenge)));
+    let cn2 = "eve managementAttestation API-2";
+    issued(&enroll_through(&server, &ca, &p, cn2, Some(&p.challenge)));
+    let wrong = enroll_through(&server, &ca, &p, "mallory", Some("wrong"));
+    assert!(matches!(wrong, CertRepOutcome::Failure { .. }));
+    let (s, _, _) = call(
+        &server,
+        "POST",
+        &format!("/admin/v1/devices/{}/API-1/deactivate", p.id),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(s, 200);
+    let (s, _, _) = call(
+        &server,
+        "POST",
+        &format!("/admin/v1/platforms/{}/rotate-secret", p.id),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(s, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let leaf = dir.path().join("leaf.pem");
+    write_pem(&leaf, "CERTIFICATE", &cert);
+    super::revocation::ocsp_status(&server, dir.path(), &ca, &leaf);
+
     let (_, audit, _) = call(
         &server,
         "GET",
@@ -349,6 +427,7 @@ fn platforms_devices_and_certificates_through_the_api() {
         let _ = s.read_to_string(&mut t);
         t
     };
+    let pid = &p.id;
     assert!(
         metrics.contains(&format!(
             "scepd_pki_operations_total{{platform=\"{pid}\",outcome=\"success\",fail_info=\"\"}} 2"

@@ -128,32 +128,3 @@ fn kill_9_under_concurrent_enrollment_loses_and_duplicates_nothing() {
         retried.lock().unwrap()
     );
 }
-
-/// Cost of `synchronous=FULL` over `NORMAL` in WAL mode, one small transaction per commit as
-/// the store does. Not an assertion: run with `--ignored --nocapture` and see docs/operations.md.
-#[test]
-#[ignore = "measurement, not a check"]
-fn sqlite_synchronous_cost() {
-    for mode in ["NORMAL", "FULL"] {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = rusqlite::Connection::open(dir.path().join("m.sqlite3")).unwrap();
-        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-        conn.pragma_update(None, "synchronous", mode).unwrap();
-        conn.execute(
-            "CREATE TABLE t (id INTEGER PRIMARY KEY, serial TEXT UNIQUE, der BLOB)",
-            [],
-        )
-        .unwrap();
-        let n = 2000;
-        let t0 = Instant::now();
-        for i in 0..n {
-            conn.execute(
-                "INSERT INTO t (serial, der) VALUES (?1, ?2)",
-                rusqlite::params![format!("{i:040x}"), vec![0u8; 1200]],
-            )
-            .unwrap();
-        }
-        let per = t0.elapsed() / n;
-        eprintln!("synchronous={mode}: {per:?} per committed insert ({n} commits)");
-    }
-}

@@ -1,5 +1,5 @@
-//! The device lifecycle end to end, as issue #4 demands: two devices enrolled with a real
-//! client (micromdm scepclient), then deactivate / suspend / unsuspend / reactivate / delete,
+//! The device lifecycle end to end: two devices enrolled (with the test client; real clients
+//! are in the interop tests), then deactivate / suspend / unsuspend / reactivate / delete,
 //! each effect checked with `openssl ocsp`, `openssl verify -crl_check`, enrollment and the
 //! device-trust check.
 
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use scepd_pki::scep::FailInfo;
 use scepd_pki::scep::client::CertRepOutcome;
 
-use super::interop_clients::{missing, scepclient_available, scepclient_enroll};
+use super::interop_clients::pem_to_der as pem_der;
 use super::testkit::*;
 
 struct Enrolled {
@@ -109,6 +109,7 @@ fn assert_nonceless_response_reused(server: &Server, dir: &Path, ca: &CaCerts, c
         r.body
     };
     let first = ask();
+    // A second later a re-signed response would differ (producedAt has one-second resolution).
     std::thread::sleep(std::time::Duration::from_millis(1100));
     assert_eq!(ask(), first, "the nonce-less response was signed again");
 }
@@ -204,12 +205,6 @@ fn trust(server: &Server, dir: &Path, e: &Enrolled) -> serde_json::Value {
     v
 }
 
-fn pem_der(p: &Path) -> Vec<u8> {
-    let text = std::fs::read_to_string(p).unwrap();
-    let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
-    scepd_pki::scep::http::decode_base64_lenient(b64.as_bytes()).unwrap()
-}
-
 /// Our own client enrolling the same device id (new key) to see whether enrollment is allowed.
 fn enroll_again(
     server: &Server,
@@ -232,9 +227,6 @@ fn enroll_again(
 
 #[test]
 fn device_lifecycle_drives_revocation_enrollment_and_trust() {
-    if missing(scepclient_available(), "scepclient") {
-        return;
-    }
     let server = Server::start();
     let ca = server.ca_certs();
     let dir = tempfile::tempdir().unwrap();
@@ -248,7 +240,6 @@ fn device_lifecycle_drives_revocation_enrollment_and_trust() {
             "macs",
             "--challenge",
             "static",
-            "--allow-des",
             "--json",
         ],
     );
@@ -256,12 +247,22 @@ fn device_lifecycle_drives_revocation_enrollment_and_trust() {
         p["scep_path"].as_str().unwrap().to_owned(),
         p["challenge"].as_str().unwrap().to_owned(),
     );
-    let url = format!("http://{}{path}", server.addr);
+    // Key and certificate as PEM files, for openssl and the trust check.
+    let enrolled = std::cell::Cell::new(0);
     let enroll = |cn: &str| {
-        let e = scepclient_enroll(&url, &challenge, cn, d).unwrap_or_else(|e| panic!("{e}"));
+        let dev = Device::new(cn);
+        let cert = issued(&dev.enroll_at(&server, &path, &ca, Some(&challenge)));
+        let n = enrolled.get() + 1;
+        enrolled.set(n);
+        let (key, cert_pem) = (
+            d.join(format!("key-{n}.pem")),
+            d.join(format!("cert-{n}.pem")),
+        );
+        write_pem(&key, "PRIVATE KEY", &dev.pkcs8);
+        write_pem(&cert_pem, "CERTIFICATE", &cert);
         Enrolled {
-            key: e.key_pem,
-            cert: e.cert_pem,
+            key,
+            cert: cert_pem,
         }
     };
     let a = enroll("alice managementAttestation DEV-A");
@@ -286,7 +287,16 @@ fn device_lifecycle_drives_revocation_enrollment_and_trust() {
         (v["state"].as_str(), v["revoked"].as_u64()),
         (Some("deactivated"), Some(1))
     );
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // OCSP reads the store; the CRL is re-signed on the next refresh (every 500 ms). Bounded
+    // generously: a loaded CI machine may delay a tick.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while crl_verify(&server, d, &ca, &a.cert).0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the CRL did not list the revoked certificate within 3 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     for digest in ["-sha1", "-sha256"] {
         let text = ocsp_status_with(&server, d, &ca, &a.cert, digest);
         assert!(
@@ -416,47 +426,55 @@ fn single_certificate_revocation_and_get_crl() {
     );
     let bad = server.cli(&["cert", "revoke", &serial, "--reason", "bogus"]);
     assert_eq!(bad.status.code(), Some(2));
-    // GetCRL over SCEP returns a CRL listing it, signed by the intermediate.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // GetCRL over SCEP returns a CRL listing it, signed by the intermediate (re-signed on the
+    // next refresh, every 500 ms: polled, bounded).
     let data = scepd_pki::scep::client::issuer_and_serial(parsed.issuer, parsed.serial_magnitude());
-    let req = dev.request(
-        &ca,
-        scepd_pki::scep::MessageType::GetCrl,
-        &data,
-        DEFAULT_PROTECTION,
-        None,
-    );
-    match dev.decode(&ca, &req, &server.pki_operation(&req.der).body, None) {
-        CertRepOutcome::Success { certificates, crls } => {
-            assert!(certificates.is_empty());
-            let dir = tempfile::tempdir().unwrap();
-            let (crl, int) = (dir.path().join("c.pem"), dir.path().join("i.pem"));
-            write_pem(&crl, "X509 CRL", &crls[0]);
-            write_pem(&int, "CERTIFICATE", &ca.intermediate);
-            let (ok, text) = openssl(&[
-                "crl",
-                "-in",
-                crl.to_str().unwrap(),
-                "-CAfile",
-                int.to_str().unwrap(),
-                "-noout",
-                "-text",
-            ]);
-            assert!(ok && text.contains("verify OK"), "CRL signature: {text}");
-            assert!(
-                text.to_ascii_lowercase()
-                    .contains(&serial.to_ascii_lowercase())
-                    && text.contains("Superseded"),
-                "{text}"
-            );
-            assert!(
-                text.contains("X509v3 CRL Number")
-                    && text.contains("X509v3 Authority Key Identifier"),
-                "{text}"
-            );
+    let dir = tempfile::tempdir().unwrap();
+    let (crl, int) = (dir.path().join("c.pem"), dir.path().join("i.pem"));
+    write_pem(&int, "CERTIFICATE", &ca.intermediate);
+    let get_crl = || {
+        let req = dev.request(
+            &ca,
+            scepd_pki::scep::MessageType::GetCrl,
+            &data,
+            DEFAULT_PROTECTION,
+            None,
+        );
+        match dev.decode(&ca, &req, &server.pki_operation(&req.der).body, None) {
+            CertRepOutcome::Success { certificates, crls } => {
+                assert!(certificates.is_empty());
+                write_pem(&crl, "X509 CRL", &crls[0]);
+                openssl(&[
+                    "crl",
+                    "-in",
+                    crl.to_str().unwrap(),
+                    "-CAfile",
+                    int.to_str().unwrap(),
+                    "-noout",
+                    "-text",
+                ])
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
-    }
+    };
+    let listed = |text: &str| {
+        text.to_ascii_lowercase()
+            .contains(&serial.to_ascii_lowercase())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let (ok, text) = loop {
+        let (ok, text) = get_crl();
+        if listed(&text) || std::time::Instant::now() > deadline {
+            break (ok, text);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(ok && text.contains("verify OK"), "CRL signature: {text}");
+    assert!(listed(&text) && text.contains("Superseded"), "{text}");
+    assert!(
+        text.contains("X509v3 CRL Number") && text.contains("X509v3 Authority Key Identifier"),
+        "{text}"
+    );
     // OCSP for a serial we never issued: unknown; garbage: malformedRequest.
     let r = server.post("/ocsp", b"\x30\x03\x02\x01\x00");
     assert_eq!(r.status, 200);

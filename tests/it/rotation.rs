@@ -1,8 +1,8 @@
-//! CA rotation end to end with a real client (micromdm scepclient): enroll → rotate →
-//! GetNextCACert (signed by the current RA) → activate → enroll again; the old certificate
-//! still verifies and OCSP answers for it through the retired CA, whose CRL is still served.
+//! CA rotation end to end with the test client (real clients are in the interop tests):
+//! enroll → rotate → GetNextCACert (signed by the current RA) → activate → enroll again; the
+//! old certificate still verifies and OCSP answers for it through the retired CA, whose CRL is
+//! still served.
 
-use super::interop_clients::{missing, scepclient_available, scepclient_enroll};
 use super::testkit::*;
 
 fn admin_call(
@@ -30,17 +30,8 @@ fn admin_call(
     )
 }
 
-fn pem_der(p: &std::path::Path) -> Vec<u8> {
-    let text = std::fs::read_to_string(p).unwrap();
-    let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
-    scepd_pki::scep::http::decode_base64_lenient(b64.as_bytes()).unwrap()
-}
-
 #[test]
 fn rotation_keeps_old_devices_trusted_and_moves_new_ones() {
-    if missing(scepclient_available(), "scepclient") {
-        return;
-    }
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -60,18 +51,18 @@ fn rotation_keeps_old_devices_trusted_and_moves_new_ones() {
                 "legacy",
                 "--challenge",
                 "static",
-                "--allow-des",
                 "--json",
             ])
             .stdout,
     )
     .unwrap();
-    let url = format!("http://{}{}", server.addr, p["scep_path"].as_str().unwrap());
+    let path = p["scep_path"].as_str().unwrap().to_owned();
     let challenge = p["challenge"].as_str().unwrap().to_owned();
     let old_ca = server.ca_certs();
-    let old = scepclient_enroll(&url, &challenge, "old managementAttestation ROT-1", d)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let old_cert = pem_der(&old.cert_pem);
+    let enroll = |cn: &str, ca: &CaCerts| {
+        issued(&Device::new(cn).enroll_at(&server, &path, ca, Some(&challenge)))
+    };
+    let old_cert = enroll("old managementAttestation ROT-1", &old_ca);
     openssl_verify(d, &old_ca, &old_cert);
 
     // Rotate: staged, advertised, GetNextCACert signed by the current RA.
@@ -161,9 +152,7 @@ fn rotation_keeps_old_devices_trusted_and_moves_new_ones() {
         "GetNextCACert announced what became active"
     );
     assert!(!caps(&server).contains("GetNextCACert"));
-    let new = scepclient_enroll(&url, &challenge, "new managementAttestation ROT-3", d)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let new_cert = pem_der(&new.cert_pem);
+    let new_cert = enroll("new managementAttestation ROT-3", &new_ca);
     openssl_verify(d, &new_ca, &new_cert);
     // The old certificate still verifies against the retired intermediate, OCSP answers "good"
     // for it through the retired CA, and the retired CA's CRL is still published.
