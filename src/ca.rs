@@ -256,7 +256,7 @@ impl CaSet {
     }
 
     /// Start-up self-check: each certificate chains to its issuer by signature and name bytes,
-    /// and each key matches its certificate (design.md gotcha 7).
+    /// and each key matches its certificate (docs/architecture.md gotcha 7).
     fn check(&self) -> Result<(), CaLoadError> {
         use scepd_pki::keys::Signer;
         let bad = |s: String| CaLoadError::Inconsistent(s);

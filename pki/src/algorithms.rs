@@ -228,7 +228,7 @@ impl SignatureAlg {
     }
 
     /// From a CMS SignerInfo: the signature algorithm is often plain `rsaEncryption`, with the
-    /// hash in `digestAlgorithm` (design.md gotcha 4).
+    /// hash in `digestAlgorithm` (docs/architecture.md gotcha 4).
     pub fn for_signer_info(sig_alg: Tlv<'_>, digest: DigestAlg) -> Result<Self, AlgorithmError> {
         let mut r = sig_alg.expect(tag::SEQUENCE)?.reader();
         let o = r.expect(tag::OID)?.value;

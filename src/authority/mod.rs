@@ -1,5 +1,5 @@
-//! Orchestration of SCEP operations (design.md §1). No crypto or SQL of its own: it calls the
-//! pki crate for protocol and issuance, the challenge verifiers, and the store's verbs.
+//! Orchestration of SCEP operations (docs/architecture.md §1). No crypto or SQL of its own: it
+//! calls the pki crate for protocol and issuance, the challenge verifiers, and the store's verbs.
 
 use std::sync::Arc;
 
@@ -327,7 +327,7 @@ impl Authority {
         })?;
         // Reply with the RA the client encrypted to (its signing RA when it encrypted to the
         // encryption certificate): Apple insists the CertRep signer is exactly the RA it
-        // picked (scep-protocol.md §1.6).
+        // picked (docs/scep-protocol.md §1.6).
         let used_cert =
             Certificate::parse(&used.cert_der).map_err(|e| Outcome::Internal(e.to_string()))?;
         let signer = CertRepSigner {
@@ -382,7 +382,8 @@ impl Authority {
         reply: &Reply<'_>,
     ) -> Result<Granted, Outcome> {
         let header = &msg.header;
-        // A CSR that does not parse is reported like a decryption failure (design.md gotcha 5).
+        // A CSR that does not parse is reported like a decryption failure (docs/architecture.md
+        // gotcha 5).
         let csr = CertificationRequest::parse_and_verify(data)
             .map_err(|e| Outcome::Fail(ScepFailure::Envelope(e.to_string())))?;
         let keys = RequestKeys {

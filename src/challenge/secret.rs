@@ -3,7 +3,7 @@
 //! Platform secrets and passwords are 32 characters of RFC 4648 base32 (A–Z, 2–7): 160 bits.
 //! One-time challenges are 32 upper-case hex digits: 128 bits, in the alphabet NDES uses for
 //! its passwords (some MDM scrapers expect it). Every character of both is
-//! PrintableString-safe (Windows refuses `_` and other symbols; scep-protocol.md §2.2).
+//! PrintableString-safe (Windows refuses `_` and other symbols; docs/scep-protocol.md §2.2).
 
 use aws_lc_rs::digest;
 use zeroize::Zeroizing;

@@ -2,9 +2,9 @@
 //! `GET /certsrv/mscep_admin/` that selects the platform by the Basic-auth user name.
 //!
 //! Each authenticated GET hands out one fresh one-time challenge. The default body is the page
-//! NDES's `mscep_admin` serves, as MDMs scrape it (scep-protocol.md §3.1): HTML in UTF-16LE with
-//! a BOM, `The enrollment challenge password is: <B> CHALLENGE </B>` with single spaces, and the
-//! expiry sentence. `Accept: application/json` or `?format=json` gets
+//! NDES's `mscep_admin` serves, as MDMs scrape it (docs/scep-protocol.md §3.1): HTML in UTF-16LE
+//! with a BOM, `The enrollment challenge password is: <B> CHALLENGE </B>` with single spaces, and
+//! the expiry sentence. `Accept: application/json` or `?format=json` gets
 //! `{"challenge": "…", "expires_at": "<RFC 3339>"}` instead. A full password cache is answered
 //! like NDES ("The password cache is full.") but with 503, so MDMs that check the status stop.
 //! Wrong or missing credentials get 401 with `WWW-Authenticate: Basic`; repeated failures per

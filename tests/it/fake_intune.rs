@@ -1,5 +1,5 @@
 //! A fake Azure AD + Microsoft Graph + Intune on one loopback port, playing the documented
-//! third-party-CA protocol (scep-protocol.md §4.3–4.5) strictly: it checks the token request
+//! third-party-CA protocol (docs/scep-protocol.md §4.3–4.5) strictly: it checks the token request
 //! form, bearer tokens per audience, paths, `api-version`, fresh `client-request-id`s and the
 //! exact payload fields, records every violation, and can be told to fail each step.
 

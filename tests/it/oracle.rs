@@ -1,5 +1,5 @@
-//! Decryption-oracle resistance (Bleichenbacher/Marvin, design.md gotcha 5). Three ways an
-//! envelope can be bad after the signature verifies — the RSA key transport fails, the CBC
+//! Decryption-oracle resistance (Bleichenbacher/Marvin, docs/architecture.md gotcha 5). Three ways
+//! an envelope can be bad after the signature verifies — the RSA key transport fails, the CBC
 //! padding is wrong, the decrypted content is not a CSR — must give the same answer (same
 //! failInfo, same text) and timings an observer cannot tell apart.
 

@@ -1,6 +1,6 @@
 //! Bootstrap of a fresh hierarchy (`scepd init`): root → intermediate → RA.
 //!
-//! The RA is always RSA: Apple refuses non-RSA SCEP recipients (scep-protocol.md §1.7), and it
+//! The RA is always RSA: Apple refuses non-RSA SCEP recipients (docs/scep-protocol.md §1.7), and it
 //! carries digitalSignature + keyEncipherment because it both decrypts requests and signs CertReps.
 
 use zeroize::Zeroizing;

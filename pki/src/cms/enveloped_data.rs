@@ -91,8 +91,8 @@ impl<'a> EnvelopedData<'a> {
     /// Decrypts with `key` for the recipient matching `recipient_cert`.
     ///
     /// If the RSA step fails, a random key of the right length is used instead and decryption
-    /// continues, so a padding-oracle attacker sees the same failure either way (design.md
-    /// gotcha 5, Bleichenbacher/Marvin).
+    /// continues, so a padding-oracle attacker sees the same failure either way
+    /// (docs/architecture.md gotcha 5, Bleichenbacher/Marvin).
     pub fn decrypt(
         &self,
         recipient_cert: &Certificate<'_>,

@@ -195,7 +195,7 @@ impl SignerInfo<'_> {
     ///
     /// With signed attributes (RFC 5652 §5.4) the contentType and messageDigest attributes must
     /// match, and the signature covers the attributes re-tagged as SET (0x31) over the exact
-    /// received bytes (design.md gotchas 1–2).
+    /// received bytes (docs/architecture.md gotchas 1–2).
     pub fn verify(
         &self,
         content_type: &[u8],

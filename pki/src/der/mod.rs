@@ -1,6 +1,6 @@
 //! Minimal ASN.1 layer: a lenient BER reader that hands out byte ranges of what was received
-//! (CMS signatures must be checked over the raw bytes, design.md gotchas 1–2) and a DER writer
-//! for everything we emit (exact bytes, no fractional seconds, sorted SETs where DER asks).
+//! (CMS signatures must be checked over the raw bytes, docs/architecture.md gotchas 1–2) and a DER
+//! writer for everything we emit (exact bytes, no fractional seconds, sorted SETs where DER asks).
 
 pub mod oid;
 pub mod reader;

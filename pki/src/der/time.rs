@@ -1,5 +1,5 @@
 //! X.509 / CMS times. RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, both in
-//! whole seconds with `Z` (never fractional seconds, design.md gotcha 3).
+//! whole seconds with `Z` (never fractional seconds, docs/architecture.md gotcha 3).
 
 use super::{DerError, tag, writer};
 

@@ -1,5 +1,6 @@
 //! TBSCertificate encoding and signing. Names are copied as raw bytes from the issuer
-//! certificate and the request, so issuer/subject chaining is byte-exact (design.md gotcha 7).
+//! certificate and the request, so issuer/subject chaining is byte-exact (docs/architecture.md
+//! gotcha 7).
 
 use crate::algorithms::DigestAlg;
 use crate::der::{tag, time, writer};

@@ -146,7 +146,7 @@ impl Signer for SoftwareKey {
             (Inner::Rsa { .. }, DigestAlg::Sha256) => Ok(SignatureAlg::RsaSha256),
             (Inner::Rsa { .. }, DigestAlg::Sha384) => Ok(SignatureAlg::RsaSha384),
             (Inner::Rsa { .. }, DigestAlg::Sha512) => Ok(SignatureAlg::RsaSha512),
-            // aws-lc-rs does not sign with SHA-1 (design.md §4); callers pick SHA-256.
+            // aws-lc-rs does not sign with SHA-1 (docs/architecture.md §4); callers pick SHA-256.
             (Inner::Rsa { .. }, DigestAlg::Sha1) => {
                 Err(KeyError::Rejected("SHA-1 signing is not supported"))
             }

@@ -11,7 +11,7 @@ pub struct Capabilities {
 
 impl Capabilities {
     /// The body: keywords joined by LF. Apple ignores `SCEPStandard`, so the implied keywords
-    /// are listed explicitly as well (scep-protocol.md §2.1). `SHA-384` is not an RFC 8894
+    /// are listed explicitly as well (docs/scep-protocol.md §2.1). `SHA-384` is not an RFC 8894
     /// keyword, but we verify SHA-384 and strongSwan 5.9.8 (Debian 12) needs it: it tests
     /// capability bit numbers as masks (fixed in 5.9.11, "pki: Fix enum for SCEP CA
     /// capabilities"), so it accepts AES only when the keyword at bit 3, SHA-384, is listed.

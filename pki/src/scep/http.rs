@@ -36,7 +36,7 @@ pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// Percent-decodes without turning `+` into a space: in SCEP's base64 a `+` is data, and Apple
-/// sends it raw (scep-protocol.md §1.1). Invalid escapes are kept literally.
+/// sends it raw (docs/scep-protocol.md §1.1). Invalid escapes are kept literally.
 pub fn percent_decode(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());

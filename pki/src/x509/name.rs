@@ -1,6 +1,6 @@
 //! Distinguished names: validation of requested subjects and RFC 4514 text for logs and storage.
-//! Names are always copied as received bytes, never rebuilt (design.md gotcha 7: rebuilding
-//! loses repeated and multi-valued attributes).
+//! Names are always copied as received bytes, never rebuilt (docs/architecture.md gotcha 7:
+//! rebuilding loses repeated and multi-valued attributes).
 
 use crate::der::{DerError, Reader, oid, strict, tag};
 

@@ -1,4 +1,4 @@
-//! The Intune third-party-CA API client (scep-protocol.md §4.3–4.6): OAuth2 client-credentials
+//! The Intune third-party-CA API client (docs/scep-protocol.md §4.3–4.6): OAuth2 client-credentials
 //! tokens from Azure AD, service discovery through Microsoft Graph, and the `ScepActions`
 //! calls. One client per platform: tokens and the discovered service URL are cached; the
 //! service URL is forgotten after any failed call (it is tenant/region specific and can move),

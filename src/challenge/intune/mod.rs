@@ -1,5 +1,5 @@
 //! Intune delegated mode: Microsoft Intune generates the challenge; scepd asks Intune to
-//! validate each request and reports the outcome (scep-protocol.md §4.5).
+//! validate each request and reports the outcome (docs/scep-protocol.md §4.5).
 //!
 //! 1. `validateRequest` with the base64 DER CSR before anything is signed; anything but
 //!    `Success`, or no answer, refuses (fail closed).
