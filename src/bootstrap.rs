@@ -11,8 +11,8 @@ use scepd_pki::x509::{Certificate, name};
 
 use zeroize::Zeroizing;
 
+use crate::ca::keystore::{Keystore, KeystoreError};
 use crate::config::{Config, PostgresConfig, SslMode, StoreConfig};
-use crate::keystore::{Keystore, KeystoreError};
 use crate::platforms::{self, CreatedPlatform, PlatformError};
 use crate::private_file;
 use crate::store::postgres::{PgSettings, PgTls};

@@ -6,11 +6,11 @@ use std::time::Duration;
 use crate::authority::Authority;
 use crate::bootstrap;
 use crate::ca::CaHandle;
+use crate::ca::keystore::Keystore;
 use crate::cli::CliError;
+use crate::clock::unix_now;
 use crate::config::Config;
-use crate::http::scep::unix_now;
 use crate::http::{self, App};
-use crate::keystore::Keystore;
 use crate::revocation::{Revocation, RevocationTiming};
 
 fn fail(e: impl std::fmt::Display) -> CliError {
@@ -102,7 +102,7 @@ pub fn run(mut config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliEr
     // lists them from the first request; RAs staged later get theirs in refresh_loop.
     let encryption_ra = config.encryption_ra.then(|| config.organization.clone());
     if let Some(org) = &encryption_ra {
-        crate::encryption_ra::ensure(&store, &ca, org, unix_now()).map_err(fail)?;
+        crate::ca::encryption_ra::ensure(&store, &ca, org, unix_now()).map_err(fail)?;
     }
     if !crate::cpu_pool::configure(config.cpu_slots) {
         return Err(fail("the CPU pool was already in use with another size"));
@@ -139,7 +139,7 @@ pub fn run(mut config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliEr
                 metrics.ca_expiry(role, &a.id, c.not_after);
             }
         }
-        let trust = crate::trust::TrustCheck::new(store.clone(), ca.clone(), crate::http::scep::unix_now())
+        let trust = crate::trust::TrustCheck::new(store.clone(), ca.clone(), crate::clock::unix_now())
             .map_err(|e| fail(format!("trust check: {e}")))?;
         let authority =
             Authority::new(&config, &config.public_base(addr), store, ca, revocation.clone());
@@ -251,7 +251,7 @@ async fn refresh_loop(
             c.reload_if_changed(&s, now).map_err(|e| e.to_string())?;
             // A failure here must not hold up the CRL refresh below; it is retried next tick.
             if let Some(org) = &e {
-                if let Err(err) = crate::encryption_ra::ensure(&s, &c, org, now) {
+                if let Err(err) = crate::ca::encryption_ra::ensure(&s, &c, org, now) {
                     tracing::error!(error = %err, "could not create an RA encryption certificate; retrying");
                 }
             }

@@ -10,13 +10,13 @@ use serde_json::{Value, json};
 
 use super::tokens::Caller;
 use super::{error, json_response};
+use crate::ca::rotation;
+use crate::clock::unix_now;
 use crate::devices::identity::DevicePattern;
 use crate::devices::{self, Action};
 use crate::error::HttpFailure;
 use crate::http::HttpResponse;
-use crate::http::scep::unix_now;
 use crate::platforms;
-use crate::rotation;
 use crate::store::{CertStatus, CertificateFilter, DeviceState, Store, StoreError};
 use scepd_pki::keys::KeyAlgorithm;
 

@@ -12,7 +12,7 @@ use hyper::Request;
 use hyper::body::Incoming;
 use serde_json::json;
 
-use crate::http::scep::unix_now;
+use crate::clock::unix_now;
 use crate::http::{App, Handler, HttpResponse, response};
 use tokens::{AuthError, Scope};
 

@@ -5,8 +5,8 @@ use serde_json::json;
 
 use super::{CliError, fail, open_initialized};
 use crate::admin::tokens::{self, Scope};
+use crate::clock::unix_now;
 use crate::config::Config;
-use crate::http::scep::unix_now;
 use crate::printable::escape;
 
 /// `admin` subcommands.

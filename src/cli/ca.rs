@@ -8,10 +8,10 @@ use serde_json::json;
 
 use super::{CliError, fail, open_initialized};
 use crate::ca::CaHandle;
+use crate::ca::keystore::Keystore;
+use crate::ca::rotation;
+use crate::clock::unix_now;
 use crate::config::Config;
-use crate::http::scep::unix_now;
-use crate::keystore::Keystore;
-use crate::rotation;
 
 /// `ca` subcommands.
 #[derive(Debug, Subcommand)]

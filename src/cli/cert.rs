@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::printable::escape;
 use scepd_pki::revocation::RevocationReason;
 
-use crate::http::scep::unix_now;
+use crate::clock::unix_now;
 use crate::store::{CertStatus, CertificateFilter};
 
 /// Runs a `cert` subcommand.

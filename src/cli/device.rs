@@ -5,9 +5,9 @@ use scepd_pki::revocation::RevocationReason;
 use serde_json::json;
 
 use super::{CliError, fail, open_initialized};
+use crate::clock::unix_now;
 use crate::config::Config;
 use crate::devices::{self, Action};
-use crate::http::scep::unix_now;
 use crate::printable::escape;
 use crate::store::{CertificateFilter, Device, DeviceState, Store};
 

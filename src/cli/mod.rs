@@ -14,8 +14,8 @@ mod platform;
 pub mod remote;
 
 use crate::bootstrap::{self, InitError};
+use crate::clock::unix_now;
 use crate::config::Config;
-use crate::http::scep::unix_now;
 use crate::platforms;
 use crate::store::Store;
 

@@ -20,10 +20,11 @@ use hyper::{Method, Request};
 use scepd_pki::scep::http::{decode_base64_lenient, query_param};
 use zeroize::Zeroizing;
 
-use super::scep::{blocking, unix_now};
+use super::scep::blocking;
 use super::{App, HttpResponse, failure_response, response};
 use crate::challenge::dynamic::{self, HandOutError, HandedOut};
 use crate::challenge::secret;
+use crate::clock::unix_now;
 use crate::error::HttpFailure;
 use crate::store::Platform;
 

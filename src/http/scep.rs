@@ -10,6 +10,7 @@ use hyper::{Method, Request};
 use scepd_pki::scep::http::{Operation, decode_get_message, query_param};
 
 use super::{App, HttpResponse, response};
+use crate::clock::unix_now;
 use crate::error::HttpFailure;
 
 /// Splits `/scep/<id>[/pkiclient.exe|/cgi-bin/pkiclient.exe][/]` into the platform id.
@@ -118,14 +119,6 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| HttpFailure::Internal(format!("worker failed: {e}")))?
-}
-
-/// Seconds since the epoch.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

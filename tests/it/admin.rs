@@ -151,6 +151,40 @@ fn api_platform(server: &Server, admin: &str, name: &str) -> ApiPlatform {
     platform
 }
 
+/// A server, its CA certificates, an admin token and a static platform made through the API.
+struct ApiFixture {
+    server: Server,
+    ca: CaCerts,
+    admin: String,
+    p: ApiPlatform,
+}
+
+impl ApiFixture {
+    fn new() -> Self {
+        let server = Server::start();
+        let ca = server.ca_certs();
+        let admin = token(&server, "ops", "admin", &[]);
+        let p = api_platform(&server, &admin, "jamf");
+        Self {
+            server,
+            ca,
+            admin,
+            p,
+        }
+    }
+
+    /// A certificate for a new device `cn`, enrolled with the platform's challenge.
+    fn enrolled(&self, cn: &str) -> Vec<u8> {
+        issued(&enroll_through(
+            &self.server,
+            &self.ca,
+            &self.p,
+            cn,
+            Some(&self.p.challenge),
+        ))
+    }
+}
+
 /// One PKCSReq of a new device `cn` through `p` with `challenge`; the CertRep outcome.
 fn enroll_through(
     server: &Server,
@@ -167,17 +201,15 @@ fn enroll_through(
 
 #[test]
 fn a_platform_created_through_the_api_enrolls_and_shows_its_device() {
-    let server = Server::start();
-    let ca = server.ca_certs();
-    let admin = token(&server, "ops", "admin", &[]);
-    let p = api_platform(&server, &admin, "jamf");
+    let f = ApiFixture::new();
+    let (server, admin, p) = (&f.server, &f.admin, &f.p);
     let cn = "dora managementAttestation API-1";
-    issued(&enroll_through(&server, &ca, &p, cn, Some(&p.challenge)));
+    f.enrolled(cn);
     let (s, d, _) = call(
-        &server,
+        server,
         "GET",
         &format!("/admin/v1/devices/{}/API-1", p.id),
-        Some(&admin),
+        Some(admin),
         None,
     );
     assert_eq!(
@@ -187,10 +219,10 @@ fn a_platform_created_through_the_api_enrolls_and_shows_its_device() {
     assert_eq!(d["certificates"].as_array().unwrap().len(), 1);
     assert_eq!(
         call(
-            &server,
+            server,
             "GET",
             "/admin/v1/devices/nope/nope",
-            Some(&admin),
+            Some(admin),
             None
         )
         .0,
@@ -201,18 +233,16 @@ fn a_platform_created_through_the_api_enrolls_and_shows_its_device() {
 
 #[test]
 fn deactivating_a_device_through_the_api_revokes_it_once() {
-    let server = Server::start();
-    let ca = server.ca_certs();
-    let admin = token(&server, "ops", "admin", &[]);
-    let p = api_platform(&server, &admin, "jamf");
+    let f = ApiFixture::new();
+    let (server, ca, admin, p) = (&f.server, &f.ca, &f.admin, &f.p);
     let cn = "dora managementAttestation API-1";
-    let cert = issued(&enroll_through(&server, &ca, &p, cn, Some(&p.challenge)));
+    let cert = f.enrolled(cn);
     let deactivate = format!("/admin/v1/devices/{}/API-1/deactivate", p.id);
     let (s, d, _) = call(
-        &server,
+        server,
         "POST",
         &deactivate,
-        Some(&admin),
+        Some(admin),
         Some(serde_json::json!({"reason": "keyCompromise"})),
     );
     assert_eq!(
@@ -222,21 +252,18 @@ fn deactivating_a_device_through_the_api_revokes_it_once() {
     let dir = tempfile::tempdir().unwrap();
     let leaf = dir.path().join("leaf.pem");
     write_pem(&leaf, "CERTIFICATE", &cert);
-    let text = super::revocation::ocsp_status(&server, dir.path(), &ca, &leaf);
+    let text = super::revocation::ocsp_status(server, dir.path(), ca, &leaf);
     assert!(
         text.contains(": revoked") && text.contains("keyCompromise"),
         "{text}"
     );
     // The same transition again is a conflict; a platform with certificates is not deleted.
-    assert_eq!(
-        call(&server, "POST", &deactivate, Some(&admin), None).0,
-        409
-    );
+    assert_eq!(call(server, "POST", &deactivate, Some(admin), None).0, 409);
     let (s, _, _) = call(
-        &server,
+        server,
         "DELETE",
         &format!("/admin/v1/platforms/{}", p.id),
-        Some(&admin),
+        Some(admin),
         None,
     );
     assert_eq!(s, 409, "it has certificates");
@@ -244,37 +271,35 @@ fn deactivating_a_device_through_the_api_revokes_it_once() {
 
 #[test]
 fn certificates_are_listed_shown_and_revoked_idempotently() {
-    let server = Server::start();
-    let ca = server.ca_certs();
-    let admin = token(&server, "ops", "admin", &[]);
-    let p = api_platform(&server, &admin, "jamf");
+    let f = ApiFixture::new();
+    let (server, admin, p) = (&f.server, &f.admin, &f.p);
     let cn = "dora managementAttestation API-1";
-    issued(&enroll_through(&server, &ca, &p, cn, Some(&p.challenge)));
+    f.enrolled(cn);
     let (s, list, _) = call(
-        &server,
+        server,
         "GET",
         &format!("/admin/v1/certificates?platform_id={}&status=valid", p.id),
-        Some(&admin),
+        Some(admin),
         None,
     );
     assert_eq!((s, list.as_array().unwrap().len()), (200, 1));
     let serial = list[0]["serial"].as_str().unwrap().to_owned();
     let revoke = |reason: &str| {
         call(
-            &server,
+            server,
             "POST",
             &format!("/admin/v1/certificates/{serial}/revoke"),
-            Some(&admin),
+            Some(admin),
             Some(serde_json::json!({ "reason": reason })),
         )
     };
     let (s, r, _) = revoke("keyCompromise");
     assert_eq!((s, r["changed"].as_bool()), (200, Some(true)), "{r}");
     let (_, shown, _) = call(
-        &server,
+        server,
         "GET",
         &format!("/admin/v1/certificates/{serial}"),
-        Some(&admin),
+        Some(admin),
         None,
     );
     assert_eq!(shown["revocation_reason"], "keyCompromise");
@@ -282,10 +307,10 @@ fn certificates_are_listed_shown_and_revoked_idempotently() {
     let (s, r, _) = revoke("superseded");
     assert_eq!((s, r["changed"].as_bool()), (200, Some(false)));
     let (_, list, _) = call(
-        &server,
+        server,
         "GET",
         &format!("/admin/v1/certificates?platform_id={}&status=revoked", p.id),
-        Some(&admin),
+        Some(admin),
         None,
     );
     assert_eq!(list[0]["revocation_reason"], "keyCompromise");
@@ -293,27 +318,25 @@ fn certificates_are_listed_shown_and_revoked_idempotently() {
 
 #[test]
 fn rotating_a_platform_secret_retires_the_old_one() {
-    let server = Server::start();
-    let ca = server.ca_certs();
-    let admin = token(&server, "ops", "admin", &[]);
-    let p = api_platform(&server, &admin, "jamf");
+    let f = ApiFixture::new();
+    let (server, ca, admin, p) = (&f.server, &f.ca, &f.admin, &f.p);
     let (s, rot, _) = call(
-        &server,
+        server,
         "POST",
         &format!("/admin/v1/platforms/{}/rotate-secret", p.id),
-        Some(&admin),
+        Some(admin),
         None,
     );
     assert_eq!(s, 200);
     let cn = "eve managementAttestation API-2";
     assert!(matches!(
-        enroll_through(&server, &ca, &p, cn, Some(&p.challenge)),
+        enroll_through(server, ca, p, cn, Some(&p.challenge)),
         CertRepOutcome::Failure { .. }
     ));
     issued(&enroll_through(
-        &server,
-        &ca,
-        &p,
+        server,
+        ca,
+        p,
         cn,
         rot["challenge"].as_str(),
     ));
@@ -358,42 +381,40 @@ fn other_challenge_modes_through_the_api_print_what_the_cli_prints() {
 
 #[test]
 fn the_audit_trail_names_the_token_and_metrics_count_what_happened() {
-    let server = Server::start();
-    let ca = server.ca_certs();
-    let admin = token(&server, "ops", "admin", &[]);
-    let p = api_platform(&server, &admin, "jamf");
+    let f = ApiFixture::new();
+    let (server, ca, admin, p) = (&f.server, &f.ca, &f.admin, &f.p);
     let cn = "dora managementAttestation API-1";
-    let cert = issued(&enroll_through(&server, &ca, &p, cn, Some(&p.challenge)));
+    let cert = f.enrolled(cn);
     let cn2 = "eve managementAttestation API-2";
-    issued(&enroll_through(&server, &ca, &p, cn2, Some(&p.challenge)));
-    let wrong = enroll_through(&server, &ca, &p, "mallory", Some("wrong"));
+    f.enrolled(cn2);
+    let wrong = enroll_through(server, ca, p, "mallory", Some("wrong"));
     assert!(matches!(wrong, CertRepOutcome::Failure { .. }));
     let (s, _, _) = call(
-        &server,
+        server,
         "POST",
         &format!("/admin/v1/devices/{}/API-1/deactivate", p.id),
-        Some(&admin),
+        Some(admin),
         None,
     );
     assert_eq!(s, 200);
     let (s, _, _) = call(
-        &server,
+        server,
         "POST",
         &format!("/admin/v1/platforms/{}/rotate-secret", p.id),
-        Some(&admin),
+        Some(admin),
         None,
     );
     assert_eq!(s, 200);
     let dir = tempfile::tempdir().unwrap();
     let leaf = dir.path().join("leaf.pem");
     write_pem(&leaf, "CERTIFICATE", &cert);
-    super::revocation::ocsp_status(&server, dir.path(), &ca, &leaf);
+    super::revocation::ocsp_status(server, dir.path(), ca, &leaf);
 
     let (_, audit, _) = call(
-        &server,
+        server,
         "GET",
         "/admin/v1/audit?since=2020-01-01T00:00:00Z",
-        Some(&admin),
+        Some(admin),
         None,
     );
     let actions: Vec<(String, String)> = audit

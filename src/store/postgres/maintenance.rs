@@ -10,7 +10,7 @@ impl PgStore {
     /// See [`crate::store::Backend::ready`]: a real write (the probe row) in a committed
     /// transaction, so an unreachable, read-only or full database is not ready.
     pub fn ready(&self) -> Result<(), StoreError> {
-        let now = crate::http::scep::unix_now();
+        let now = crate::clock::unix_now();
         self.write("probing the database", |tx| {
             tx.execute(
                 "INSERT INTO readiness_probe (id, probed_at, payload) VALUES (1, $1, '') \

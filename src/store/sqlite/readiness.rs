@@ -8,6 +8,7 @@
 //! has room for enrollments. Probes run at most once per [`PROBE_INTERVAL`] (each costs an
 //! fsync), and not at all while enrollments are committing.
 
+use crate::clock::unix_now;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -104,12 +105,6 @@ impl SqliteStore {
         }
         probe
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -23,8 +23,8 @@ use scepd_pki::issue::extensions::{self, KeyUsage};
 use scepd_pki::keys::KeyAlgorithm;
 use scepd_pki::x509::{Certificate, name};
 
+use crate::ca::rotation::{RotationError, certified_key};
 use crate::ca::{CaHandle, LoadedAuthority};
-use crate::rotation::{RotationError, certified_key};
 use crate::store::{EncryptionCertificate, Store};
 
 /// Creates the missing encryption certificates of the active and the staged RA. Returns how

@@ -3,6 +3,10 @@
 //! trusted (their CRLs are published, OCSP answers for them, late requests still decrypt).
 //! Loaded from the store and keystore; swapped atomically when a rotation is activated.
 
+pub mod encryption_ra;
+pub mod keystore;
+pub mod rotation;
+
 use std::sync::{Arc, RwLock};
 
 use scepd_pki::algorithms::DigestAlg;
@@ -11,7 +15,7 @@ use scepd_pki::cms::signed_data::SignedDataBuilder;
 use scepd_pki::keys::SoftwareKey;
 use scepd_pki::x509::Certificate;
 
-use crate::keystore::{Keystore, KeystoreError};
+use crate::ca::keystore::{Keystore, KeystoreError};
 use crate::store::{CaRecord, CaRole, CaState, EncryptionCertificate, Store, StoreError};
 
 /// Errors loading CA material.

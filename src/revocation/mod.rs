@@ -9,6 +9,8 @@
 //! second), so CRL numbers never go backwards whichever node is asked. A holder that dies
 //! loses the lease after [`CRL_LEASE_SECS`] and another node takes over.
 
+pub mod ocsp_cache;
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -21,7 +23,7 @@ use scepd_pki::revocation::ocsp::{
 use scepd_pki::x509::Certificate;
 
 use crate::ca::{CaHandle, CaSet, LoadedAuthority};
-use crate::ocsp_cache::{OcspCache, Stamp};
+use crate::revocation::ocsp_cache::{OcspCache, Stamp};
 use crate::store::{CertStatus as StoredStatus, Store, StoreError, StoredCrl};
 
 /// Errors building revocation data (ours, never the client's).

@@ -11,8 +11,8 @@ use scepd_pki::keys::{KeyAlgorithm, SoftwareKey};
 use scepd_pki::random::SystemRandom;
 use scepd_pki::x509::{Certificate, name};
 
+use crate::ca::keystore::KeystoreError;
 use crate::ca::{CaHandle, CaLoadError};
-use crate::keystore::KeystoreError;
 use crate::store::{CaRecord, CaRole, CaState, Store, StoreError};
 
 /// Rotation failures.
