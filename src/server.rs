@@ -113,6 +113,9 @@ pub fn run(mut config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliEr
         .build()
         .map_err(fail)?;
     let result = runtime.block_on(async move {
+        // Handlers first: a SIGTERM sent as soon as the listening lines appear must stop
+        // the server cleanly, not kill it with the default action.
+        let shutdown = shutdown_signal();
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| fail(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -165,7 +168,7 @@ pub fn run(mut config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliEr
         });
         let public = tokio::spawn(http::serve(listener, app, bounds.clone(), None, stopped(stop_rx.clone())));
         let admin = tokio::spawn(http::serve(admin_listener, admin, bounds, tls, stopped(stop_rx)));
-        shutdown_signal().await;
+        shutdown.await;
         let _ = stop_tx.send(true);
         let _ = tokio::join!(public, admin);
         // Another node (or the next start of this one) may publish CRLs at once.
@@ -184,18 +187,23 @@ pub fn run(mut config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliEr
     result
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGTERM/SIGINT handlers now (must run inside the runtime) and returns the
+/// future that completes on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            tracing::error!("cannot install signal handlers; stop with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
     }
 }
 
