@@ -106,6 +106,34 @@ struct RequestKeys {
     request: Vec<u8>,
 }
 
+/// What an enrollment learnt about its request before authorising it: its keys, who the CSR
+/// names (or why that is refused) and the state of that device when it is registered.
+struct Known {
+    keys: RequestKeys,
+    who: Result<identity::Identity, Outcome>,
+    device_state: Option<crate::store::DeviceState>,
+}
+
+/// The device and user of a request; refuses a device id that breaks the documented rule
+/// (too long, control or bidi characters: never stored) and, early, a device that is not
+/// active (the store checks again atomically when recording).
+fn identify(
+    who: Result<identity::Identity, Outcome>,
+    device_state: Option<crate::store::DeviceState>,
+) -> Result<identity::Identity, Outcome> {
+    let who = who?;
+    if let Some(id) = &who.device_id {
+        identity::check_device_id(id)
+            .map_err(|e| Outcome::Fail(ScepFailure::Policy(e.to_string())))?;
+    }
+    match device_state {
+        Some(state) if state != crate::store::DeviceState::Active => {
+            Err(Outcome::Fail(ScepFailure::Device(state.as_str())))
+        }
+        _ => Ok(who),
+    }
+}
+
 /// Whether `platform`'s challenge is decided by a delegated validator (Intune, webhook) that
 /// must hear of each issuance, renewals included. Modes added later count as delegated until
 /// said otherwise: the safe side.
@@ -405,20 +433,29 @@ impl Authority {
             sans: &sans,
             now,
         };
-        // RFC 8894 §3.3.1: a repeated request for an issued certificate gets the same
-        // certificate. Repeated means the same request, not only the same transactionID: a
-        // same-key renewal that reuses it (strongSwan, scepclient, certmonger) is authorised
-        // and issued below like any other request.
-        match self
+        // Who the request names, worked out now so the store answers the replay question and
+        // the device's state in one read; its refusals still come where identify() raises them.
+        let who = self.identity_of_csr(platform, &csr);
+        let device_id = who
+            .as_ref()
+            .ok()
+            .and_then(|w| w.device_id.as_deref())
+            .filter(|id| identity::check_device_id(id).is_ok());
+        let lookup = self
             .store
-            .match_transaction(
+            .enrollment_lookup(
                 &platform.id,
                 header.transaction_id.as_str(),
                 &keys.request,
                 &keys.certified,
+                device_id,
             )
-            .map_err(store_err)?
-        {
+            .map_err(store_err)?;
+        // RFC 8894 §3.3.1: a repeated request for an issued certificate gets the same
+        // certificate. Repeated means the same request, not only the same transactionID: a
+        // same-key renewal that reuses it (strongSwan, scepclient, certmonger) is authorised
+        // and issued below like any other request.
+        match lookup.transaction {
             TransactionMatch::Replay(existing) => return self.replay(existing, &request),
             TransactionMatch::OtherKey => {
                 return Err(Outcome::Fail(ScepFailure::TransactionReuse));
@@ -435,9 +472,14 @@ impl Authority {
             Some(_) if !delegated(platform) => None,
             _ => Some(self.authorize_challenge(&request)?),
         };
+        let known = Known {
+            keys,
+            who,
+            device_state: lookup.device_state,
+        };
         let result = self.issue_and_record(
             &csr,
-            keys,
+            known,
             renewed.as_ref(),
             authorized.as_ref(),
             &request,
@@ -552,14 +594,15 @@ impl Authority {
     fn issue_and_record(
         &self,
         csr: &CertificationRequest<'_>,
-        keys: RequestKeys,
+        known: Known,
         renewed: Option<&Renewed>,
         authorized: Option<&Authorized>,
         request: &ChallengeRequest<'_>,
         reply: &Reply<'_>,
     ) -> Result<Granted, Outcome> {
         let (platform, now) = (request.platform, request.now);
-        let who = self.identify(platform, csr)?;
+        let keys = known.keys;
+        let who = identify(known.who, known.device_state)?;
         if let Some(renewed) = renewed {
             renewal::check_binding(renewed, &who)?;
         }
@@ -721,9 +764,8 @@ impl Authority {
         }
     }
 
-    /// The device and user of a request; refuses early when the device is not active (the
-    /// store checks again atomically when recording).
-    fn identify(
+    /// The device and user a request's CSR names (subject and requested SANs).
+    fn identity_of_csr(
         &self,
         platform: &Platform,
         csr: &CertificationRequest<'_>,
@@ -733,25 +775,7 @@ impl Authority {
             .and_then(|ext| scepd_pki::x509::general_names::filter_requested(ext.value).ok())
             .map(|(_, names)| names)
             .unwrap_or_default();
-        let who = self.identity_of(platform, csr.subject, &sans)?;
-        // The documented device-id rule holds for every request: an id that breaks it (too
-        // long, control or bidi characters) is refused, never stored.
-        if let Some(id) = &who.device_id {
-            identity::check_device_id(id)
-                .map_err(|e| Outcome::Fail(ScepFailure::Policy(e.to_string())))?;
-        }
-        if let Some(device_id) = &who.device_id {
-            if let Some(d) = self
-                .store
-                .device(&platform.id, device_id)
-                .map_err(store_err)?
-            {
-                if d.state != crate::store::DeviceState::Active {
-                    return Err(Outcome::Fail(ScepFailure::Device(d.state.as_str())));
-                }
-            }
-        }
-        Ok(who)
+        self.identity_of(platform, csr.subject, &sans)
     }
 
     /// The device and user a subject and its SANs name under `platform`'s device-id pattern.

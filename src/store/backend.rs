@@ -8,9 +8,9 @@ use zeroize::Zeroizing;
 
 use super::{
     AdminToken, AuditEvent, CaRecord, CaRole, CertificateFilter, CertificateState, ChallengeIssue,
-    Device, DeviceState, DeviceTransition, EncryptionCertificate, Issuance, IssuedCertificate,
-    NONCE_KEY_LEN, NewCertificate, OneTimeState, PendingIssuance, Platform, RevokedCertificate,
-    StoreError, StoredCrl, TransactionMatch,
+    Device, DeviceState, DeviceTransition, EncryptionCertificate, EnrollmentLookup, Issuance,
+    IssuedCertificate, NONCE_KEY_LEN, NewCertificate, OneTimeState, PendingIssuance, Platform,
+    RevokedCertificate, StoreError, StoredCrl, TransactionMatch,
 };
 
 /// A store backend. See the module docs; [`super::Store`] is how callers hold one.
@@ -107,6 +107,33 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         request_sha256: &[u8],
         public_key_sha256: &[u8],
     ) -> Result<TransactionMatch, StoreError>;
+
+    /// [`Self::match_transaction`] and the state of the request's device (`device_id`), read
+    /// together before signing. Early answers only: recording checks both again atomically.
+    /// A backend where each read costs a round trip answers both in one.
+    fn enrollment_lookup(
+        &self,
+        platform_id: &str,
+        transaction_id: &str,
+        request_sha256: &[u8],
+        public_key_sha256: &[u8],
+        device_id: Option<&str>,
+    ) -> Result<EnrollmentLookup, StoreError> {
+        let transaction = self.match_transaction(
+            platform_id,
+            transaction_id,
+            request_sha256,
+            public_key_sha256,
+        )?;
+        let device_state = match device_id {
+            Some(id) => self.device(platform_id, id)?.map(|d| d.state),
+            None => None,
+        };
+        Ok(EnrollmentLookup {
+            transaction,
+            device_state,
+        })
+    }
 
     /// The certificate `issuer_id` issued with `serial` (leading zero octets ignored), if any.
     /// A serial that could never have been recorded (zero, too long) is simply not found.

@@ -312,6 +312,16 @@ pub enum TransactionMatch {
     OtherKey,
 }
 
+/// What an enrollment reads before it signs
+/// ([`Backend::enrollment_lookup`](super::Backend::enrollment_lookup)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollmentLookup {
+    /// How the request relates to its transaction's certificates.
+    pub transaction: TransactionMatch,
+    /// The named device's state, when that device is registered.
+    pub device_state: Option<DeviceState>,
+}
+
 impl TransactionMatch {
     /// Classifies `live`, the transaction's live certificates that are current or answered
     /// this request (at most one of each), for a request with these hashes. The one rule

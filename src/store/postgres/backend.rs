@@ -97,6 +97,24 @@ impl Backend for PgStore {
         PgStore::certificate_by_transaction(self, platform_id, transaction_id)
     }
 
+    fn enrollment_lookup(
+        &self,
+        platform_id: &str,
+        transaction_id: &str,
+        request_sha256: &[u8],
+        public_key_sha256: &[u8],
+        device_id: Option<&str>,
+    ) -> Result<crate::store::EnrollmentLookup, StoreError> {
+        PgStore::enrollment_lookup(
+            self,
+            platform_id,
+            transaction_id,
+            request_sha256,
+            public_key_sha256,
+            device_id,
+        )
+    }
+
     fn match_transaction(
         &self,
         platform_id: &str,

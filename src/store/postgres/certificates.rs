@@ -8,8 +8,8 @@ use super::devices::bump_generation;
 use crate::store::error::Context;
 use crate::store::serial::{canonical_serial, format_serial, parse_hex};
 use crate::store::{
-    CertStatus, CertificateFilter, Delivery, IssuedCertificate, StoreError, TransactionMatch,
-    WITHDRAWN_REASON,
+    CertStatus, CertificateFilter, Delivery, DeviceState, EnrollmentLookup, IssuedCertificate,
+    StoreError, TransactionMatch, WITHDRAWN_REASON,
 };
 
 pub(super) const COLUMNS: &str = "serial, issuer_id, platform_id, transaction_id, \
@@ -81,9 +81,21 @@ pub(super) fn by_transaction(
     )
 }
 
+/// The query for what [`TransactionMatch::classify`] needs ($1 platform, $2 transaction,
+/// $3 request fingerprint). Each branch's condition matches one partial index's.
+fn live_rows() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM certificates WHERE platform_id = $1 \
+           AND transaction_id = $2 AND delivery <> 'withdrawn' AND superseded_at IS NULL \
+         UNION ALL \
+         SELECT {COLUMNS} FROM certificates WHERE platform_id = $1 \
+           AND transaction_id = $2 AND superseded_at IS NOT NULL \
+           AND delivery <> 'withdrawn' AND request_sha256 = $3"
+    )
+}
+
 /// What [`TransactionMatch::classify`] needs: the current certificate of (platform,
-/// transaction) and a superseded live one that answered `request_sha256`. Each branch's
-/// condition matches one partial index's.
+/// transaction) and a superseded live one that answered `request_sha256`.
 pub(super) fn match_transaction(
     c: &mut super::sql::Sql<'_, impl postgres::GenericClient>,
     platform_id: &str,
@@ -93,14 +105,7 @@ pub(super) fn match_transaction(
 ) -> Result<TransactionMatch, StoreError> {
     let live = c
         .query(
-            &format!(
-                "SELECT {COLUMNS} FROM certificates WHERE platform_id = $1 \
-                   AND transaction_id = $2 AND delivery <> 'withdrawn' AND superseded_at IS NULL \
-                 UNION ALL \
-                 SELECT {COLUMNS} FROM certificates WHERE platform_id = $1 \
-                   AND transaction_id = $2 AND superseded_at IS NOT NULL \
-                   AND delivery <> 'withdrawn' AND request_sha256 = $3"
-            ),
+            &live_rows(),
             &[&platform_id, &transaction_id, &request_sha256],
         )
         .context("reading a transaction's certificates")?
@@ -112,6 +117,46 @@ pub(super) fn match_transaction(
         request_sha256,
         public_key_sha256,
     ))
+}
+
+/// [`match_transaction`] and the device's state in one round trip: the transaction's rows
+/// (as there) each carry the device's state in a last column, and a row of NULLs carries it
+/// when the transaction has none.
+pub(super) fn enrollment_lookup(
+    c: &mut super::sql::Sql<'_, impl postgres::GenericClient>,
+    platform_id: &str,
+    transaction_id: &str,
+    request_sha256: &[u8],
+    public_key_sha256: &[u8],
+    device_id: Option<&str>,
+) -> Result<EnrollmentLookup, StoreError> {
+    let rows = c
+        .query(
+            &format!(
+                "SELECT t.*, (SELECT state FROM devices WHERE platform_id = $1 \
+                   AND device_id = $4::text) \
+                 FROM (SELECT 1) AS one LEFT JOIN ({}) AS t ON true",
+                live_rows()
+            ),
+            &[&platform_id, &transaction_id, &request_sha256, &device_id],
+        )
+        .context("reading a transaction's certificates and its device")?;
+    let device_column = COLUMNS.split(',').count();
+    let mut device_state = None;
+    let mut live = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let state: Option<String> = row.try_get(device_column).context("reading a device")?;
+        // An unknown state can only come from a newer scepd: the most closed one (devices.rs).
+        device_state = state.map(|s| DeviceState::parse(&s).unwrap_or(DeviceState::Deleted));
+        let serial: Option<String> = row.try_get(0).context("reading a certificate")?;
+        if serial.is_some() {
+            live.push(from_row(row)?);
+        }
+    }
+    Ok(EnrollmentLookup {
+        transaction: TransactionMatch::classify(live, request_sha256, public_key_sha256),
+        device_state,
+    })
 }
 
 /// The certificate of (issuer, serial as stored hex); `lock` is "" or a row lock clause.
@@ -136,6 +181,27 @@ impl PgStore {
         transaction_id: &str,
     ) -> Result<Option<IssuedCertificate>, StoreError> {
         self.read(|c| by_transaction(c, platform_id, transaction_id))
+    }
+
+    /// See [`crate::store::Backend::enrollment_lookup`].
+    pub fn enrollment_lookup(
+        &self,
+        platform_id: &str,
+        transaction_id: &str,
+        request_sha256: &[u8],
+        public_key_sha256: &[u8],
+        device_id: Option<&str>,
+    ) -> Result<EnrollmentLookup, StoreError> {
+        self.read(|c| {
+            enrollment_lookup(
+                c,
+                platform_id,
+                transaction_id,
+                request_sha256,
+                public_key_sha256,
+                device_id,
+            )
+        })
     }
 
     /// See [`crate::store::Backend::match_transaction`].

@@ -1,6 +1,8 @@
 //! Recording issued certificates, with replay detection, across nodes.
 //!
-//! One transaction per issuance: the device (row held against a concurrent state change),
+//! A first enrollment without a one-time challenge is one statement (device, audit entry,
+//! certificate), which commits by itself: one round trip. Everything else:
+//! one transaction per issuance: the device (row held against a concurrent state change),
 //! the one-time challenge (one conditional UPDATE: one winner), then the row. The first try
 //! inserts as for a new transaction; the partial unique index on current certificates refuses
 //! it when the transaction already has one (a replay, a same-key renewal, another key, or a
@@ -62,6 +64,27 @@ impl PgStore {
     }
 
     fn record(&self, pending: &CheckedIssuance) -> Result<Issuance, StoreError> {
+        let mut retries = 0;
+        // The common case in one statement: a first enrollment (a new device, or none named)
+        // without a one-time challenge to consume, at full durability (`SET LOCAL` needs a
+        // transaction). Anything else, and a device that already exists (its state decides),
+        // takes the transaction below; this statement then wrote nothing.
+        if pending.challenge_sha256.is_none() && self.full_durability.load(Ordering::Relaxed) {
+            match self.autocommit(|c| record_first_enrollment(c, pending)) {
+                Ok(true) => {
+                    self.counters.issuances.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Issuance::Recorded);
+                }
+                Ok(false) => {}
+                // The transaction has a current certificate: look, as on a retry below.
+                Err(StoreError::Postgres { source, .. })
+                    if unique_violation(&source) == Some("certificates_transaction") =>
+                {
+                    retries = 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         // Optimistic first: a new transaction (nearly every enrollment; the caller has
         // already looked for replays before signing) needs no look at its transaction's
         // certificates, because the unique index on current certificates refuses the insert
@@ -69,7 +92,6 @@ impl PgStore {
         // another key. Then it runs again with the look, inside the transaction. Each retry
         // follows somebody else's commit for this transaction (same-key renewals raced from
         // several nodes), so a few suffice. One statement less per enrollment.
-        let mut retries = 0;
         let outcome = loop {
             let look = retries > 0;
             match self.write("recording a certificate", |tx| record_in(tx, pending, look)) {
@@ -97,7 +119,6 @@ fn record_in(
     pending: &CheckedIssuance,
     look: bool,
 ) -> Result<Issuance, StoreError> {
-    const CTX: &str = "recording a certificate";
     let CheckedIssuance {
         cert,
         challenge_sha256,
@@ -149,10 +170,6 @@ fn record_in(
             return Err(StoreError::ChallengeSpent);
         }
     }
-    let duplicate = || StoreError::DuplicateSerial {
-        issuer_id: cert.issuer_id.clone(),
-        serial: serial_hex.clone(),
-    };
     // No existence checks before the INSERT: its foreign keys check the platform and the
     // issuer (taking a key-share lock on the platform row, so a concurrent delete_platform
     // cannot orphan it) and its unique keys the serial, each mapped to our error below. One
@@ -182,21 +199,95 @@ fn record_in(
             &cert.request_sha256,
         ],
     )
-    .map_err(|e| {
-        if unique_violation(&e) == Some("certificates_serial") {
-            return duplicate();
-        }
-        match foreign_key_violation(&e) {
-            Some("certificates_platform_id_fkey") => StoreError::NotFound {
+    .map_err(|e| insertion_error(e, pending))?;
+    Ok(Issuance::Recorded)
+}
+
+/// Our error for a failed certificate insert: a serial taken, a platform or issuer that does
+/// not exist; anything else (the transaction's unique index among it, which `record`
+/// matches) stays a database error.
+fn insertion_error(e: postgres::Error, pending: &CheckedIssuance) -> StoreError {
+    let cert = &pending.cert;
+    if unique_violation(&e) == Some("certificates_serial") {
+        return StoreError::DuplicateSerial {
+            issuer_id: cert.issuer_id.clone(),
+            serial: pending.serial_hex.clone(),
+        };
+    }
+    match foreign_key_violation(&e) {
+        Some("certificates_platform_id_fkey" | "devices_platform_id_fkey") => {
+            StoreError::NotFound {
                 what: "platform",
                 id: cert.platform_id.clone(),
-            },
-            Some("certificates_issuer_id_fkey") => StoreError::NotFound {
-                what: "issuing authority",
-                id: cert.issuer_id.clone(),
-            },
-            _ => StoreError::postgres(CTX, e),
+            }
         }
-    })?;
-    Ok(Issuance::Recorded)
+        Some("certificates_issuer_id_fkey") => StoreError::NotFound {
+            what: "issuing authority",
+            id: cert.issuer_id.clone(),
+        },
+        _ => StoreError::postgres("recording a certificate", e),
+    }
+}
+
+/// The device registration (when the device is new), its audit entry and the certificate,
+/// as one statement that commits by itself. Returns false, having written nothing, when the
+/// named device already exists: the transaction path checks its state under a row lock.
+/// A concurrent first enrollment of the same device waits here for the other's commit, then
+/// finds the device and writes nothing either. Same rows as [`record_in`] writes.
+fn record_first_enrollment(
+    c: &mut super::sql::Sql<'_, postgres::Client>,
+    pending: &CheckedIssuance,
+) -> Result<bool, StoreError> {
+    let CheckedIssuance {
+        cert,
+        serial_hex,
+        sans,
+        ..
+    } = pending;
+    let delivery = if cert.held { "held" } else { "released" };
+    // Every parameter is cast: in INSERT … SELECT nothing else gives PostgreSQL their types.
+    let row = c
+        .query_one(
+            "WITH device AS ( \
+                 INSERT INTO devices (platform_id, device_id, \"user\", state, created_at, updated_at) \
+                 SELECT $3::text, $8::text, $16::text, 'active', $12::int8, $12::int8 \
+                 WHERE $8::text IS NOT NULL \
+                 ON CONFLICT (platform_id, device_id) DO NOTHING \
+                 RETURNING device_id \
+             ), registered AS ( \
+                 INSERT INTO audit_events (at, actor, action, subject, detail) \
+                 SELECT $12::int8, 'scep', 'device.registered', $3::text || '/' || device_id, '{}' \
+                 FROM device \
+             ), certificate AS ( \
+                 INSERT INTO certificates (serial, issuer_id, platform_id, transaction_id, \
+                     public_key_sha256, subject, sans, device_id, not_before, not_after, der, \
+                     requested_at, status, delivery, signer_key_sha256, request_sha256) \
+                 SELECT $1::text, $2::text, $3::text, $4::text, $5::bytea, $6::text, $7::text, \
+                     $8::text, $9::int8, $10::int8, $11::bytea, $12::int8, 'valid', $13::text, \
+                     $14::bytea, $15::bytea \
+                 WHERE $8::text IS NULL OR EXISTS (SELECT 1 FROM device) \
+                 RETURNING 1 \
+             ) \
+             SELECT EXISTS (SELECT 1 FROM certificate)",
+            &[
+                serial_hex,
+                &cert.issuer_id,
+                &cert.platform_id,
+                &cert.transaction_id,
+                &cert.public_key_sha256,
+                &cert.subject,
+                sans,
+                &cert.device_id,
+                &cert.not_before,
+                &cert.not_after,
+                &cert.der,
+                &cert.requested_at,
+                &delivery,
+                &cert.signer_key_sha256,
+                &cert.request_sha256,
+                &cert.user,
+            ],
+        )
+        .map_err(|e| insertion_error(e, pending))?;
+    row.try_get(0).context("recording a certificate")
 }

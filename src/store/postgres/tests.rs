@@ -662,3 +662,89 @@ fn an_issuance_for_an_unknown_platform_or_issuer_is_not_found_and_stores_nothing
             .is_empty()
     );
 }
+
+/// The one-statement first enrollment: the device, its audit entry and the certificate are
+/// written together or not at all; a device that exists goes through its state check.
+#[test]
+fn a_first_enrollment_writes_device_audit_and_certificate_together() {
+    use crate::store::{DeviceState, DeviceTransition, Issuance};
+    let n = seeded_nodes();
+    let registered = |store: &crate::store::Store, device: &str| {
+        store
+            .audit_events(0, 1000)
+            .unwrap()
+            .iter()
+            .filter(|e| e.action == "device.registered" && e.subject == format!("p1/{device}"))
+            .count()
+    };
+    assert!(matches!(
+        n[0].record_issuance(&cert(40, "tx-a", 1, "dev-a")).unwrap(),
+        Issuance::Recorded
+    ));
+    let d = n[1].device("p1", "dev-a").unwrap().unwrap();
+    assert_eq!(d.state, DeviceState::Active);
+    assert_eq!(registered(&n[2], "dev-a"), 1);
+    // A refused certificate (serial taken) leaves neither the new device nor its entry.
+    assert!(matches!(
+        n[1].record_issuance(&cert(40, "tx-b", 2, "dev-b")),
+        Err(StoreError::DuplicateSerial { .. })
+    ));
+    assert!(n[0].device("p1", "dev-b").unwrap().is_none());
+    assert_eq!(registered(&n[0], "dev-b"), 0);
+    // No device named: the certificate alone.
+    let mut anonymous = cert(41, "tx-c", 3, "");
+    anonymous.device_id = None;
+    assert!(matches!(
+        n[2].record_issuance(&anonymous).unwrap(),
+        Issuance::Recorded
+    ));
+    // A second enrollment of a known device is checked against its state: suspended, refused.
+    n[0].transition_device(&DeviceTransition {
+        platform_id: "p1",
+        device_id: "dev-a",
+        from: &[DeviceState::Active],
+        to: DeviceState::Suspended,
+        revoke_reason: None,
+        actor: "test",
+        now: 1,
+    })
+    .unwrap();
+    assert!(matches!(
+        n[1].record_issuance(&cert(42, "tx-d", 4, "dev-a")),
+        Err(StoreError::DeviceNotActive { .. })
+    ));
+    assert_eq!(registered(&n[1], "dev-a"), 1);
+    assert_eq!(
+        n[0].list_certificates(&Default::default()).unwrap().len(),
+        2
+    );
+    // The read before signing: the replay question and the device's state at once, with
+    // and without certificates in the transaction, and for a device nobody registered.
+    let first = cert(40, "tx-a", 1, "dev-a");
+    let lookup = |store: &crate::store::Store, txid: &str, device: Option<&str>| {
+        store
+            .enrollment_lookup(
+                "p1",
+                txid,
+                &first.request_sha256,
+                &first.public_key_sha256,
+                device,
+            )
+            .unwrap()
+    };
+    let seen = lookup(&n[2], "tx-a", Some("dev-a"));
+    assert!(
+        matches!(seen.transaction, crate::store::TransactionMatch::Replay(ref c) if c.serial == [40])
+    );
+    assert_eq!(seen.device_state, Some(DeviceState::Suspended));
+    let seen = lookup(&n[0], "tx-new", Some("dev-a"));
+    assert_eq!(seen.transaction, crate::store::TransactionMatch::New);
+    assert_eq!(seen.device_state, Some(DeviceState::Suspended));
+    let seen = lookup(&n[1], "tx-a", Some("nobody"));
+    assert!(matches!(
+        seen.transaction,
+        crate::store::TransactionMatch::Replay(_)
+    ));
+    assert_eq!(seen.device_state, None);
+    assert_eq!(lookup(&n[1], "tx-new", None).device_state, None);
+}
