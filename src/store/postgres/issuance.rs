@@ -11,6 +11,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use postgres::types::ToSql;
+
 use super::PgStore;
 use super::certificates::{COLUMNS, match_transaction};
 use super::dynamic_challenges::consume;
@@ -123,7 +125,7 @@ fn record_in(
         cert,
         challenge_sha256,
         serial_hex,
-        sans,
+        sans: _,
     } = pending;
     let prior = match look {
         true => match_transaction(
@@ -174,33 +176,41 @@ fn record_in(
     // issuer (taking a key-share lock on the platform row, so a concurrent delete_platform
     // cannot orphan it) and its unique keys the serial, each mapped to our error below. One
     // statement instead of four on the enrollment path.
-    let delivery = if cert.held { "held" } else { "released" };
     tx.execute(
         &format!(
             "INSERT INTO certificates ({COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'valid', NULL, NULL, $13, $14, \
               $15, NULL)"
         ),
-        &[
-            serial_hex,
-            &cert.issuer_id,
-            &cert.platform_id,
-            &cert.transaction_id,
-            &cert.public_key_sha256,
-            &cert.subject,
-            sans,
-            &cert.device_id,
-            &cert.not_before,
-            &cert.not_after,
-            &cert.der,
-            &cert.requested_at,
-            &delivery,
-            &cert.signer_key_sha256,
-            &cert.request_sha256,
-        ],
+        &certificate_params(pending),
     )
     .map_err(|e| insertion_error(e, pending))?;
     Ok(Issuance::Recorded)
+}
+
+/// The certificate row's values as `$1`…`$15`, in the order both inserts ([`record_in`],
+/// [`record_first_enrollment`]) name them: one list, so the two cannot drift apart.
+fn certificate_params(pending: &CheckedIssuance) -> [&(dyn ToSql + Sync); 15] {
+    let cert = &pending.cert;
+    // Promoted to 'static, so the array can borrow it.
+    let delivery: &'static &'static str = if cert.held { &"held" } else { &"released" };
+    [
+        &pending.serial_hex,
+        &cert.issuer_id,
+        &cert.platform_id,
+        &cert.transaction_id,
+        &cert.public_key_sha256,
+        &cert.subject,
+        &pending.sans,
+        &cert.device_id,
+        &cert.not_before,
+        &cert.not_after,
+        &cert.der,
+        &cert.requested_at,
+        delivery,
+        &cert.signer_key_sha256,
+        &cert.request_sha256,
+    ]
 }
 
 /// Our error for a failed certificate insert: a serial taken, a platform or issuer that does
@@ -238,13 +248,9 @@ fn record_first_enrollment(
     c: &mut super::sql::Sql<'_, postgres::Client>,
     pending: &CheckedIssuance,
 ) -> Result<bool, StoreError> {
-    let CheckedIssuance {
-        cert,
-        serial_hex,
-        sans,
-        ..
-    } = pending;
-    let delivery = if cert.held { "held" } else { "released" };
+    // $1…$15 the certificate row, $16 the device's user.
+    let mut params = certificate_params(pending).to_vec();
+    params.push(&pending.cert.user);
     // Every parameter is cast: in INSERT … SELECT nothing else gives PostgreSQL their types.
     let row = c
         .query_one(
@@ -269,24 +275,7 @@ fn record_first_enrollment(
                  RETURNING 1 \
              ) \
              SELECT EXISTS (SELECT 1 FROM certificate)",
-            &[
-                serial_hex,
-                &cert.issuer_id,
-                &cert.platform_id,
-                &cert.transaction_id,
-                &cert.public_key_sha256,
-                &cert.subject,
-                sans,
-                &cert.device_id,
-                &cert.not_before,
-                &cert.not_after,
-                &cert.der,
-                &cert.requested_at,
-                &delivery,
-                &cert.signer_key_sha256,
-                &cert.request_sha256,
-                &cert.user,
-            ],
+            &params,
         )
         .map_err(|e| insertion_error(e, pending))?;
     row.try_get(0).context("recording a certificate")
