@@ -16,6 +16,7 @@ mod backend;
 mod challenge_config;
 mod checked_issuance;
 mod error;
+mod group_commit;
 pub mod postgres;
 mod serial;
 mod sqlite;

@@ -113,7 +113,9 @@ impl PgSettings {
     }
 }
 
-/// A pool of connections, plain or TLS (the two connector types make two pool types).
+/// A pool of connections, plain or TLS (the two connector types make two pool types). A
+/// clone shares the pool.
+#[derive(Clone)]
 pub(super) enum Pool {
     Plain(r2d2::Pool<Manager<NoTls>>),
     Tls(r2d2::Pool<Manager<MakeRustlsConnect>>),

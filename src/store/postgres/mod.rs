@@ -33,6 +33,9 @@ mod trust_nonces;
 
 pub use connection::{PgSettings, PgTls};
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use connection::Pool;
 
 use super::StoreError;
@@ -54,23 +57,29 @@ const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 /// Key of the advisory lock migrations hold ("scepd" in ASCII): one node migrates at a time.
 const MIGRATION_LOCK: i64 = 0x0073_6365_7064;
 
-/// The PostgreSQL store.
-#[derive(Debug)]
+/// The PostgreSQL store. A clone shares its pool, counters and issuance queue (a pending
+/// issuance keeps one to finish its recording).
+#[derive(Debug, Clone)]
 pub struct PgStore {
     pool: Pool,
-    counters: issuance::Counters,
+    counters: Arc<issuance::Counters>,
     /// `synchronous_commit` stays on unless [`PgStore::set_full_durability`] says otherwise.
-    full_durability: std::sync::atomic::AtomicBool,
+    full_durability: Arc<AtomicBool>,
+    /// First enrollments waiting for the next group commit (`issuance.rs`).
+    issuances: Arc<issuance::Queue>,
 }
 
 impl PgStore {
     /// Connects (the pool opens its first connection now, so a wrong URL, password or
     /// certificate fails here, not at the first request) and applies pending migrations.
     pub fn connect(settings: &PgSettings) -> Result<Self, StoreError> {
+        let pool = Pool::new(settings)?;
+        let counters = Arc::<issuance::Counters>::default();
         let store = Self {
-            pool: Pool::new(settings)?,
-            counters: issuance::Counters::default(),
-            full_durability: std::sync::atomic::AtomicBool::new(true),
+            issuances: Arc::new(issuance::queue(pool.clone(), counters.clone())),
+            pool,
+            counters,
+            full_durability: Arc::new(AtomicBool::new(true)),
         };
         store.with_client(|c| migrate(&mut c.client))?;
         Ok(store)

@@ -110,21 +110,6 @@ impl PgStore {
         }
     }
 
-    /// Runs `f` on a pooled connection outside an explicit transaction: each statement it
-    /// sends is a transaction of its own, all of it or nothing, committed in the statement's
-    /// one round trip instead of BEGIN, statement, COMMIT. Not retried, as [`Self::write`].
-    pub(super) fn autocommit<T>(
-        &self,
-        f: impl FnOnce(&mut Sql<'_, postgres::Client>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.with_client(|conn| {
-            f(&mut Sql {
-                c: &mut conn.client,
-                statements: &mut conn.statements,
-            })
-        })
-    }
-
     /// Runs `f` in one transaction, committed only if `f` succeeds (an error rolls back when
     /// the transaction is dropped).
     pub(super) fn write<T>(
@@ -172,4 +157,19 @@ pub(super) fn exists(
     context: &'static str,
 ) -> Result<bool, StoreError> {
     Ok(tx.query_opt(sql, &[param]).context(context)?.is_some())
+}
+
+/// Runs `f` on a connection of `pool` outside an explicit transaction: each statement it
+/// sends is a transaction of its own, all of it or nothing, committed in the statement's one
+/// round trip instead of BEGIN, statement, COMMIT. Not retried, as [`PgStore::write`].
+pub(super) fn autocommit<T>(
+    pool: &super::connection::Pool,
+    f: impl FnOnce(&mut Sql<'_, postgres::Client>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    pool.with_client(|conn| {
+        f(&mut Sql {
+            c: &mut conn.client,
+            statements: &mut conn.statements,
+        })
+    })
 }

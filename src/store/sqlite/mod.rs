@@ -4,7 +4,7 @@
 //! serialised; every write runs in a `BEGIN IMMEDIATE` transaction, so several processes sharing
 //! the file (e.g. the daemon and an admin command) are serialised by SQLite too, waiting up to
 //! the busy timeout. Reads use separate connections (WAL readers never wait for the writer),
-//! concurrent issuances share commits (`group_commit.rs`), and a server moves WAL checkpoints
+//! concurrent issuances share commits (`store/group_commit.rs`), and a server moves WAL checkpoints
 //! off the request path ([`SqliteStore::defer_checkpoints`], [`SqliteStore::checkpoint`]).
 //! Verbs block (disk I/O, and up to [`BUSY_TIMEOUT`] under contention).
 //!
@@ -18,7 +18,6 @@ mod certificates;
 mod devices;
 mod dynamic_challenges;
 mod encryption_certificates;
-mod group_commit;
 mod issuance;
 mod platforms;
 mod published_crls;
@@ -81,7 +80,7 @@ pub struct SqliteStore {
     /// Read-only connections to the same file; `None` in memory (a second in-memory
     /// connection would be another, empty database).
     readers: Option<readers::Readers>,
-    issuances: group_commit::GroupCommit<issuance::Pending, Issuance>,
+    issuances: super::group_commit::GroupCommit<issuance::Pending, Issuance>,
     /// Outcomes of recent commits, for [`SqliteStore::ready`].
     health: Arc<readiness::WriteHealth>,
 }
@@ -141,7 +140,7 @@ impl SqliteStore {
         Ok(Self {
             conn,
             readers: None,
-            issuances: group_commit::GroupCommit::new(Arc::new(move |group| {
+            issuances: super::group_commit::GroupCommit::new(Arc::new(move |group| {
                 let results = issuance::commit_issuances(&writer, group);
                 // A whole group failing is the database's failure (disk full, I/O); single
                 // refusals (replays, spent challenges) are the requests'.

@@ -1,17 +1,19 @@
-//! Group commit: concurrent issuances share one transaction and one fsync.
+//! Group commit: concurrent issuances share one commit and one fsync, on either backend.
 //!
-//! With `synchronous=FULL` every commit waits for the disk (2–3 ms on a VM's virtual disk),
-//! which alone would cap issuance near 350/s whatever the CPU can do. Issuances are queued for
-//! one committer thread; whenever it is free it commits the whole queue at once, each entry
-//! behind its own savepoint, so every entry is checked and applied exactly as if it were alone
-//! (replays, conflicts, duplicate serials, one-time challenges, device state) and one refusal
-//! never affects the others. Nobody is answered before the commit that holds their row is
-//! durable.
+//! With a durable commit every transaction waits for the disk (2–3 ms on a VM's virtual
+//! disk), and each costs the database its own statement and commit work. Issuances are queued
+//! for one committer thread; whenever it is free it commits the whole queue at once. How a
+//! group is written is the backend's: SQLite puts each entry behind its own savepoint, so every
+//! entry is checked and applied exactly as if it were alone (replays, conflicts, duplicate
+//! serials, one-time challenges, device state) and one refusal never affects the others;
+//! PostgreSQL writes the common case, a first enrollment, as one statement for the group and
+//! hands anything else back to its caller (`store/postgres/issuance.rs`). Nobody is answered
+//! before the commit that holds their row is durable.
 //!
 //! A committer thread rather than leader/follower among the callers: a caller can queue its
 //! row, do its remaining CPU work (the CertRep signature) while the disk flushes, and only then
 //! wait for the answer. The thread starts with the first write and ends, after draining the
-//! queue, when the store is dropped.
+//! queue, when the queue is dropped.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -181,7 +183,7 @@ impl<W, R> Shared<W, R> {
             self.entries
                 .fetch_add(writes.len() as u64, Ordering::Relaxed);
             // A panic inside `commit` fails its group instead of leaving it waiting forever;
-            // the store takes its writer back for later writes (`store::lock_writer`).
+            // the SQLite store takes its writer back for later writes (`lock_writer`).
             let (results, missing) = match catch_unwind(AssertUnwindSafe(|| commit(&writes))) {
                 Ok(results) => (
                     results,
