@@ -113,6 +113,22 @@ enroll() { # label pids(comma) url also(comma or "")
         -F'\t' 'BEGIN{OFS="\t"} {print $0, pg}' >>"$RESULTS"
 }
 
+# Issuances per commit over all levels, from each node's /metrics (a read-only admin token):
+# how far group commit amortises the database's commit work.
+commit_groups() { # label data_dir store_url nodes
+    local env=() token commits=0 issuances=0 n m admin
+    [[ -n "$3" ]] && env=(SCEPD_STORE_URL="$3" SCEPD_STORE_PASSWORD="$PG_PASSWORD")
+    token=$(env "${env[@]}" "$SCEPD" admin --data-dir "$2" token create --name "bench-$1" \
+        --scope read --json | sed 's/.*"token":"\([^"]*\)".*/\1/')
+    for n in $(seq 1 "$4"); do
+        admin=$(sed -n 's/^scepd admin listening on //p' "$WORK/$1-$n/out")
+        m=$(curl -sf -H "Authorization: Bearer $token" "$admin/metrics") || continue
+        commits=$((commits + $(echo "$m" | awk '$1=="scepd_store_issuance_commits_total"{print $2}')))
+        issuances=$((issuances + $(echo "$m" | awk '$1=="scepd_store_issuances_committed_total"{print $2}')))
+    done
+    printf '%s\t%s\t%s\n' "$1" "$commits" "$issuances" >>"$WORK/groups.tsv"
+}
+
 run_variant() { # label data_dir store_url nodes
     local pids=() addrs=() url json
     start_node "$1-1" "$2" "$3"
@@ -127,6 +143,7 @@ run_variant() { # label data_dir store_url nodes
     local also
     also=$(IFS=,; echo "${addrs[*]:1}")
     enroll "$1" "$(IFS=,; echo "${pids[*]}")" "$url" "$also"
+    commit_groups "$1" "$2" "$3" "$4"
     for p in "${pids[@]}"; do kill "$p"; wait "$p" 2>/dev/null || true; done
 }
 
@@ -166,3 +183,6 @@ awk -F'\t' -v bound="$BOUND" '
                 c, (s ? p / s : 0), (p ? t / p : 0) }
     }
 ' "$RESULTS"
+echo
+awk -F'\t' '{ printf "%s: %d issuances in %d commits, %.1f per commit\n", $1, $3, $2,
+              ($2 ? $3 / $2 : 0) }' "$WORK/groups.tsv"

@@ -195,7 +195,11 @@ fn bench(c: &mut Criterion) {
             g.bench_function(pname, |b| {
                 b.iter_batched(
                     || request(&f, &f.device, p),
-                    |req| f.authority.pki_operation(&f.platform, &req, now()).unwrap(),
+                    |req| {
+                        f.authority
+                            .pki_operation(&f.platform.id, &req, now())
+                            .unwrap()
+                    },
                     BatchSize::SmallInput,
                 )
             });
@@ -205,7 +209,11 @@ fn bench(c: &mut Criterion) {
                 g.bench_function(format!("rsa3072-dev/{pname}"), |b| {
                     b.iter_batched(
                         || request(&f, &dev3072, *p),
-                        |req| f.authority.pki_operation(&f.platform, &req, now()).unwrap(),
+                        |req| {
+                            f.authority
+                                .pki_operation(&f.platform.id, &req, now())
+                                .unwrap()
+                        },
                         BatchSize::SmallInput,
                     )
                 });

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 mod lookups;
+mod remembered_platforms;
 mod renewal;
 
 use lookups::issuer_of;
@@ -88,6 +89,7 @@ pub struct Authority {
     revocation: Arc<Revocation>,
     public_base: String,
     patterns: std::sync::Mutex<std::collections::HashMap<String, DevicePattern>>,
+    platforms: remembered_platforms::RememberedPlatforms,
 }
 
 /// A challenge verifier's decision together with the verifier (for its notifications).
@@ -165,6 +167,7 @@ impl Authority {
             revocation,
             public_base: base.to_owned(),
             patterns: Default::default(),
+            platforms: Default::default(),
         }
     }
 
@@ -244,14 +247,23 @@ impl Authority {
             .ok_or_else(|| HttpFailure::NotFound("unknown SCEP platform".into()))
     }
 
-    /// Handles one PKIOperation; returns the CertRep DER. Blocking (crypto + store).
+    /// Handles one PKIOperation for platform `platform_id` (404 when there is none); returns
+    /// the CertRep DER. Blocking (crypto + store). An enrollment starts from the platform as
+    /// last read and checks it in its read before signing (`remembered_platforms.rs`); any
+    /// other operation reads it now.
     pub fn pki_operation(
         &self,
-        platform: &Platform,
+        platform_id: &str,
         body: &[u8],
         now: i64,
     ) -> Result<ScepReply, HttpFailure> {
+        /// Processing again after the platform changed under the request, at most this often.
+        const MAX_PLATFORM_CHANGES: u32 = 3;
         let internal = |e: CmsError| HttpFailure::Internal(e.to_string());
+        let (mut platform, mut fresh) = match self.platforms.get(platform_id) {
+            Some(p) => (p, false),
+            None => (self.read_platform(platform_id)?, true),
+        };
         let ca = self.ca.get();
         let ra_cert = Certificate::parse(&ca.ra.cert_der)
             .map_err(|e| HttpFailure::Internal(e.to_string()))?;
@@ -267,22 +279,23 @@ impl Authority {
             now,
         };
         // A signed FAILURE, addressed by the (possibly unauthenticated) header.
-        let refuse = |header: &scepd_pki::scep::request::Header, f: ScepFailure| {
-            log_failure(platform, header, &f);
-            let reply = f.reply();
-            let body = signer.failure(header, &reply).map_err(internal)?;
-            Ok(ScepReply {
-                body,
-                fail_info: Some(reply.fail_info),
-            })
-        };
+        let refuse =
+            |platform: &Platform, header: &scepd_pki::scep::request::Header, f: ScepFailure| {
+                log_failure(platform, header, &f);
+                let reply = f.reply();
+                let body = signer.failure(header, &reply).map_err(internal)?;
+                Ok(ScepReply {
+                    body,
+                    fail_info: Some(reply.fail_info),
+                })
+            };
         let msg = match PkiMessage::decode(body) {
             Ok(m) => m,
             Err(DecodeError::BadSignature { header, reason }) => {
-                return refuse(&header, ScepFailure::Signature(reason));
+                return refuse(&platform, &header, ScepFailure::Signature(reason));
             }
             Err(DecodeError::UnsupportedAlgorithm { header, reason }) => {
-                return refuse(&header, ScepFailure::Algorithm(reason));
+                return refuse(&platform, &header, ScepFailure::Algorithm(reason));
             }
             Err(DecodeError::Malformed(reason)) => {
                 tracing::info!(platform = %platform.id, %reason, "unparsable PKIOperation");
@@ -293,15 +306,51 @@ impl Authority {
             Err(e) => return Err(HttpFailure::BadRequest(e.to_string())),
         };
         let header = &msg.header;
-        match self.process(platform, &msg, &ca, now) {
-            Ok(reply) => Ok(ScepReply {
-                body: reply,
-                fail_info: None,
-            }),
-            Err(Outcome::Fail(f)) => refuse(header, f),
-            Err(Outcome::Internal(e)) => Err(HttpFailure::Internal(e)),
-            Err(Outcome::Unavailable(e)) => Err(HttpFailure::store_unavailable(&e)),
+        let enrollment = matches!(
+            header.message_type,
+            MessageType::PkcsReq | MessageType::RenewalReq
+        );
+        if !enrollment && !fresh {
+            platform = self.read_platform(platform_id)?;
+            fresh = true;
         }
+        let mut changes = 0;
+        loop {
+            return match self.process(&platform, &msg, &ca, now) {
+                Ok(reply) => Ok(ScepReply {
+                    body: reply,
+                    fail_info: None,
+                }),
+                Err(Outcome::PlatformChanged(current)) => {
+                    changes += 1;
+                    match current {
+                        Some(p) if changes < MAX_PLATFORM_CHANGES => {
+                            tracing::debug!(platform = %platform_id, fresh, "platform changed since it was last read: processing again");
+                            platform = Arc::new(*p);
+                            self.platforms.remember(platform.clone());
+                            continue;
+                        }
+                        Some(_) => Err(HttpFailure::Unavailable(
+                            "the platform's settings are changing: retry".into(),
+                        )),
+                        None => {
+                            self.platforms.forget(platform_id);
+                            Err(HttpFailure::NotFound("unknown SCEP platform".into()))
+                        }
+                    }
+                }
+                Err(Outcome::Fail(f)) => refuse(&platform, header, f),
+                Err(Outcome::Internal(e)) => Err(HttpFailure::Internal(e)),
+                Err(Outcome::Unavailable(e)) => Err(HttpFailure::store_unavailable(&e)),
+            };
+        }
+    }
+
+    /// Platform `id` read now (and remembered), or 404.
+    fn read_platform(&self, id: &str) -> Result<Arc<Platform>, HttpFailure> {
+        let platform = Arc::new(self.platform(id)?);
+        self.platforms.remember(platform.clone());
+        Ok(platform)
     }
 
     /// Opens, authorises and serves a request; returns the SUCCESS CertRep.
@@ -451,6 +500,11 @@ impl Authority {
                 device_id,
             )
             .map_err(store_err)?;
+        // Everything so far (cipher policy, device id) followed the platform as it was last
+        // read; if it is not the platform now, start again with the current one.
+        if lookup.platform.as_ref() != Some(platform) {
+            return Err(Outcome::PlatformChanged(lookup.platform.map(Box::new)));
+        }
         // RFC 8894 §3.3.1: a repeated request for an issued certificate gets the same
         // certificate. Repeated means the same request, not only the same transactionID: a
         // same-key renewal that reuses it (strongSwan, scepclient, certmonger) is authorised
@@ -736,7 +790,7 @@ impl Authority {
     fn after_failure(&self, a: &Authorized, request: &ChallengeRequest<'_>, outcome: &Outcome) {
         let reason = match outcome {
             Outcome::Fail(f) => f.to_string(),
-            Outcome::Internal(_) | Outcome::Unavailable(_) => {
+            Outcome::Internal(_) | Outcome::Unavailable(_) | Outcome::PlatformChanged(_) => {
                 "internal error while issuing".to_owned()
             }
         };
@@ -827,6 +881,9 @@ pub(crate) enum Outcome {
     Internal(String),
     /// The store cannot be reached (database down or restarting): HTTP 503, retried later.
     Unavailable(String),
+    /// The platform is not as the request began with: the current one (`None`: deleted).
+    /// Nothing was written; the request is processed again (`pki_operation`).
+    PlatformChanged(Option<Box<Platform>>),
 }
 
 /// The subjectAltNames a CSR asks for that we understand, as text (for verifiers).

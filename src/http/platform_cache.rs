@@ -1,8 +1,8 @@
 //! Which platform ids exist, remembered for a second so GetCACaps/GetCACert (the cheap, most
 //! frequent operations) answer without a blocking-pool hop and an SQLite query per request.
 //! Only existence is cached, and only positively: unknown ids always ask the store, and a
-//! PKIOperation re-reads its platform from the store inside its blocking task, so issuance
-//! decisions never use cached settings. A platform removed by the CLI may keep answering the
+//! PKIOperation checks its platform's settings in its own read before signing
+//! (`authority/remembered_platforms.rs`), so issuance decisions never use stale settings. A platform removed by the CLI may keep answering the
 //! two GET operations for at most [`TTL`].
 
 use std::collections::HashMap;

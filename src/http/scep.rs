@@ -90,15 +90,12 @@ pub async fn handle(
                 )
             };
             let now = unix_now();
-            // The platform's settings are read fresh, in the same blocking task as the work.
             let started = std::time::Instant::now();
             let metrics = app.metrics.clone();
             let metric_platform = platform_id.clone();
-            let result = crate::cpu_pool::run(move || {
-                let platform = app.authority.platform(&platform_id)?;
-                app.authority.pki_operation(&platform, &body, now)
-            })
-            .await;
+            let result =
+                crate::cpu_pool::run(move || app.authority.pki_operation(&platform_id, &body, now))
+                    .await;
             let (outcome, fail_info) = match &result {
                 Ok(r) => match r.fail_info {
                     None => ("success", ""),

@@ -108,9 +108,10 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         public_key_sha256: &[u8],
     ) -> Result<TransactionMatch, StoreError>;
 
-    /// [`Self::match_transaction`] and the state of the request's device (`device_id`), read
-    /// together before signing. Early answers only: recording checks both again atomically.
-    /// A backend where each read costs a round trip answers both in one.
+    /// [`Self::match_transaction`], the state of the request's device (`device_id`) and the
+    /// platform as it is now, read together before signing. Early answers only: recording
+    /// checks the transaction and the device again atomically. A backend where each read
+    /// costs a round trip answers all three in one.
     fn enrollment_lookup(
         &self,
         platform_id: &str,
@@ -132,6 +133,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         Ok(EnrollmentLookup {
             transaction,
             device_state,
+            platform: self.platform(platform_id)?,
         })
     }
 

@@ -320,6 +320,9 @@ pub struct EnrollmentLookup {
     pub transaction: TransactionMatch,
     /// The named device's state, when that device is registered.
     pub device_state: Option<DeviceState>,
+    /// The platform as it is now (`None`: it was deleted), so a caller that began with a
+    /// remembered copy learns in the same read whether that copy is still right.
+    pub platform: Option<Platform>,
 }
 
 impl TransactionMatch {

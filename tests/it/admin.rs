@@ -5,7 +5,7 @@ use scepd_pki::scep::client::CertRepOutcome;
 
 use super::testkit::*;
 
-fn token(server: &Server, name: &str, scope: &str, extra: &[&str]) -> String {
+pub(super) fn token(server: &Server, name: &str, scope: &str, extra: &[&str]) -> String {
     let mut args = vec![
         "admin", "token", "create", "--name", name, "--scope", scope, "--json",
     ];
@@ -15,7 +15,7 @@ fn token(server: &Server, name: &str, scope: &str, extra: &[&str]) -> String {
 }
 
 /// An HTTP request to the admin listener with an optional bearer token.
-fn call(
+pub(super) fn call(
     server: &Server,
     method: &str,
     path: &str,

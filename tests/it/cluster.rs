@@ -402,6 +402,42 @@ fn trust_nonce_from_one_node_verifies_on_another_and_is_refused_on_the_third() {
     assert_eq!(verify(&nodes[2]), "unknown, used or expired nonce");
 }
 
+/// Platform settings changed through one node hold on every node from the next request on:
+/// a node starts an enrollment from the platform as it last read it, and its read before
+/// signing tells it whether that is still the platform.
+#[test]
+fn a_secret_rotated_through_one_node_is_refused_at_once_by_every_node() {
+    let nodes = three_nodes(NO_RATE_LIMIT);
+    let ca = nodes[0].ca_certs();
+    let old = nodes[0].challenge.clone();
+    // Every node enrolls once, so each remembers the platform with the old secret.
+    for (i, n) in nodes.iter().enumerate() {
+        let d = Device::new(&format!("before managementAttestation SEC-{i}"));
+        issued(&d.enroll(n, &ca, Some(&old), DEFAULT_PROTECTION));
+    }
+    let admin = super::admin::token(&nodes[1], "ops", "admin", &[]);
+    let (status, rotated, _) = super::admin::call(
+        &nodes[1],
+        "POST",
+        &format!("/admin/v1/platforms/{}/rotate-secret", nodes[1].platform_id),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(status, 200);
+    let new = rotated["challenge"].as_str().unwrap();
+    for (i, n) in nodes.iter().enumerate() {
+        let d = Device::new(&format!("after managementAttestation SEC-{i}"));
+        assert!(
+            matches!(
+                d.enroll(n, &ca, Some(&old), DEFAULT_PROTECTION),
+                CertRepOutcome::Failure { .. }
+            ),
+            "node {i} accepted the rotated-out secret"
+        );
+        issued(&d.enroll(n, &ca, Some(new), DEFAULT_PROTECTION));
+    }
+}
+
 #[test]
 fn a_rotation_through_one_node_reaches_every_node_and_a_node_without_the_key_is_not_ready() {
     let nodes = three_nodes("");

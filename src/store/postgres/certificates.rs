@@ -119,9 +119,9 @@ pub(super) fn match_transaction(
     ))
 }
 
-/// [`match_transaction`] and the device's state in one round trip: the transaction's rows
-/// (as there) each carry the device's state in a last column, and a row of NULLs carries it
-/// when the transaction has none.
+/// [`match_transaction`], the device's state and the platform in one round trip: the
+/// transaction's rows (as there) each carry the device's state and the platform in the last
+/// columns, and a row of NULLs carries them when the transaction has none.
 pub(super) fn enrollment_lookup(
     c: &mut super::sql::Sql<'_, impl postgres::GenericClient>,
     platform_id: &str,
@@ -134,20 +134,28 @@ pub(super) fn enrollment_lookup(
         .query(
             &format!(
                 "SELECT t.*, (SELECT state FROM devices WHERE platform_id = $1 \
-                   AND device_id = $4::text) \
-                 FROM (SELECT 1) AS one LEFT JOIN ({}) AS t ON true",
-                live_rows()
+                   AND device_id = $4::text), p.* \
+                 FROM (SELECT 1) AS one LEFT JOIN ({}) AS t ON true \
+                 LEFT JOIN (SELECT {} FROM platforms WHERE id = $1) AS p ON true",
+                live_rows(),
+                super::platforms::COLUMNS,
             ),
             &[&platform_id, &transaction_id, &request_sha256, &device_id],
         )
-        .context("reading a transaction's certificates and its device")?;
+        .context("reading a transaction's certificates, its device and platform")?;
     let device_column = COLUMNS.split(',').count();
+    let platform_column = device_column + 1;
     let mut device_state = None;
+    let mut platform = None;
     let mut live = Vec::with_capacity(rows.len());
     for row in &rows {
         let state: Option<String> = row.try_get(device_column).context("reading a device")?;
         // An unknown state can only come from a newer scepd: the most closed one (devices.rs).
         device_state = state.map(|s| DeviceState::parse(&s).unwrap_or(DeviceState::Deleted));
+        let found: Option<String> = row.try_get(platform_column).context("reading a platform")?;
+        if found.is_some() && platform.is_none() {
+            platform = Some(super::platforms::decode_at(row, platform_column)?);
+        }
         let serial: Option<String> = row.try_get(0).context("reading a certificate")?;
         if serial.is_some() {
             live.push(from_row(row)?);
@@ -156,6 +164,7 @@ pub(super) fn enrollment_lookup(
     Ok(EnrollmentLookup {
         transaction: TransactionMatch::classify(live, request_sha256, public_key_sha256),
         device_state,
+        platform,
     })
 }
 

@@ -7,7 +7,7 @@ use super::sql::{exists, unique_violation};
 use crate::store::error::Context;
 use crate::store::{ChallengeConfig, Platform, StoreError};
 
-const COLUMNS: &str = "id, name, challenge_kind, challenge_settings, challenge_secret_hash, allow_des, created_at, \
+pub(super) const COLUMNS: &str = "id, name, challenge_kind, challenge_settings, challenge_secret_hash, allow_des, created_at, \
      device_id_pattern";
 
 /// Dynamic platforms are found by the user name in their JSON settings (indexed, unique).
@@ -15,22 +15,27 @@ const BY_USERNAME: &str =
     "challenge_kind = 'dynamic' AND (challenge_settings::json) ->> 'username' = $1";
 
 fn decode(row: &Row) -> Result<Platform, StoreError> {
-    let id: String = row.get(0);
-    let kind: String = row.get(2);
-    let settings: String = row.get(3);
-    let challenge = ChallengeConfig::decode(&kind, &settings, row.get(4)).map_err(|reason| {
-        StoreError::Corrupt {
+    decode_at(row, 0)
+}
+
+/// The platform in [`COLUMNS`] from column `at` on.
+pub(super) fn decode_at(row: &Row, at: usize) -> Result<Platform, StoreError> {
+    let get = |e: postgres::Error| StoreError::postgres("reading a platform", e);
+    let id: String = row.try_get(at).map_err(get)?;
+    let kind: String = row.try_get(at + 2).map_err(get)?;
+    let settings: String = row.try_get(at + 3).map_err(get)?;
+    let challenge = ChallengeConfig::decode(&kind, &settings, row.try_get(at + 4).map_err(get)?)
+        .map_err(|reason| StoreError::Corrupt {
             table: "platforms",
             reason: format!("platform {id}: {reason}"),
-        }
-    })?;
+        })?;
     Ok(Platform {
         id,
-        name: row.get(1),
+        name: row.try_get(at + 1).map_err(get)?,
         challenge,
-        allow_des: row.get(5),
-        created_at: row.get(6),
-        device_id_pattern: row.get(7),
+        allow_des: row.try_get(at + 5).map_err(get)?,
+        created_at: row.try_get(at + 6).map_err(get)?,
+        device_id_pattern: row.try_get(at + 7).map_err(get)?,
     })
 }
 
