@@ -7,25 +7,37 @@ use crate::authority::Authority;
 use crate::bootstrap;
 use crate::ca::CaHandle;
 use crate::ca::keystore::Keystore;
-use crate::cli::CliError;
 use crate::clock::unix_now;
 use crate::config::Config;
 use crate::http::{self, App};
 use crate::revocation::{Revocation, RevocationTiming};
 
-fn fail(e: impl std::fmt::Display) -> CliError {
-    CliError {
-        code: 1,
-        message: e.to_string(),
-    }
+/// What `serve` takes besides the configuration (the CLI's `ServeArgs`, converted).
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Print the first-start output (default platform) as JSON.
+    pub json: bool,
+    /// Address of the admin API listener.
+    pub admin_listen: std::net::SocketAddr,
+    /// The admin listener's PEM certificate chain and private key, for TLS.
+    pub admin_tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+/// Why the server could not start or stopped with an error (the message says which).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ServeError(String);
+
+fn fail(e: impl std::fmt::Display) -> ServeError {
+    ServeError(e.to_string())
 }
 
 /// Runs the server until a termination signal.
-pub fn run(mut config: Config, args: &crate::cli::ServeArgs) -> Result<(), CliError> {
+pub fn run(mut config: Config, args: &ServeOptions) -> Result<(), ServeError> {
     let json = args.json;
-    let tls = match (&args.admin_tls_cert, &args.admin_tls_key) {
-        (Some(c), Some(k)) => Some(crate::admin::tls::acceptor(c, k).map_err(fail)?),
-        _ => None,
+    let tls = match &args.admin_tls {
+        Some((cert, key)) => Some(crate::admin::tls::acceptor(cert, key).map_err(fail)?),
+        None => None,
     };
     if tls.is_none() && !args.admin_listen.ip().is_loopback() {
         return Err(fail(format!(

@@ -59,14 +59,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Log output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+pub use crate::logging::LogFormat;
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
@@ -138,6 +131,18 @@ pub struct ServeArgs {
     /// PEM private key for the admin listener.
     #[arg(long, requires = "admin_tls_cert")]
     pub admin_tls_key: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The server's options (`--listen` goes to the configuration instead).
+    fn options(&self) -> crate::server::ServeOptions {
+        crate::server::ServeOptions {
+            json: self.json,
+            admin_listen: self.admin_listen,
+            // clap requires both or neither.
+            admin_tls: self.admin_tls_cert.clone().zip(self.admin_tls_key.clone()),
+        }
+    }
 }
 
 /// Challenge modes.
@@ -313,7 +318,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             print_created(&created, a.json);
             Ok(())
         }
-        Command::Serve(a) => crate::server::run(config, &a),
+        Command::Serve(a) => crate::server::run(config, &a.options()).map_err(|e| fail(1, e)),
         Command::Platform(cmd) => platform::run(&config, cmd),
         Command::Cert(cmd) => cert::run(&config, cmd),
         Command::Device(cmd) => device::run(&config, cmd),
