@@ -200,7 +200,7 @@ pub fn admin_json(data: &[u8]) {
         };
         match k.as_str() {
             "activate_at" | "since" => {
-                let _ = scepd::admin::api::parse_rfc3339(s);
+                let _ = scepd_pki::der::time::parse_rfc3339(s);
             }
             "reason" => {
                 let _ = scepd_pki::revocation::RevocationReason::parse(s);

@@ -139,7 +139,7 @@ pub fn audit(config: &Config, since: Option<&str>, json: bool) -> Result<(), Cli
         Some(s) => s
             .parse::<i64>()
             .ok()
-            .or_else(|| crate::admin::api::parse_rfc3339(s))
+            .or_else(|| scepd_pki::der::time::parse_rfc3339(s))
             .ok_or_else(|| {
                 fail(
                     2,

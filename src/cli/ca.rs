@@ -117,7 +117,7 @@ pub fn run(config: &Config, cmd: CaCommand) -> Result<(), CliError> {
                     .map_or(KeyAlgorithm::Rsa2048, |k| k.algorithm()),
             };
             let at = match activate_at {
-                Some(t) => Some(crate::admin::api::parse_rfc3339(&t).ok_or_else(|| {
+                Some(t) => Some(scepd_pki::der::time::parse_rfc3339(&t).ok_or_else(|| {
                     fail(2, "--activate-at takes RFC 3339 (2026-12-01T00:00:00Z)")
                 })?),
                 None => None,

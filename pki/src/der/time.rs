@@ -76,6 +76,21 @@ fn digits(b: &[u8]) -> Result<u32, DerError> {
     })
 }
 
+/// Unix seconds of RFC 3339 text in the form [`rfc3339`] writes (`2026-11-23T14:41:00Z`:
+/// UTC, whole seconds); `None` for anything else.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+        return None;
+    }
+    let mut digits: Vec<u8> = b.iter().copied().filter(u8::is_ascii_digit).collect();
+    if digits.len() != 14 {
+        return None;
+    }
+    digits.push(b'Z');
+    parse_time(tag::GENERALIZED_TIME, &digits).ok()
+}
+
 /// Parses a UTCTime or GeneralizedTime value (`YYMMDDHHMM[SS]Z` / `YYYYMMDDHHMMSS[.f]Z`).
 pub fn parse_time(t: u8, v: &[u8]) -> Result<i64, DerError> {
     let (year, rest) = match t {
@@ -122,5 +137,26 @@ mod tests {
         assert_eq!(&x509_time(0)[2..], b"700101000000Z");
         assert_eq!(&x509_time(2_524_608_000)[2..], b"20500101000000Z");
         assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+        for t in [0i64, 951_782_400, 1_795_000_000, 4_102_444_799] {
+            assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_other_than_ours_is_refused() {
+        for s in [
+            "",
+            "2026-11-18",
+            "2026-11-18T11:06:40",
+            "2026-11-18T11:06:40+00:00",
+            "2026-11-18T11:06:40.5Z",
+            "2026-11-18 11:06:40Z",
+            "2026-13-18T11:06:40Z",
+            "2026-11-18T25:06:40Z",
+            "2026-1a-18T11:06:40Z",
+            "２026-11-18T11:06:40Z",
+        ] {
+            assert_eq!(parse_rfc3339(s), None, "{s:?}");
+        }
     }
 }
