@@ -14,8 +14,7 @@ pub(super) fn handle(
     method: &Method,
     rest: &[&str],
 ) -> Result<HttpResponse, ApiError> {
-    let store = c.store;
-    let query = c.query;
+    let Call { store, query, .. } = *c;
     match (method, rest) {
         (&Method::GET, []) => {
             let since = match param(query, "since") {

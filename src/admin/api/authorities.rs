@@ -17,12 +17,15 @@ pub(super) fn handle_ca(
     method: &Method,
     rest: &[&str],
 ) -> Result<HttpResponse, ApiError> {
-    let app = c.app;
-    let store = c.store;
-    let organization = c.organization;
-    let body = c.body;
-    let now = c.now;
-    let actor = c.actor;
+    let Call {
+        app,
+        store,
+        organization,
+        body,
+        now,
+        actor,
+        ..
+    } = *c;
     match (method, rest) {
         (&Method::GET, []) => {
             let list: Vec<Value> = store
@@ -83,11 +86,14 @@ pub(super) fn handle_ra(
     method: &Method,
     rest: &[&str],
 ) -> Result<HttpResponse, ApiError> {
-    let app = c.app;
-    let store = c.store;
-    let organization = c.organization;
-    let now = c.now;
-    let actor = c.actor;
+    let Call {
+        app,
+        store,
+        organization,
+        now,
+        actor,
+        ..
+    } = *c;
     match (method, rest) {
         (&Method::POST, ["rotate"]) => {
             let ra =

@@ -16,11 +16,14 @@ pub(super) fn handle(
     method: &Method,
     rest: &[&str],
 ) -> Result<HttpResponse, ApiError> {
-    let store = c.store;
-    let query = c.query;
-    let body = c.body;
-    let now = c.now;
-    let actor = c.actor;
+    let Call {
+        store,
+        query,
+        body,
+        now,
+        actor,
+        ..
+    } = *c;
     match (method, rest) {
         (&Method::GET, []) => {
             let status = match param(query, "status") {

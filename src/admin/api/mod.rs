@@ -119,15 +119,15 @@ pub(super) fn str_field<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
 
 /// What every handler of one request works with.
 pub(super) struct Call<'a> {
-    app: &'a App,
-    store: &'a Store,
-    data_dir: &'a std::path::Path,
-    organization: &'a str,
-    query: &'a str,
-    body: &'a Value,
-    now: i64,
+    pub(super) app: &'a App,
+    pub(super) store: &'a Store,
+    pub(super) data_dir: &'a std::path::Path,
+    pub(super) organization: &'a str,
+    pub(super) query: &'a str,
+    pub(super) body: &'a Value,
+    pub(super) now: i64,
     /// Who the audit trail names: `token:<name>`.
-    actor: &'a str,
+    pub(super) actor: &'a str,
 }
 
 /// Sends the request to its resource's handler by the first path segment.

@@ -18,13 +18,16 @@ pub(super) fn handle(
     method: &Method,
     rest: &[&str],
 ) -> Result<HttpResponse, ApiError> {
-    let app = c.app;
-    let store = c.store;
-    let data_dir = c.data_dir;
-    let query = c.query;
-    let body = c.body;
-    let now = c.now;
-    let actor = c.actor;
+    let Call {
+        app,
+        store,
+        data_dir,
+        query,
+        body,
+        now,
+        actor,
+        ..
+    } = *c;
     match (method, rest) {
         (&Method::GET, []) => {
             let list: Vec<Value> = store.list_platforms()?.iter().map(platform_json).collect();
