@@ -18,7 +18,6 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod outbound;
-pub mod percent;
 pub mod platforms;
 pub mod printable;
 pub mod private_file;

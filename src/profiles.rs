@@ -109,9 +109,9 @@ fn subject_plist(subject: &str) -> String {
 fn mobileconfig(input: &ProfileInput<'_>) -> String {
     let p = input.platform;
     let subject = input.subject.unwrap_or(DEFAULT_APPLE_SUBJECT);
-    let root_b64 = scepd_pki::scep::http::encode_base64(input.root_der);
+    let root_b64 = scepd_pki::encoding::encode_base64(input.root_der);
     let fingerprint =
-        scepd_pki::scep::http::encode_base64(DigestAlg::Sha256.digest(input.root_der).as_ref());
+        scepd_pki::encoding::encode_base64(DigestAlg::Sha256.digest(input.root_der).as_ref());
     let ident = format!("dev.scepd.{}", p.id);
     let challenge = challenge_value(input)
         .map(|c| format!("<key>Challenge</key><string>{}</string>", xml_escape(&c)))
@@ -201,7 +201,7 @@ fn intune(input: &ProfileInput<'_>) -> Value {
         "Key usage": ["Digital signature"],
         "Key size (bits)": 2048,
         "Hash algorithm": "SHA-2",
-        "Root Certificate": {"thumbprint_sha1": hex_upper(DigestAlg::Sha1.digest(input.root_der).as_ref()), "certificate_base64": scepd_pki::scep::http::encode_base64(input.root_der)},
+        "Root Certificate": {"thumbprint_sha1": hex_upper(DigestAlg::Sha1.digest(input.root_der).as_ref()), "certificate_base64": scepd_pki::encoding::encode_base64(input.root_der)},
         "Extended key usage": [{"Name": "Client Authentication", "Object Identifier": "1.3.6.1.5.5.7.3.2"}],
         "Renewal threshold (%)": 20,
         "SCEP Server URLs": [input.scep_url],
@@ -216,6 +216,6 @@ fn workspace_one(input: &ProfileInput<'_>) -> Value {
         "Certificate Template": {"Subject Name": input.subject.unwrap_or("CN={DeviceSerialNumber} managementAttestation {DeviceUid}"),
             "Private Key Length": 2048, "Private Key Type": ["Signing"], "Key Usage": ["Digital Signature"], "Allow Export": false,
             "Extended Key Usage": ["1.3.6.1.5.5.7.3.2"]},
-        "Root Certificate": {"Thumbprint (SHA-1)": hex_upper(DigestAlg::Sha1.digest(input.root_der).as_ref()), "Certificate (base64 DER)": scepd_pki::scep::http::encode_base64(input.root_der)},
+        "Root Certificate": {"Thumbprint (SHA-1)": hex_upper(DigestAlg::Sha1.digest(input.root_der).as_ref()), "Certificate (base64 DER)": scepd_pki::encoding::encode_base64(input.root_der)},
     })
 }

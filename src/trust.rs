@@ -137,7 +137,7 @@ impl TrustCheck {
         if !self.take_nonce(&req.nonce, now)? {
             return Ok(not_managed("unknown, used or expired nonce"));
         }
-        let decode = |s: &str| scepd_pki::scep::http::decode_base64_lenient(s.as_bytes());
+        let decode = |s: &str| scepd_pki::encoding::decode_base64_lenient(s.as_bytes());
         let (Some(der), Some(sig)) = (decode(&req.certificate), decode(&req.signature)) else {
             return Ok(not_managed("certificate or signature is not base64"));
         };

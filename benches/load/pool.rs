@@ -4,11 +4,11 @@
 use scepd_pki::algorithms::{ContentCipher, DigestAlg, KeyTransport};
 use scepd_pki::cms::certs_only;
 use scepd_pki::der::oid;
+use scepd_pki::encoding::encode_base64;
 use scepd_pki::keys::{KeyAlgorithm, SoftwareKey};
 use scepd_pki::pkcs10;
 use scepd_pki::random::SystemRandom;
 use scepd_pki::scep::client::{ClientRequest, Protection, RequestBuilder, self_signed_signer};
-use scepd_pki::scep::http::encode_base64;
 use scepd_pki::scep::{MessageType, TransactionId};
 use scepd_pki::x509::{Certificate, name};
 

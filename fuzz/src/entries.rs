@@ -11,14 +11,13 @@ use scepd_pki::algorithms::{ContentCipher, DigestAlg, KeyTransport};
 use scepd_pki::algorithms::{SignatureAlg, verify_signature};
 use scepd_pki::cms::enveloped_data::{self, EnvelopedData};
 use scepd_pki::der::oid;
+use scepd_pki::encoding::{decode_base64_lenient, percent_decode};
 use scepd_pki::keys::SoftwareKey;
 use scepd_pki::pkcs10::CertificationRequest;
 use scepd_pki::random::{Random, RandomError};
 use scepd_pki::revocation::ocsp;
 use scepd_pki::scep::PkiMessage;
-use scepd_pki::scep::http::{
-    Operation, decode_base64_lenient, decode_get_message, percent_decode, query_param,
-};
+use scepd_pki::scep::http::{Operation, decode_get_message, query_param};
 use scepd_pki::x509::Certificate;
 
 /// A deterministic RSA-2048 recipient key and its self-signed certificate, committed in
@@ -200,7 +199,7 @@ pub fn admin_json(data: &[u8]) {
         };
         match k.as_str() {
             "activate_at" | "since" => {
-                let _ = scepd_pki::der::time::parse_rfc3339(s);
+                let _ = scepd_pki::encoding::parse_rfc3339(s);
             }
             "reason" => {
                 let _ = scepd_pki::revocation::RevocationReason::parse(s);

@@ -8,6 +8,7 @@
 
 pub mod algorithms;
 pub mod der;
+pub mod encoding;
 pub mod keys;
 pub mod x509;
 

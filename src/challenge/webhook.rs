@@ -96,7 +96,7 @@ impl ChallengeVerifier for WebhookVerifier {
             platform_id: &self.platform_id,
             transaction_id: req.transaction_id,
             challenge: req.challenge.map(|c| c.as_str()),
-            csr: scepd_pki::scep::http::encode_base64(req.csr_der),
+            csr: scepd_pki::encoding::encode_base64(req.csr_der),
             subject: req.subject,
             sans: req.sans,
         })
@@ -136,8 +136,8 @@ impl ChallengeVerifier for WebhookVerifier {
             "transaction_id": req.transaction_id,
             "serial": scepd_pki::hex(cert.serial),
             "subject": cert.subject,
-            "not_after": scepd_pki::der::time::rfc3339(cert.not_after),
-            "certificate": scepd_pki::scep::http::encode_base64(cert.der),
+            "not_after": scepd_pki::encoding::rfc3339(cert.not_after),
+            "certificate": scepd_pki::encoding::encode_base64(cert.der),
         }));
         Ok(())
     }

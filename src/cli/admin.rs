@@ -87,7 +87,7 @@ pub fn run(config: &Config, cmd: AdminCommand) -> Result<(), CliError> {
             if json {
                 println!(
                     "{}",
-                    json!({"name": name, "scope": scope.as_str(), "token": token.as_str(), "expires_at": expires_at.map(scepd_pki::der::time::rfc3339)})
+                    json!({"name": name, "scope": scope.as_str(), "token": token.as_str(), "expires_at": expires_at.map(scepd_pki::encoding::rfc3339)})
                 );
             } else {
                 println!(
@@ -101,8 +101,8 @@ pub fn run(config: &Config, cmd: AdminCommand) -> Result<(), CliError> {
             let list = store.list_admin_tokens().map_err(|e| fail(1, e))?;
             let rows: Vec<_> = list
                 .iter()
-                .map(|t| json!({"name": t.name, "scope": t.scope, "created_at": scepd_pki::der::time::rfc3339(t.created_at),
-                    "expires_at": t.expires_at.map(scepd_pki::der::time::rfc3339), "revoked": t.revoked_at.is_some()}))
+                .map(|t| json!({"name": t.name, "scope": t.scope, "created_at": scepd_pki::encoding::rfc3339(t.created_at),
+                    "expires_at": t.expires_at.map(scepd_pki::encoding::rfc3339), "revoked": t.revoked_at.is_some()}))
                 .collect();
             if json {
                 println!("{}", serde_json::Value::Array(rows));
@@ -139,7 +139,7 @@ pub fn audit(config: &Config, since: Option<&str>, json: bool) -> Result<(), Cli
         Some(s) => s
             .parse::<i64>()
             .ok()
-            .or_else(|| scepd_pki::der::time::parse_rfc3339(s))
+            .or_else(|| scepd_pki::encoding::parse_rfc3339(s))
             .ok_or_else(|| {
                 fail(
                     2,
@@ -154,7 +154,7 @@ pub fn audit(config: &Config, since: Option<&str>, json: bool) -> Result<(), Cli
         for e in events {
             println!(
                 "{} {:<16} {:<24} {} {}",
-                scepd_pki::der::time::rfc3339(e.at),
+                scepd_pki::encoding::rfc3339(e.at),
                 escape(&e.actor),
                 escape(&e.action),
                 escape(&e.subject),

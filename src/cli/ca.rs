@@ -2,7 +2,7 @@
 //! change up within a second (it polls the authorities' states).
 
 use clap::Subcommand;
-use scepd_pki::der::time::rfc3339;
+use scepd_pki::encoding::rfc3339;
 use scepd_pki::keys::KeyAlgorithm;
 use serde_json::json;
 
@@ -117,7 +117,7 @@ pub fn run(config: &Config, cmd: CaCommand) -> Result<(), CliError> {
                     .map_or(KeyAlgorithm::Rsa2048, |k| k.algorithm()),
             };
             let at = match activate_at {
-                Some(t) => Some(scepd_pki::der::time::parse_rfc3339(&t).ok_or_else(|| {
+                Some(t) => Some(scepd_pki::encoding::parse_rfc3339(&t).ok_or_else(|| {
                     fail(2, "--activate-at takes RFC 3339 (2026-12-01T00:00:00Z)")
                 })?),
                 None => None,
@@ -196,7 +196,7 @@ pub fn run_ra(config: &Config, cmd: RaCommand) -> Result<(), CliError> {
 }
 
 fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = scepd_pki::scep::http::encode_base64(der);
+    let b64 = scepd_pki::encoding::encode_base64(der);
     let lines: Vec<&str> = b64
         .as_bytes()
         .chunks(64)
@@ -218,7 +218,7 @@ fn from_pem_or_der(raw: &[u8]) -> Vec<u8> {
                 .skip(1)
                 .take_while(|l| !l.starts_with("-----END"))
                 .collect();
-            scepd_pki::scep::http::decode_base64_lenient(b64.as_bytes()).unwrap_or_default()
+            scepd_pki::encoding::decode_base64_lenient(b64.as_bytes()).unwrap_or_default()
         }
         _ => raw.to_vec(),
     }

@@ -38,7 +38,7 @@ pub fn run(config: &Config, cmd: CertCommand) -> Result<(), CliError> {
             if json {
                 let v: Vec<_> = list
                     .iter()
-                    .map(|c| json!({"serial": c.serial_hex(), "subject": c.subject, "sans": c.sans, "device": c.device_id, "platform_id": c.platform_id, "status": c.status.as_str(), "not_before": scepd_pki::der::time::rfc3339(c.not_before), "not_after": scepd_pki::der::time::rfc3339(c.not_after), "transaction_id": c.transaction_id}))
+                    .map(|c| json!({"serial": c.serial_hex(), "subject": c.subject, "sans": c.sans, "device": c.device_id, "platform_id": c.platform_id, "status": c.status.as_str(), "not_before": scepd_pki::encoding::rfc3339(c.not_before), "not_after": scepd_pki::encoding::rfc3339(c.not_after), "transaction_id": c.transaction_id}))
                     .collect();
                 println!("{}", serde_json::Value::Array(v));
             } else {
@@ -52,7 +52,7 @@ pub fn run(config: &Config, cmd: CertCommand) -> Result<(), CliError> {
                         "{:<34} {:<8} {:<21} {:<22} {}",
                         c.serial_hex(),
                         c.status.as_str(),
-                        scepd_pki::der::time::rfc3339(c.not_after),
+                        scepd_pki::encoding::rfc3339(c.not_after),
                         escape(&c.platform_id),
                         escape(&c.subject)
                     );

@@ -68,7 +68,7 @@ pub enum DeviceCommand {
 fn device_json(d: &Device) -> serde_json::Value {
     json!({
         "platform_id": d.platform_id, "device_id": d.device_id, "user": d.user, "state": d.state.as_str(),
-        "created_at": scepd_pki::der::time::rfc3339(d.created_at), "updated_at": scepd_pki::der::time::rfc3339(d.updated_at),
+        "created_at": scepd_pki::encoding::rfc3339(d.created_at), "updated_at": scepd_pki::encoding::rfc3339(d.updated_at),
     })
 }
 
@@ -181,7 +181,7 @@ pub fn run(config: &Config, cmd: DeviceCommand) -> Result<(), CliError> {
                 .list_certificates(&CertificateFilter { platform_id: Some(d.platform_id.clone()), device_id: Some(d.device_id.clone()), ..Default::default() })
                 .map_err(|e| fail(1, e))?
                 .into_iter()
-                .map(|c| json!({"serial": c.serial_hex(), "status": c.status.as_str(), "not_after": scepd_pki::der::time::rfc3339(c.not_after), "revocation_reason": c.revocation_reason}))
+                .map(|c| json!({"serial": c.serial_hex(), "status": c.status.as_str(), "not_after": scepd_pki::encoding::rfc3339(c.not_after), "revocation_reason": c.revocation_reason}))
                 .collect();
             let mut v = device_json(&d);
             v["certificates"] = json!(certs);

@@ -321,7 +321,7 @@ fn list(config: &Config, json: bool) -> Result<(), CliError> {
         let v: Vec<_> = list
             .iter()
             .map(|p| {
-                let mut v = json!({"platform_id": p.id, "name": p.name, "challenge": p.challenge.kind(), "scep_path": platforms::scep_path(&p.id), "allow_des": p.allow_des, "created_at": scepd_pki::der::time::rfc3339(p.created_at)});
+                let mut v = json!({"platform_id": p.id, "name": p.name, "challenge": p.challenge.kind(), "scep_path": platforms::scep_path(&p.id), "allow_des": p.allow_des, "created_at": scepd_pki::encoding::rfc3339(p.created_at)});
                 if let crate::store::ChallengeConfig::Webhook(w) = &p.challenge {
                     v["webhook_url"] = json!(w.url);
                 }

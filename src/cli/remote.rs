@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{CertCommand, CliError, Command, PlatformCommand, fail};
 use crate::outbound::{Outbound, OutboundRequest};
-use crate::percent::encode_segment as seg;
+use scepd_pki::encoding::encode_segment as seg;
 
 /// Env var holding the admin token for `--admin-url`.
 pub const TOKEN_ENV: &str = "SCEPD_ADMIN_TOKEN";

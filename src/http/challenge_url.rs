@@ -17,7 +17,8 @@ use std::time::Instant;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request};
-use scepd_pki::scep::http::{decode_base64_lenient, query_param};
+use scepd_pki::encoding::decode_base64_lenient;
+use scepd_pki::scep::http::query_param;
 use zeroize::Zeroizing;
 
 use super::scep::blocking;
@@ -238,7 +239,7 @@ pub async fn handle(
                 let body = Zeroizing::new(
                     serde_json::json!({
                         "challenge": h.challenge.as_str(),
-                        "expires_at": scepd_pki::der::time::rfc3339(h.expires_at),
+                        "expires_at": scepd_pki::encoding::rfc3339(h.expires_at),
                     })
                     .to_string(),
                 );

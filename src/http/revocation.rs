@@ -90,7 +90,7 @@ pub async fn ocsp(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Ht
 
 /// RFC 9110 IMF-fixdate.
 fn httpdate(unix: i64) -> String {
-    let t = scepd_pki::der::time::rfc3339(unix); // YYYY-MM-DDTHH:MM:SSZ
+    let t = scepd_pki::encoding::rfc3339(unix); // YYYY-MM-DDTHH:MM:SSZ
     let (y, m, d) = (&t[0..4], &t[5..7], &t[8..10]);
     let days = unix.div_euclid(86_400);
     let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];

@@ -26,7 +26,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, op: &str) -> HttpResp
         "challenge" => match app.trust.challenge(unix_now()) {
             Ok((nonce, exp)) => json_response(
                 200,
-                &json!({"nonce": nonce, "expires_at": scepd_pki::der::time::rfc3339(exp)}),
+                &json!({"nonce": nonce, "expires_at": scepd_pki::encoding::rfc3339(exp)}),
             ),
             Err(e) => failure_response(&HttpFailure::from(e)),
         },

@@ -281,7 +281,7 @@ fn get_and_quirky_base64_pki_operations_work() {
     for (i, style) in ["raw", "spaces", "escaped", "wrapped"].iter().enumerate() {
         let device = Device::new(&format!("get managementAttestation G-{i}"));
         let req = device.pkcs_req(&ca, Some(&server.challenge));
-        let b64 = scepd_pki::scep::http::encode_base64(&req.der);
+        let b64 = scepd_pki::encoding::encode_base64(&req.der);
         let msg = match *style {
             "raw" => b64.clone(),
             "spaces" => b64.replace('+', "%20"),

@@ -87,7 +87,7 @@ impl FakeIntune {
 
 fn form_decode(s: &str) -> Vec<(String, String)> {
     let dec = |v: &str| -> String {
-        let b = scepd_pki::scep::http::percent_decode(&v.replace('+', " "));
+        let b = scepd_pki::encoding::percent_decode(&v.replace('+', " "));
         String::from_utf8(b).unwrap_or_default()
     };
     s.split('&')
@@ -227,7 +227,7 @@ pub fn start(expected_challenge: &'static str) -> FakeIntune {
         let body = r.json();
         seen.actions.push((action.to_owned(), body.clone()));
         let csr_challenge = |b64: &Value| -> Option<String> {
-            let der = scepd_pki::scep::http::decode_base64_lenient(b64.as_str()?.as_bytes())?;
+            let der = scepd_pki::encoding::decode_base64_lenient(b64.as_str()?.as_bytes())?;
             let csr = scepd_pki::pkcs10::CertificationRequest::parse_and_verify(&der).ok()?;
             csr.challenge_password.map(|c| c.to_string())
         };

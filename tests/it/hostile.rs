@@ -297,7 +297,7 @@ fn unparsable_requests_get_a_one_line_400() {
     assert_one_line(&r, 400, "GET without message");
     let r = server.get(&format!("{path}?operation=PKIOperation&message=%21%21%21"));
     assert_one_line(&r, 400, "GET with non-base64 message");
-    let b64 = scepd_pki::scep::http::encode_base64(&random_bytes(300));
+    let b64 = scepd_pki::encoding::encode_base64(&random_bytes(300));
     let r = server.get(&format!(
         "{path}?operation=PKIOperation&message={}",
         b64.replace('+', "%2B")

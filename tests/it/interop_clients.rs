@@ -150,7 +150,7 @@ fn locate(var: &str, candidates: &[&str]) -> Option<PathBuf> {
 pub fn pem_to_der(pem: &Path) -> Vec<u8> {
     let text = fs::read_to_string(pem).unwrap();
     let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
-    scepd_pki::scep::http::decode_base64_lenient(b64.as_bytes()).unwrap()
+    scepd_pki::encoding::decode_base64_lenient(b64.as_bytes()).unwrap()
 }
 
 /// Makes sure `path` holds a PEM certificate, converting DER with the `openssl` CLI.

@@ -127,7 +127,7 @@ fn intune_happy_path_calls_every_step_and_caches_tokens_and_discovery() {
     );
     assert_eq!(
         n["certificateExpirationDateUtc"],
-        scepd_pki::der::time::rfc3339(c.not_after)
+        scepd_pki::encoding::rfc3339(c.not_after)
     );
     {
         let seen = fake.seen.lock().unwrap();

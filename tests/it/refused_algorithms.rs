@@ -91,7 +91,7 @@ fn md5_and_unknown_digests_get_a_signed_bad_alg_and_nothing_is_issued() {
     let (req, der) = request_with_digest(&server, &ca, &device, &unknown);
     assert_bad_alg(&device, &ca, &req, &server.pki_operation(&der));
     // Over GET too (the same parser behind both).
-    let message = scepd_pki::scep::http::encode_base64(&md5)
+    let message = scepd_pki::encoding::encode_base64(&md5)
         .replace('+', "%2B")
         .replace('/', "%2F")
         .replace('=', "%3D");

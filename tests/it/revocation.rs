@@ -178,9 +178,9 @@ fn trust(server: &Server, dir: &Path, e: &Enrolled) -> serde_json::Value {
     assert!(ok, "{text}");
     let cert_der = pem_der(&e.cert);
     let body = serde_json::json!({
-        "certificate": scepd_pki::scep::http::encode_base64(&cert_der),
+        "certificate": scepd_pki::encoding::encode_base64(&cert_der),
         "nonce": nonce,
-        "signature": scepd_pki::scep::http::encode_base64(&std::fs::read(&sig).unwrap()),
+        "signature": scepd_pki::encoding::encode_base64(&std::fs::read(&sig).unwrap()),
         "algorithm": "rsa-pkcs1-sha256",
     });
     let r = http(

@@ -113,7 +113,7 @@ fn rotation_keeps_old_devices_trusted_and_moves_new_ones() {
     let inner = std::fs::read(d.join("next-inner.der")).unwrap();
     let (certs, _) = scepd_pki::cms::certs_only::parse(&inner).unwrap();
     let (_, list) = admin_call(&server, "GET", "/admin/v1/ca", &token, "");
-    let staged_der = scepd_pki::scep::http::encode_base64(certs[1]);
+    let staged_der = scepd_pki::encoding::encode_base64(certs[1]);
     assert!(
         list.as_array()
             .unwrap()
@@ -147,7 +147,7 @@ fn rotation_keeps_old_devices_trusted_and_moves_new_ones() {
     assert_ne!(new_ca.intermediate, old_ca.intermediate);
     assert_eq!(new_ca.root, old_ca.root);
     assert_eq!(
-        scepd_pki::scep::http::encode_base64(&new_ca.intermediate),
+        scepd_pki::encoding::encode_base64(&new_ca.intermediate),
         staged_der,
         "GetNextCACert announced what became active"
     );
@@ -225,7 +225,7 @@ fn ra_rotation_and_scheduled_activation() {
     let r = server.pki_operation(&req.der);
     issued(&dev.decode(&before, &req, &r.body, None));
     // Scheduled activation: activate_at a moment from now takes effect by itself.
-    let when = scepd_pki::der::time::rfc3339(unix_now() + 2);
+    let when = scepd_pki::encoding::rfc3339(unix_now() + 2);
     let (s, next) = admin_call(
         &server,
         "POST",

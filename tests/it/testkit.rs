@@ -461,7 +461,7 @@ impl HttpReply {
 pub fn basic_auth(user: &str, password: &str) -> String {
     format!(
         "Basic {}",
-        scepd_pki::scep::http::encode_base64(format!("{user}:{password}").as_bytes())
+        scepd_pki::encoding::encode_base64(format!("{user}:{password}").as_bytes())
     )
 }
 
@@ -774,7 +774,7 @@ pub fn issued(outcome: &CertRepOutcome) -> Vec<u8> {
 
 /// Writes DER as PEM of `label` with `openssl`-compatible wrapping.
 pub fn write_pem(path: &Path, label: &str, der: &[u8]) {
-    let b64 = scepd_pki::scep::http::encode_base64(der);
+    let b64 = scepd_pki::encoding::encode_base64(der);
     let body: Vec<&str> = b64
         .as_bytes()
         .chunks(64)

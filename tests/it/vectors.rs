@@ -13,11 +13,11 @@ use scepd_pki::ca::hierarchy::{HierarchySpec, bootstrap};
 use scepd_pki::cms::enveloped_data::EnvelopedData;
 use scepd_pki::cms::signed_data::{SignedData, SignerId};
 use scepd_pki::der::{Reader, oid, tag};
+use scepd_pki::encoding::decode_base64_lenient;
 use scepd_pki::issue::{DeviceProfile, IssueError, issue_device_certificate};
 use scepd_pki::keys::{KeyAlgorithm, SoftwareKey};
 use scepd_pki::pkcs10::CertificationRequest;
 use scepd_pki::random::SystemRandom;
-use scepd_pki::scep::http::decode_base64_lenient;
 use scepd_pki::scep::{DecodeError, MessageType, PkiMessage};
 use scepd_pki::x509::{Certificate, name};
 

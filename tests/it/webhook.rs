@@ -140,8 +140,8 @@ fn webhook_allow_deny_timeout_bad_signature_and_errors() {
             .contains("hooked managementAttestation W-1"),
         "{v}"
     );
-    let csr = scepd_pki::scep::http::decode_base64_lenient(v["csr"].as_str().unwrap().as_bytes())
-        .unwrap();
+    let csr =
+        scepd_pki::encoding::decode_base64_lenient(v["csr"].as_str().unwrap().as_bytes()).unwrap();
     let parsed = scepd_pki::pkcs10::CertificationRequest::parse_and_verify(&csr).unwrap();
     assert_eq!(
         parsed.challenge_password.as_deref().map(String::as_str),

@@ -28,7 +28,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// Broken-down UTC time.
-fn split(unix: i64) -> (i64, u32, u32, u32, u32, u32) {
+pub(crate) fn split(unix: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
     let (y, mo, d) = civil_from_days(days);
@@ -60,12 +60,6 @@ pub fn generalized_time(unix: i64) -> Vec<u8> {
     writer::tlv(tag::GENERALIZED_TIME, &[text.as_bytes()])
 }
 
-/// RFC 3339 text (`2026-11-23T14:41:00Z`) for logs and JSON.
-pub fn rfc3339(unix: i64) -> String {
-    let (y, mo, d, h, mi, s) = split(unix);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-}
-
 fn digits(b: &[u8]) -> Result<u32, DerError> {
     b.iter().try_fold(0u32, |acc, c| {
         if c.is_ascii_digit() {
@@ -74,21 +68,6 @@ fn digits(b: &[u8]) -> Result<u32, DerError> {
             Err(DerError::Malformed("time digits"))
         }
     })
-}
-
-/// Unix seconds of RFC 3339 text in the form [`rfc3339`] writes (`2026-11-23T14:41:00Z`:
-/// UTC, whole seconds); `None` for anything else.
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
-        return None;
-    }
-    let mut digits: Vec<u8> = b.iter().copied().filter(u8::is_ascii_digit).collect();
-    if digits.len() != 14 {
-        return None;
-    }
-    digits.push(b'Z');
-    parse_time(tag::GENERALIZED_TIME, &digits).ok()
 }
 
 /// Parses a UTCTime or GeneralizedTime value (`YYMMDDHHMM[SS]Z` / `YYYYMMDDHHMMSS[.f]Z`).
@@ -136,27 +115,5 @@ mod tests {
         }
         assert_eq!(&x509_time(0)[2..], b"700101000000Z");
         assert_eq!(&x509_time(2_524_608_000)[2..], b"20500101000000Z");
-        assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
-        for t in [0i64, 951_782_400, 1_795_000_000, 4_102_444_799] {
-            assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t), "{t}");
-        }
-    }
-
-    #[test]
-    fn rfc3339_other_than_ours_is_refused() {
-        for s in [
-            "",
-            "2026-11-18",
-            "2026-11-18T11:06:40",
-            "2026-11-18T11:06:40+00:00",
-            "2026-11-18T11:06:40.5Z",
-            "2026-11-18 11:06:40Z",
-            "2026-13-18T11:06:40Z",
-            "2026-11-18T25:06:40Z",
-            "2026-1a-18T11:06:40Z",
-            "２026-11-18T11:06:40Z",
-        ] {
-            assert_eq!(parse_rfc3339(s), None, "{s:?}");
-        }
     }
 }

@@ -1,7 +1,7 @@
 //! `/admin/v1/audit`: the audit trail since a time, oldest first, with a limit.
 
 use hyper::Method;
-use scepd_pki::der::time::{parse_rfc3339, rfc3339};
+use scepd_pki::encoding::{parse_rfc3339, rfc3339};
 use serde_json::{Value, json};
 
 use super::{ApiError, Call, param};

@@ -2,7 +2,7 @@
 //! rotation.
 
 use hyper::Method;
-use scepd_pki::der::time::{parse_rfc3339, rfc3339};
+use scepd_pki::encoding::{parse_rfc3339, rfc3339};
 use scepd_pki::keys::KeyAlgorithm;
 use serde_json::{Value, json};
 

@@ -1,7 +1,7 @@
 //! `/admin/v1/certificates`: list with filters; one certificate by serial: show, revoke.
 
 use hyper::Method;
-use scepd_pki::der::time::rfc3339;
+use scepd_pki::encoding::rfc3339;
 use scepd_pki::revocation::RevocationReason;
 use serde_json::{Value, json};
 
@@ -52,7 +52,7 @@ pub(super) fn handle(
                 .certificate_by_serial(&issuer, &bytes)?
                 .ok_or_else(|| ApiError::NotFound(format!("no certificate {serial}")))?;
             let mut v = cert_json(&c);
-            v["der"] = json!(scepd_pki::scep::http::encode_base64(&c.der));
+            v["der"] = json!(scepd_pki::encoding::encode_base64(&c.der));
             Ok(json_response(200, &v))
         }
         (&Method::POST, [serial, "revoke"]) => {

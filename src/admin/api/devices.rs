@@ -2,7 +2,7 @@
 //! (suspend, unsuspend, deactivate, reactivate, delete) with their revocations.
 
 use hyper::Method;
-use scepd_pki::der::time::rfc3339;
+use scepd_pki::encoding::rfc3339;
 use scepd_pki::revocation::RevocationReason;
 use serde_json::{Value, json};
 

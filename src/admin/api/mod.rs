@@ -68,10 +68,10 @@ pub async fn route(
 /// The segments after `/admin/v1/`, each percent-decoded exactly once. The raw path is split
 /// first, so a decoded `/` (`%2F`) stays inside its segment (part of an id) and an id can
 /// never add segments or reach another endpoint.
-fn path_segments(path: &str) -> Result<Vec<String>, crate::percent::PercentError> {
+fn path_segments(path: &str) -> Result<Vec<String>, scepd_pki::encoding::PercentError> {
     path.trim_start_matches("/admin/v1/")
         .split('/')
-        .map(crate::percent::decode_segment)
+        .map(scepd_pki::encoding::decode_segment)
         .collect()
 }
 

@@ -10,7 +10,7 @@ use crate::devices::identity::DevicePattern;
 use crate::http::HttpResponse;
 use crate::platforms;
 use crate::store::Store;
-use scepd_pki::der::time::rfc3339;
+use scepd_pki::encoding::rfc3339;
 
 /// A request under `/admin/v1/platforms`; `rest` is the path after it.
 pub(super) fn handle(
@@ -76,10 +76,10 @@ pub(super) fn handle(
                 })?,
             };
             let challenge = param(query, "challenge").map(|c| {
-                String::from_utf8_lossy(&scepd_pki::scep::http::percent_decode(c)).into_owned()
+                String::from_utf8_lossy(&scepd_pki::encoding::percent_decode(c)).into_owned()
             });
             let subject = param(query, "subject").map(|c| {
-                String::from_utf8_lossy(&scepd_pki::scep::http::percent_decode(c)).replace('+', " ")
+                String::from_utf8_lossy(&scepd_pki::encoding::percent_decode(c)).replace('+', " ")
             });
             let base = app.authority.public_base();
             let root_der = app.authority.root_certificate();

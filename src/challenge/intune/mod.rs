@@ -47,7 +47,7 @@ impl IntuneVerifier {
 
     /// The CSR in base64: it carries the challenge, so it is kept in wiped memory.
     fn csr_b64(req: &ChallengeRequest<'_>) -> Zeroizing<String> {
-        Zeroizing::new(scepd_pki::scep::http::encode_base64(req.csr_der))
+        Zeroizing::new(scepd_pki::encoding::encode_base64(req.csr_der))
     }
 }
 
@@ -147,7 +147,7 @@ impl ChallengeVerifier for IntuneVerifier {
             certificate_request: &csr,
             certificate_thumbprint: thumbprint(cert.der),
             certificate_serial_number: scepd_pki::hex(cert.serial),
-            certificate_expiration_date_utc: scepd_pki::der::time::rfc3339(cert.not_after),
+            certificate_expiration_date_utc: scepd_pki::encoding::rfc3339(cert.not_after),
             issuing_certificate_authority: cert.issuer,
             ca_configuration: format!("scepd/{}", self.platform_id),
             certificate_authority: cert.issuer,

@@ -325,35 +325,90 @@ fn a_transaction_is_recorded_once_and_replayed_from_any_node() {
     );
 }
 
-/// Concurrent first enrollments on one node share group commits and each is recorded once;
-/// one whose serial is taken is refused without costing the others their certificates; a
-/// device enrolling twice at once gets both, registered once.
-#[test]
-fn concurrent_first_enrollments_share_commits_and_a_refusal_spares_the_others() {
-    use crate::store::Issuance;
-    let n = seeded_nodes();
-    n[0].record_issuance(&cert(200, "tx-taken", 0, "dev-taken"))
-        .unwrap();
-    let (commits_before, issuances_before) = n[0].issuance_commit_stats();
-    const RACERS: u8 = 24;
-    let barrier = std::sync::Barrier::new(usize::from(RACERS));
-    let outcomes: Vec<_> = std::thread::scope(|s| {
-        let racers: Vec<_> = (0..RACERS)
-            .map(|i| {
-                let (store, barrier) = (&n[0], &barrier);
+/// Records `certs` on `store` from one thread each, all released at once.
+fn race_issuances(
+    store: &crate::store::Store,
+    certs: Vec<crate::store::NewCertificate>,
+) -> Vec<Result<crate::store::Issuance, StoreError>> {
+    let barrier = std::sync::Barrier::new(certs.len());
+    std::thread::scope(|s| {
+        let racers: Vec<_> = certs
+            .into_iter()
+            .map(|c| {
+                let barrier = &barrier;
                 s.spawn(move || {
-                    let c = match i {
-                        0 => cert(200, "tx-dup-serial", 1, "dev-dup-serial"),
-                        1 | 2 => cert(100 + i, &format!("tx-twice-{i}"), i, "dev-twice"),
-                        _ => cert(100 + i, &format!("tx-{i}"), i, &format!("dev-{i}")),
-                    };
                     barrier.wait();
                     store.record_issuance(&c)
                 })
             })
             .collect();
         racers.into_iter().map(|t| t.join().unwrap()).collect()
-    });
+    })
+}
+
+/// How many `device.registered` entries name `device` of platform p1.
+fn registrations(store: &crate::store::Store, device: &str) -> usize {
+    let subject = format!("p1/{device}");
+    store
+        .audit_events(0, 1000)
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == "device.registered" && e.subject == subject)
+        .count()
+}
+
+/// Concurrent first enrollments on one node share group commits and each is recorded once;
+/// a device enrolling twice at once gets both certificates and is registered once.
+#[test]
+fn concurrent_first_enrollments_share_commits_and_each_is_recorded_once() {
+    use crate::store::Issuance;
+    let n = seeded_nodes();
+    const RACERS: u8 = 24;
+    let certs = (0..RACERS)
+        .map(|i| match i {
+            0 | 1 => cert(100 + i, &format!("tx-twice-{i}"), i, "dev-twice"),
+            _ => cert(100 + i, &format!("tx-{i}"), i, &format!("dev-{i}")),
+        })
+        .collect();
+    let outcomes = race_issuances(&n[0], certs);
+    for (i, o) in outcomes.iter().enumerate() {
+        assert!(matches!(o, Ok(Issuance::Recorded)), "{i}: {o:?}");
+    }
+    let (commits, issuances) = n[0].issuance_commit_stats();
+    assert_eq!(issuances, u64::from(RACERS));
+    // Released together, they find the committer busy with the first of them: a commit
+    // holds several (the device's second enrollment is recorded alone, after its group).
+    assert!(
+        commits < issuances,
+        "{commits} commits for {issuances} enrollments arriving at once"
+    );
+    // What another node reads: every certificate once, every device registered once.
+    assert_eq!(
+        n[1].list_certificates(&Default::default()).unwrap().len(),
+        usize::from(RACERS)
+    );
+    for device in ["dev-twice", "dev-2", "dev-23"] {
+        assert_eq!(registrations(&n[2], device), 1, "{device}");
+        assert!(n[2].device("p1", device).unwrap().is_some(), "{device}");
+    }
+}
+
+/// One enrollment of a group that the database refuses (its serial is taken) fails alone:
+/// the others are recorded, and nothing of the refused one stays behind.
+#[test]
+fn a_refused_enrollment_in_a_group_spares_the_others() {
+    use crate::store::Issuance;
+    let n = seeded_nodes();
+    n[0].record_issuance(&cert(200, "tx-taken", 0, "dev-taken"))
+        .unwrap();
+    const RACERS: u8 = 24;
+    let certs = (0..RACERS)
+        .map(|i| match i {
+            0 => cert(200, "tx-dup-serial", 1, "dev-dup-serial"),
+            _ => cert(100 + i, &format!("tx-{i}"), i, &format!("dev-{i}")),
+        })
+        .collect();
+    let outcomes = race_issuances(&n[0], certs);
     assert!(
         matches!(outcomes[0], Err(StoreError::DuplicateSerial { .. })),
         "{:?}",
@@ -362,30 +417,14 @@ fn concurrent_first_enrollments_share_commits_and_a_refusal_spares_the_others() 
     for (i, o) in outcomes.iter().enumerate().skip(1) {
         assert!(matches!(o, Ok(Issuance::Recorded)), "{i}: {o:?}");
     }
-    let (commits, issuances) = n[0].issuance_commit_stats();
-    let recorded = u64::from(RACERS) - 1;
-    assert_eq!(issuances - issuances_before, recorded);
-    assert!(
-        commits - commits_before < recorded,
-        "{} commits for {recorded} enrollments arriving at once",
-        commits - commits_before
-    );
-    // What another node reads: every certificate once, every device once, registered once.
+    assert_eq!(n[0].issuance_commit_stats().1, u64::from(RACERS));
     assert_eq!(
         n[1].list_certificates(&Default::default()).unwrap().len(),
         usize::from(RACERS)
     );
     assert!(n[1].device("p1", "dev-dup-serial").unwrap().is_none());
-    let audit = n[2].audit_events(0, 1000).unwrap();
-    for device in ["dev-twice", "dev-3", "dev-23"] {
-        let subject = format!("p1/{device}");
-        let entries = audit
-            .iter()
-            .filter(|e| e.action == "device.registered" && e.subject == subject)
-            .count();
-        assert_eq!(entries, 1, "{device}");
-        assert!(n[2].device("p1", device).unwrap().is_some(), "{device}");
-    }
+    assert_eq!(registrations(&n[2], "dev-dup-serial"), 0);
+    assert_eq!(registrations(&n[2], "dev-5"), 1);
 }
 
 /// Issue #22 across nodes: same-key renewals of one transaction raced from three nodes each
