@@ -224,8 +224,8 @@ fn bench(c: &mut Criterion) {
     let f = fixture(KeyAlgorithm::Rsa2048, false);
     let p = protections[0].1;
     let ra = Certificate::parse(&f.ra_der).unwrap();
-    // The server's own loaded keys: the key files are encrypted at rest (PBES2), so reading
-    // them as plain PKCS#8 no longer works.
+    // The server's own loaded keys: the key files are encrypted at rest (PBES2), not plain
+    // PKCS#8.
     let ca_set = f.ca.get();
     let ra_key = ca_set.ra.key.as_ref().unwrap();
     let req = request(&f, &f.device, p);

@@ -368,8 +368,8 @@ impl Authority {
             }
         }
         // Every successful reply is enveloped to the signer certificate's key (RFC 8894 §3.3.2),
-        // which takes RSA key transport. Refuse other keys before anything is issued: found by
-        // the hostile suite, an EC signer used to get a certificate stored and then a 500.
+        // which takes RSA key transport. Refuse other keys before anything is issued, or a
+        // certificate would be stored that no reply can carry.
         let signer_rsa = scepd_pki::algorithms::PublicKeyInfo::parse(msg.signer_cert.spki)
             .is_ok_and(|k| k.rsa_bits().is_some());
         if !signer_rsa {

@@ -1,4 +1,4 @@
-//! Encryption-only RA certificates (`[pki] encryption_ra`, issue #22).
+//! Encryption-only RA certificates (`[pki] encryption_ra`).
 //!
 //! Some SCEP clients (PyScep, scepreq and tools on the same code) encrypt to the first
 //! GetCACert certificate whose keyUsage is keyEncipherment *without* digitalSignature, and

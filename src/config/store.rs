@@ -1,5 +1,5 @@
 //! `[store]`: which database holds the CA's records. SQLite under the data dir is the embedded
-//! default; PostgreSQL lets several scepd nodes share one database (issue #14).
+//! default; PostgreSQL lets several scepd nodes share one database.
 
 use std::path::PathBuf;
 

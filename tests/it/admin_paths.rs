@@ -120,7 +120,7 @@ fn remote_device_actions_hit_exactly_the_named_device() {
     );
     assert_eq!(state_of(&server, hostile), "suspended");
     assert_eq!(state_of(&server, "LAPTOP-8"), "active");
-    // A space and an apostrophe work (they used to fail).
+    // A space and an apostrophe work.
     let out = remote(
         &server,
         &token,
@@ -192,7 +192,7 @@ fn admin_api_decodes_path_segments_once_and_refuses_malformed_ones() {
     }
 }
 
-/// Issue #20 item 6: names stored before enrollment refused control characters (or written
+/// Names stored before enrollment refused control characters (or written
 /// by any other path) cannot forge lines or recolour the terminal in `cert list` and
 /// `device list`; `--json` keeps them exact.
 #[test]

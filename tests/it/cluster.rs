@@ -1,5 +1,5 @@
 //! Three scepd processes on one PostgreSQL database, sharing one data dir for keys and
-//! secrets (issue #14): load spread round-robin, a node killed with -9 under load, a one-time
+//! secrets: load spread round-robin, a node killed with -9 under load, a one-time
 //! challenge raced from every node, revocation seen by every node's OCSP and CRL, trust
 //! nonces across nodes, and a CA rotation staged through one node and seen by all.
 //!

@@ -1,4 +1,4 @@
-//! Connection slots under attack (issue #20): one address cannot take every slot, request
+//! Connection slots under attack: one address cannot take every slot, request
 //! bodies have a deadline and a minimum rate, idle keep-alive connections give their slot to
 //! newcomers, and an open-files limit below `max_connections` lowers the cap (503 instead of
 //! a stalled accept). Client addresses other than 127.0.0.1 are bound explicitly: Linux

@@ -3,9 +3,8 @@
 //! server. Afterwards the database passes `PRAGMA integrity_check`, every certificate a client
 //! received is in the store, no serial appears twice, and no transaction has two certificates.
 //!
-//! Not here yet: "a consumed one-time challenge stays consumed after kill -9" needs the dynamic
-//! challenges of issue #3 (another branch). When they land, add: enroll with a dynamic
-//! challenge, kill -9, restart, replay the challenge with a new key → signed FAILURE badRequest.
+//! A one-time challenge consumed before a kill -9 stays consumed: `dynamic.rs`
+//! (`consumed_challenge_stays_consumed_after_a_crash`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,4 +1,4 @@
-//! PostgreSQL going away under load and coming back (issue #14): scepd keeps running, answers
+//! PostgreSQL going away under load and coming back: scepd keeps running, answers
 //! clean 503s (never a panic, never a certificate delivered but not stored), `/readyz` says
 //! 503 while the database is down and 200 again by itself once it is back, and enrollment
 //! resumes without restarting scepd. The server reaches its database through the `[store]`

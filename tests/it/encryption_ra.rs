@@ -1,4 +1,4 @@
-//! Issue #22: `[pki] encryption_ra = true` gives each RA an encryption-only certificate
+//! `[pki] encryption_ra = true` gives each RA an encryption-only certificate
 //! (keyUsage keyEncipherment, its own key), listed in GetCACert right after the RA, so that
 //! clients choosing their recipient by key usage enroll unmodified: PyScep 0.0.14 encrypts to
 //! the first non-CA certificate with keyEncipherment and without digitalSignature, which

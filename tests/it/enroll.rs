@@ -241,8 +241,8 @@ fn openssl_cms_verifies_and_decrypts_the_cert_rep() {
         "{text}"
     );
     // A FAILURE CertRep verifies too. It has no eContent, so openssl verifies it as a
-    // detached signature over empty content. (Until issue #22 this request, the same key and
-    // transactionID with a wrong challenge, was answered as a replay with SUCCESS.)
+    // detached signature over empty content. The same key and transactionID with a wrong
+    // challenge is a new request, not a replay: it must not be answered with SUCCESS.
     let bad = device.pkcs_req(&ca, Some("WRONG"));
     let r = server.pki_operation(&bad.der);
     assert!(

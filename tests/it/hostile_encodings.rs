@@ -1,4 +1,4 @@
-//! Requester-shaped bytes never go under our signature (issue #20 item 4): subject, public key
+//! Requester-shaped bytes never go under our signature: subject, public key
 //! and subjectAltName are copied into the certificate as received, so each must be strict DER
 //! with characters its type allows and no control characters. Every malformed form the audit
 //! got signed is refused with a signed FAILURE badRequest, and the server keeps enrolling.

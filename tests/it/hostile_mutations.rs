@@ -1,4 +1,4 @@
-//! Systematically generated hostile PKIOperations (issue #7): every truncation, bit flips
+//! Systematically generated hostile PKIOperations: every truncation, bit flips
 //! spread over the whole message, a wrong tag and an overflowing length at every TLV header,
 //! huge INTEGERs, wrong OIDs, mis-addressed signers, bad CSRs, oversized challengePasswords and
 //! unsupported algorithms. Each gets its documented answer — HTTP 400 with a one-line reason
@@ -382,7 +382,7 @@ fn two_hundred_generated_hostile_requests_get_documented_answers() {
         }
     }
     assert!(patched >= 2, "digestAlgorithms and SignerInfo");
-    // Readable but refused: a signed badAlg, never a 400 (issue #22).
+    // Readable but refused: a signed badAlg, never a 400.
     suite.case("unknown digest OID", &unknown_digest, |a| {
         *a == Answer::Failure("0".into())
     });

@@ -46,7 +46,7 @@ fn micromdm_scepclient_enrolls() {
     );
 }
 
-/// Issue #22: scepclient renews with its key, so it reuses the original transactionID. That
+/// scepclient renews with its key, so it reuses the original transactionID. That
 /// is a new request (RenewalReq, signed by the old certificate), not a replay: it gets a new
 /// serial with a later notAfter, which becomes the transaction's current certificate.
 #[test]

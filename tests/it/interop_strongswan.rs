@@ -1,5 +1,5 @@
 //! strongSwan's `pki --scep` 5.9.8 (Debian 12) against a running `scepd serve`, every
-//! certificate checked by `openssl verify` (issue #22). strongSwan derives the transactionID
+//! certificate checked by `openssl verify`. strongSwan derives the transactionID
 //! from the key, so its same-key renewal reuses the original one: it must get a new
 //! certificate, not the old one again. It can sign with RSASSA-PSS, which scepd verifies, and
 //! with SHA-224, which scepd refuses with a signed badAlg.

@@ -267,9 +267,9 @@ fn every_intune_failure_fails_closed() {
 }
 
 /// Regression: the token fetch holds the token cache's lock while it waits for Entra ID, and
-/// gives its CPU slot away meanwhile. Requests queueing for that lock used to keep their slots,
-/// so with more of them than cores the fetcher never got a slot back: the whole CPU pool (every
-/// platform's enrollments, OCSP) hung. More concurrent first enrollments than any CI machine has
+/// gives its CPU slot away meanwhile. Requests queueing for that lock must give theirs away too:
+/// with more of them than cores, the fetcher would never get a slot back and the whole CPU
+/// pool (every platform's enrollments, OCSP) would hang. More concurrent first enrollments than any CI machine has
 /// cores, against a slow token endpoint, must all be answered.
 #[test]
 fn concurrent_first_enrollments_during_a_slow_token_fetch_all_complete() {

@@ -94,7 +94,7 @@ fn cert_poll_and_get_cert_return_the_issued_certificate() {
     ));
 }
 
-/// Issue #22: a same-key renewal reuses the key-derived transactionID (as strongSwan,
+/// A same-key renewal reuses the key-derived transactionID (as strongSwan,
 /// scepclient and certmonger do). It is a new request, not a replay: a new serial, a later
 /// notAfter, CertPoll's answer from then on. Each request's exact resend still replays to
 /// its own certificate, and a new request under that transactionID is still authorised.

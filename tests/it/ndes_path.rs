@@ -1,4 +1,4 @@
-//! Issue #22: NDES-style tools reach one platform at Microsoft's SCEP path,
+//! NDES-style tools reach one platform at Microsoft's SCEP path,
 //! `/certsrv/mscep/mscep.dll` (with or without `/pkiclient.exe`, in any case), chosen by
 //! `[scep] ndes_platform`. Unset, the path is 404; a platform id that does not exist stops
 //! `scepd serve` at start.

@@ -1,4 +1,4 @@
-//! Issue #22: a request signed with a digest we refuse (MD5, an unknown OID) gets a signed
+//! A request signed with a digest we refuse (MD5, an unknown OID) gets a signed
 //! CertRep FAILURE badAlg addressed to it (its transactionID, our recipientNonce), not an
 //! HTTP 400: the outer structure was readable, so the client can be told why. Nothing is
 //! issued. (PSS, which is supported, and SHA-224, which is refused, are shown with strongSwan

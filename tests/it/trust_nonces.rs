@@ -1,8 +1,8 @@
-//! Trust-check nonces cannot be exhausted (issue #20 item 3): the audit took 100,000 nonces
-//! from 18 loopback addresses in 2.4 s, each under its per-address limit, and
-//! `/trust/v1/challenge` then answered 503 to everybody for five minutes. Nonces are now
-//! stateless (HMAC over expiry and a random value), so a flood costs the flooder its rate
-//! limit and nobody else anything; they stay single-use and unforgeable.
+//! Trust-check nonces cannot be exhausted. A flood that stays under every per-address limit
+//! (100,000 nonces from 18 loopback addresses in 2.4 s) must not make `/trust/v1/challenge`
+//! answer 503 to everybody: nonces are stateless (HMAC over expiry and a random value), so a
+//! flood costs the flooder its rate limit and nobody else anything; they stay single-use and
+//! unforgeable.
 
 use std::net::SocketAddr;
 

@@ -33,7 +33,7 @@ pub(super) fn handle(
                 None => None,
             };
             let limit = param(query, "limit").and_then(|l| l.parse().ok());
-            // Filtered in SQL, before the limit (it used to be applied after it).
+            // Filtered in SQL, before the limit: the limit counts matching certificates.
             let list: Vec<Value> = store
                 .list_certificates(&CertificateFilter {
                     platform_id: param(query, "platform_id").map(str::to_owned),

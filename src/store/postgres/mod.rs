@@ -1,4 +1,4 @@
-//! The PostgreSQL backend: several scepd nodes sharing one database (issue #14).
+//! The PostgreSQL backend: several scepd nodes sharing one database.
 //!
 //! Connections come from an r2d2 pool of the blocking `postgres` client (tokio-postgres
 //! underneath). Each verb is one transaction, as on SQLite; the invariants the nodes share

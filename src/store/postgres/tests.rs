@@ -427,7 +427,7 @@ fn a_refused_enrollment_in_a_group_spares_the_others() {
     assert_eq!(registrations(&n[2], "dev-5"), 1);
 }
 
-/// Issue #22 across nodes: same-key renewals of one transaction raced from three nodes each
+/// Across nodes: same-key renewals of one transaction raced from three nodes each
 /// get a certificate, exactly one stays current, and each request replays to its own.
 #[test]
 fn same_key_renewals_raced_across_nodes_each_get_a_certificate_one_current() {

@@ -57,8 +57,8 @@ pub(super) fn enroll_device(
             Ok(())
         }
         None => {
-            // Cached like every statement of the issuance path: a first enrollment (most of
-            // them in a fleet roll-out) used to parse this and the audit insert each time.
+            // Cached like every statement of the issuance path: most enrollments of a fleet
+            // roll-out are first enrollments, each running this and the audit insert.
             tx.prepare_cached(&format!(
                 "INSERT INTO devices ({COLUMNS}) VALUES (?1, ?2, ?3, 'active', ?4, ?4)"
             ))

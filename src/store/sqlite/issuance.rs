@@ -373,7 +373,7 @@ mod tests {
         assert_eq!(all, [winner]);
     }
 
-    /// Issue #22: a same-key request that reuses the transactionID (a renewal by strongSwan,
+    /// A same-key request that reuses the transactionID (a renewal by strongSwan,
     /// scepclient, certmonger) is recorded and supersedes the current certificate; each
     /// request still replays to its own certificate; another key is still a conflict.
     #[test]
