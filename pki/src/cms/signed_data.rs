@@ -149,11 +149,9 @@ impl<'a> SignerId<'a> {
     /// True when this identifier names `cert` (serials compared without leading zeros).
     pub fn names(&self, cert: &Certificate<'_>) -> bool {
         match *self {
-            Self::IssuerSerial(issuer, mut serial) => {
-                while serial.len() > 1 && serial[0] == 0 {
-                    serial = &serial[1..];
-                }
-                cert.issuer == issuer && cert.serial_magnitude() == serial
+            Self::IssuerSerial(issuer, serial) => {
+                cert.issuer == issuer
+                    && cert.serial_magnitude() == crate::der::strip_leading_zeros(serial)
             }
             Self::KeyId(kid) => crate::x509::certificate::subject_key_id(cert) == Some(kid),
         }

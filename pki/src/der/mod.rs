@@ -10,6 +10,18 @@ pub mod writer;
 
 pub use reader::{Reader, Tlv};
 
+/// A big-endian unsigned magnitude without its leading zero octets, keeping the last octet
+/// (zero stays `[0]`): how INTEGER contents and serial numbers compare and re-encode.
+pub fn strip_leading_zeros(mut magnitude: &[u8]) -> &[u8] {
+    while let [0, rest @ ..] = magnitude {
+        if rest.is_empty() {
+            break;
+        }
+        magnitude = rest;
+    }
+    magnitude
+}
+
 /// Errors from decoding ASN.1.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -77,5 +89,18 @@ pub mod tag {
     /// `[n]` primitive context-specific tag.
     pub const fn context_primitive(n: u8) -> u8 {
         0x80 | n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn leading_zeros_go_and_one_octet_stays() {
+        use super::strip_leading_zeros as strip;
+        assert_eq!(strip(&[0, 0, 0x80, 0]), [0x80, 0]);
+        assert_eq!(strip(&[0x01, 0]), [0x01, 0]);
+        assert_eq!(strip(&[0, 0, 0]), [0]);
+        assert_eq!(strip(&[0]), [0]);
+        assert_eq!(strip(&[]), [0u8; 0]);
     }
 }

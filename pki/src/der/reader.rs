@@ -66,11 +66,7 @@ impl<'a> Tlv<'a> {
         if self.value[0] & 0x80 != 0 {
             return Err(DerError::Malformed("negative integer"));
         }
-        let mut v = self.value;
-        while v.len() > 1 && v[0] == 0 {
-            v = &v[1..];
-        }
-        Ok(v)
+        Ok(super::strip_leading_zeros(self.value))
     }
 
     /// A small non-negative INTEGER (versions, counts).

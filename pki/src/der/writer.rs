@@ -71,10 +71,7 @@ pub fn bit_string(v: &[u8]) -> Vec<u8> {
 
 /// INTEGER from unsigned big-endian magnitude (a zero octet is prefixed when the high bit is set).
 pub fn unsigned_integer(magnitude: &[u8]) -> Vec<u8> {
-    let mut m = magnitude;
-    while m.len() > 1 && m[0] == 0 {
-        m = &m[1..];
-    }
+    let m = super::strip_leading_zeros(magnitude);
     if m.is_empty() {
         return vec![tag::INTEGER, 1, 0];
     }

@@ -96,11 +96,7 @@ impl<'a> Certificate<'a> {
 
     /// The serial number as unsigned big-endian magnitude (leading zeros removed).
     pub fn serial_magnitude(&self) -> &'a [u8] {
-        let mut s = self.serial;
-        while s.len() > 1 && s[0] == 0 {
-            s = &s[1..];
-        }
-        s
+        crate::der::strip_leading_zeros(self.serial)
     }
 
     /// Verifies this certificate's signature with the issuer's SubjectPublicKeyInfo.
