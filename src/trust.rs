@@ -146,11 +146,7 @@ impl TrustCheck {
         };
         // Any intermediate we answer for: the active one or a retired one still trusted.
         let ca = self.ca.get();
-        let issuer = ca.issuers().find(|a| {
-            Certificate::parse(&a.cert_der)
-                .is_ok_and(|ic| cert.issuer == ic.subject && cert.verify_signed_by(ic.spki).is_ok())
-        });
-        let Some(issuer) = issuer else {
+        let Some(issuer) = ca.issuer_named(cert.issuer, Some(&cert)) else {
             return Ok(not_managed("not issued by this CA"));
         };
         if !cert.is_valid_at(now) {

@@ -4,26 +4,10 @@
 use scepd_pki::algorithms::DigestAlg;
 use scepd_pki::der::{Reader, tag};
 use scepd_pki::scep::PkiMessage;
-use scepd_pki::x509::Certificate;
 
 use super::{Authority, Granted, Outcome, store_err};
-use crate::ca::{CaSet, LoadedAuthority};
 use crate::error::ScepFailure;
 use crate::store::{CertStatus, Delivery, Platform};
-
-/// The intermediate (active or retired) whose subject is `issuer_name` and which signed
-/// `cert`, when given.
-pub(super) fn issuer_of<'a>(
-    ca: &'a CaSet,
-    issuer_name: &[u8],
-    cert: Option<&Certificate<'_>>,
-) -> Option<&'a LoadedAuthority> {
-    ca.issuers().find(|a| {
-        Certificate::parse(&a.cert_der).is_ok_and(|c| {
-            c.subject == issuer_name && cert.is_none_or(|x| x.verify_signed_by(c.spki).is_ok())
-        })
-    })
-}
 
 /// Parses `IssuerAndSerialNumber ::= SEQUENCE { issuer Name, serialNumber INTEGER }`.
 fn issuer_and_serial(data: &[u8]) -> Result<(&[u8], &[u8]), Outcome> {
@@ -89,7 +73,8 @@ impl Authority {
     pub(super) fn get_crl(&self, data: &[u8], now: i64) -> Result<Granted, Outcome> {
         let (issuer, _) = issuer_and_serial(data)?;
         let ca = self.ca.get();
-        let issuer = issuer_of(&ca, issuer, None)
+        let issuer = ca
+            .issuer_named(issuer, None)
             .ok_or_else(|| Outcome::Fail(ScepFailure::NotFound("no CRL for that issuer".into())))?;
         let crl = self
             .revocation
@@ -108,7 +93,7 @@ impl Authority {
         let (issuer, serial) = issuer_and_serial(data)?;
         let not_found = || Outcome::Fail(ScepFailure::NotFound("no such certificate".into()));
         let ca = self.ca.get();
-        let issuer = issuer_of(&ca, issuer, None).ok_or_else(not_found)?;
+        let issuer = ca.issuer_named(issuer, None).ok_or_else(not_found)?;
         let rec = self
             .store
             .certificate_by_serial(&issuer.id, serial)

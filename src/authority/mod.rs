@@ -7,7 +7,6 @@ mod lookups;
 mod remembered_platforms;
 mod renewal;
 
-use lookups::issuer_of;
 use renewal::Renewed;
 
 use scepd_pki::algorithms::DigestAlg;

@@ -21,7 +21,7 @@ use scepd_pki::pkcs10::CertificationRequest;
 use scepd_pki::scep::PkiMessage;
 use scepd_pki::x509::general_names::{AltName, filter_requested};
 
-use super::{Authority, Outcome, issuer_of, store_err};
+use super::{Authority, Outcome, store_err};
 use crate::devices::identity::Identity;
 use crate::error::ScepFailure;
 use crate::store::{CertStatus, Delivery, Platform};
@@ -56,7 +56,8 @@ impl Authority {
         let fail = |s: &str| Outcome::Fail(ScepFailure::Renewal(s.to_owned()));
         let signer = &msg.signer_cert;
         let ca = self.ca.get();
-        let issuer = issuer_of(&ca, signer.issuer, Some(signer))
+        let issuer = ca
+            .issuer_named(signer.issuer, Some(signer))
             .ok_or_else(|| fail("signer certificate was not issued by this CA"))?;
         if !signer.is_valid_at(now) {
             return Err(fail("signer certificate is expired or not yet valid"));

@@ -252,6 +252,21 @@ impl CaSet {
         self.issuers().find(|a| a.id == id)
     }
 
+    /// The issuer (active or retired) whose subject is `issuer_name` (DER) and which signed
+    /// `cert`, when given: names alone are not proof, a retired intermediate may share the
+    /// active one's name.
+    pub fn issuer_named(
+        &self,
+        issuer_name: &[u8],
+        cert: Option<&Certificate<'_>>,
+    ) -> Option<&LoadedAuthority> {
+        self.issuers().find(|a| {
+            Certificate::parse(&a.cert_der).is_ok_and(|c| {
+                c.subject == issuer_name && cert.is_none_or(|x| x.verify_signed_by(c.spki).is_ok())
+            })
+        })
+    }
+
     /// RAs that may decrypt a request, in the order to try: active, staged, retired.
     pub fn decrypting_ras(&self) -> impl Iterator<Item = &LoadedAuthority> {
         std::iter::once(&self.ra)
