@@ -90,6 +90,9 @@ pub enum HttpFailure {
     /// Unknown platform or path (404).
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with what exists (409): a name taken, a device in another state.
+    #[error("{0}")]
+    Conflict(String),
     /// Body too large (413).
     #[error("request body too large")]
     TooLarge,
@@ -115,10 +118,15 @@ pub enum HttpFailure {
 
 impl From<crate::store::StoreError> for HttpFailure {
     /// A store that cannot be reached (database down or restarting) is a 503 the client may
-    /// retry; any other store failure is ours (500). The detail goes to the log only.
+    /// retry; an unknown object is 404 and a conflict 409 (their texts name only what the
+    /// caller asked for); any other store failure is ours (500), its detail for the log only.
     fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
         match e {
-            crate::store::StoreError::Unavailable(_) => Self::store_unavailable(&e),
+            StoreError::Unavailable(_) => Self::store_unavailable(&e),
+            StoreError::NotFound { what, id } => Self::NotFound(format!("no {what} {id}")),
+            StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::WrongDeviceState { state } => Self::Conflict(format!("device is {state}")),
             e => Self::Internal(e.to_string()),
         }
     }
@@ -157,6 +165,7 @@ impl HttpFailure {
         match self {
             Self::BadRequest(_) => 400,
             Self::NotFound(_) => 404,
+            Self::Conflict(_) => 409,
             Self::TooLarge => 413,
             Self::UriTooLong => 414,
             Self::MethodNotAllowed => 405,
@@ -164,6 +173,22 @@ impl HttpFailure {
             Self::Unavailable(_) => 503,
             Self::TooManyRequests => 429,
             Self::Internal(_) => 500,
+        }
+    }
+
+    /// The machine-readable name of the failure (the admin API's `error` field).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::TooLarge => "too_large",
+            Self::UriTooLong => "uri_too_long",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout => "timeout",
+            Self::Unavailable(_) => "unavailable",
+            Self::TooManyRequests => "too_many_requests",
+            Self::Internal(_) => "internal",
         }
     }
 
@@ -192,4 +217,59 @@ pub fn with_sources(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn store_errors_map_to_one_status_each_and_never_show_our_detail() {
+        let cases = [
+            (
+                StoreError::NotFound {
+                    what: "platform",
+                    id: "p9".into(),
+                },
+                404,
+                "not_found",
+                "no platform p9",
+            ),
+            (
+                StoreError::Conflict("name taken".into()),
+                409,
+                "conflict",
+                "name taken",
+            ),
+            (
+                StoreError::WrongDeviceState { state: "deleted" },
+                409,
+                "conflict",
+                "device is deleted",
+            ),
+            (
+                StoreError::Unavailable("connection refused at 10.0.0.5".into()),
+                503,
+                "unavailable",
+                "temporarily unavailable: retry",
+            ),
+            (
+                StoreError::Database {
+                    context: "reading a platform",
+                    source: rusqlite::Error::InvalidQuery,
+                },
+                500,
+                "internal",
+                "internal error",
+            ),
+        ];
+        for (store, status, code, text) in cases {
+            let e = HttpFailure::from(store);
+            assert_eq!(
+                (e.status(), e.code(), e.client_text().as_str()),
+                (status, code, text)
+            );
+        }
+    }
 }

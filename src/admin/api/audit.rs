@@ -4,8 +4,9 @@ use hyper::Method;
 use scepd_pki::encoding::{parse_rfc3339, rfc3339};
 use serde_json::{Value, json};
 
-use super::{ApiError, Call, param};
+use super::{Call, param};
 use crate::admin::json_response;
+use crate::error::HttpFailure;
 use crate::http::HttpResponse;
 
 /// A request under `/admin/v1/audit`; `rest` is the path after it.
@@ -13,7 +14,7 @@ pub(super) fn handle(
     c: &Call<'_>,
     method: &Method,
     rest: &[&str],
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, HttpFailure> {
     let Call { store, query, .. } = *c;
     match (method, rest) {
         (&Method::GET, []) => {
@@ -24,7 +25,7 @@ pub(super) fn handle(
                     .ok()
                     .or_else(|| parse_rfc3339(s))
                     .ok_or_else(|| {
-                        ApiError::BadRequest("since must be unix seconds or RFC 3339".into())
+                        HttpFailure::BadRequest("since must be unix seconds or RFC 3339".into())
                     })?,
             };
             let limit = param(query, "limit")
@@ -38,6 +39,6 @@ pub(super) fn handle(
                 .collect();
             Ok(json_response(200, &json!(events)))
         }
-        _ => Err(ApiError::NotFound("no such endpoint".into())),
+        _ => Err(HttpFailure::NotFound("no such endpoint".into())),
     }
 }

@@ -6,9 +6,10 @@ use scepd_pki::encoding::{parse_rfc3339, rfc3339};
 use scepd_pki::keys::KeyAlgorithm;
 use serde_json::{Value, json};
 
-use super::{ApiError, Call, str_field};
+use super::{Call, str_field};
 use crate::admin::json_response;
 use crate::ca::rotation;
+use crate::error::HttpFailure;
 use crate::http::HttpResponse;
 
 /// A request under `/admin/v1/ca`; `rest` is the path after it.
@@ -16,7 +17,7 @@ pub(super) fn handle_ca(
     c: &Call<'_>,
     method: &Method,
     rest: &[&str],
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, HttpFailure> {
     let Call {
         app,
         store,
@@ -39,7 +40,7 @@ pub(super) fn handle_ca(
             let alg = match str_field(body, "key_algorithm") {
                 Some(a) => a
                     .parse::<KeyAlgorithm>()
-                    .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+                    .map_err(|e| HttpFailure::BadRequest(e.to_string()))?,
                 None => app
                     .authority
                     .ca()
@@ -48,13 +49,12 @@ pub(super) fn handle_ca(
                     .as_ref()
                     .map_or(KeyAlgorithm::Rsa2048, |k| k.algorithm()),
             };
-            let activate_at =
-                match str_field(body, "activate_at") {
-                    Some(t) => Some(parse_rfc3339(t).ok_or_else(|| {
-                        ApiError::BadRequest("activate_at must be RFC 3339".into())
-                    })?),
-                    None => None,
-                };
+            let activate_at = match str_field(body, "activate_at") {
+                Some(t) => Some(parse_rfc3339(t).ok_or_else(|| {
+                    HttpFailure::BadRequest("activate_at must be RFC 3339".into())
+                })?),
+                None => None,
+            };
             let (int, ra) = rotation::rotate_ca(
                 store,
                 app.authority.ca_handle(),
@@ -76,7 +76,7 @@ pub(super) fn handle_ca(
                 .map_err(rotation_error)?;
             Ok(json_response(200, &json!({"id": id, "state": "active"})))
         }
-        _ => Err(ApiError::NotFound("no such endpoint".into())),
+        _ => Err(HttpFailure::NotFound("no such endpoint".into())),
     }
 }
 
@@ -85,7 +85,7 @@ pub(super) fn handle_ra(
     c: &Call<'_>,
     method: &Method,
     rest: &[&str],
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, HttpFailure> {
     let Call {
         app,
         store,
@@ -104,14 +104,14 @@ pub(super) fn handle_ra(
                 &json!({"id": ra.id, "role": "ra", "state": "active", "subject": ra.subject, "not_after": rfc3339(ra.not_after)}),
             ))
         }
-        _ => Err(ApiError::NotFound("no such endpoint".into())),
+        _ => Err(HttpFailure::NotFound("no such endpoint".into())),
     }
 }
 
-fn rotation_error(e: rotation::RotationError) -> ApiError {
+fn rotation_error(e: rotation::RotationError) -> HttpFailure {
     match e {
-        rotation::RotationError::Store(s) => ApiError::from(s),
-        rotation::RotationError::Invalid(m) => ApiError::BadRequest(m),
-        other => ApiError::Internal(other.to_string()),
+        rotation::RotationError::Store(s) => HttpFailure::from(s),
+        rotation::RotationError::Invalid(m) => HttpFailure::BadRequest(m),
+        other => HttpFailure::Internal(other.to_string()),
     }
 }

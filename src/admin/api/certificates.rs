@@ -5,8 +5,9 @@ use scepd_pki::encoding::rfc3339;
 use scepd_pki::revocation::RevocationReason;
 use serde_json::{Value, json};
 
-use super::{ApiError, Call, param, str_field};
+use super::{Call, param, str_field};
 use crate::admin::json_response;
+use crate::error::HttpFailure;
 use crate::http::HttpResponse;
 use crate::store::{CertStatus, CertificateFilter, Store};
 
@@ -15,7 +16,7 @@ pub(super) fn handle(
     c: &Call<'_>,
     method: &Method,
     rest: &[&str],
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, HttpFailure> {
     let Call {
         store,
         query,
@@ -28,7 +29,7 @@ pub(super) fn handle(
         (&Method::GET, []) => {
             let status = match param(query, "status") {
                 Some(s) => Some(CertStatus::parse(s).ok_or_else(|| {
-                    ApiError::BadRequest("status must be valid or revoked".into())
+                    HttpFailure::BadRequest("status must be valid or revoked".into())
                 })?),
                 None => None,
             };
@@ -50,7 +51,7 @@ pub(super) fn handle(
             let (issuer, bytes) = find_serial(store, serial)?;
             let c = store
                 .certificate_by_serial(&issuer, &bytes)?
-                .ok_or_else(|| ApiError::NotFound(format!("no certificate {serial}")))?;
+                .ok_or_else(|| HttpFailure::NotFound(format!("no certificate {serial}")))?;
             let mut v = cert_json(&c);
             v["der"] = json!(scepd_pki::encoding::encode_base64(&c.der));
             Ok(json_response(200, &v))
@@ -58,7 +59,7 @@ pub(super) fn handle(
         (&Method::POST, [serial, "revoke"]) => {
             let reason = str_field(body, "reason").unwrap_or("unspecified");
             let reason = RevocationReason::parse(reason)
-                .ok_or_else(|| ApiError::BadRequest(format!("unknown reason {reason:?}")))?;
+                .ok_or_else(|| HttpFailure::BadRequest(format!("unknown reason {reason:?}")))?;
             let (issuer, bytes) = find_serial(store, serial)?;
             let changed = store.revoke_one(&issuer, &bytes, reason.as_str(), actor, now)?;
             Ok(json_response(
@@ -66,7 +67,7 @@ pub(super) fn handle(
                 &json!({"serial": scepd_pki::hex(&bytes), "status": "revoked", "reason": reason.as_str(), "changed": changed}),
             ))
         }
-        _ => Err(ApiError::NotFound("no such endpoint".into())),
+        _ => Err(HttpFailure::NotFound("no such endpoint".into())),
     }
 }
 
@@ -75,15 +76,17 @@ pub(super) fn cert_json(c: &crate::store::IssuedCertificate) -> Value {
         "status": c.status.as_str(), "not_before": rfc3339(c.not_before), "not_after": rfc3339(c.not_after), "revoked_at": c.revoked_at.map(rfc3339), "revocation_reason": c.revocation_reason})
 }
 
-fn find_serial(store: &Store, serial: &str) -> Result<(String, Vec<u8>), ApiError> {
+fn find_serial(store: &Store, serial: &str) -> Result<(String, Vec<u8>), HttpFailure> {
     let hex: String = serial.chars().filter(|c| *c != ':').collect();
     if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(ApiError::BadRequest("serial must be hexadecimal".into()));
+        return Err(HttpFailure::BadRequest("serial must be hexadecimal".into()));
     }
     let found = store.find_serial(&hex)?;
     match found.as_slice() {
         [one] => Ok(one.clone()),
-        [] => Err(ApiError::NotFound(format!("no certificate {serial}"))),
-        _ => Err(ApiError::Conflict("serial is ambiguous across CAs".into())),
+        [] => Err(HttpFailure::NotFound(format!("no certificate {serial}"))),
+        _ => Err(HttpFailure::Conflict(
+            "serial is ambiguous across CAs".into(),
+        )),
     }
 }

@@ -7,9 +7,10 @@ use scepd_pki::revocation::RevocationReason;
 use serde_json::{Value, json};
 
 use super::certificates::cert_json;
-use super::{ApiError, Call, param, str_field};
+use super::{Call, param, str_field};
 use crate::admin::json_response;
 use crate::devices::{self, Action};
+use crate::error::HttpFailure;
 use crate::http::HttpResponse;
 use crate::store::{CertificateFilter, DeviceState};
 
@@ -18,7 +19,7 @@ pub(super) fn handle(
     c: &Call<'_>,
     method: &Method,
     rest: &[&str],
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, HttpFailure> {
     let Call {
         store,
         query,
@@ -31,7 +32,7 @@ pub(super) fn handle(
         (&Method::GET, []) => {
             let state = match param(query, "state") {
                 Some(s) => Some(DeviceState::parse(s).ok_or_else(|| {
-                    ApiError::BadRequest(
+                    HttpFailure::BadRequest(
                         "state must be active, suspended, deactivated or deleted".into(),
                     )
                 })?),
@@ -50,7 +51,7 @@ pub(super) fn handle(
         (&Method::GET, [platform, device]) => {
             let d = store
                 .device(platform, device)?
-                .ok_or_else(|| ApiError::NotFound(format!("no device {platform}/{device}")))?;
+                .ok_or_else(|| HttpFailure::NotFound(format!("no device {platform}/{device}")))?;
             let certs: Vec<Value> = store
                 .list_certificates(&CertificateFilter {
                     platform_id: Some((*platform).to_owned()),
@@ -71,12 +72,12 @@ pub(super) fn handle(
                 "deactivate" => Action::Deactivate,
                 "reactivate" => Action::Reactivate,
                 "delete" => Action::Delete,
-                other => return Err(ApiError::NotFound(format!("no device action {other}"))),
+                other => return Err(HttpFailure::NotFound(format!("no device action {other}"))),
             };
             let reason = match str_field(body, "reason") {
                 Some(r) => Some(
                     RevocationReason::parse(r)
-                        .ok_or_else(|| ApiError::BadRequest(format!("unknown reason {r:?}")))?,
+                        .ok_or_else(|| HttpFailure::BadRequest(format!("unknown reason {r:?}")))?,
                 ),
                 None => None,
             };
@@ -85,7 +86,7 @@ pub(super) fn handle(
             v["revoked"] = json!(applied.revoked);
             Ok(json_response(200, &v))
         }
-        _ => Err(ApiError::NotFound("no such endpoint".into())),
+        _ => Err(HttpFailure::NotFound("no such endpoint".into())),
     }
 }
 

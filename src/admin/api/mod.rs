@@ -11,7 +11,7 @@ use super::tokens::Caller;
 use crate::clock::unix_now;
 use crate::error::HttpFailure;
 use crate::http::{App, HttpResponse};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 mod audit;
 mod authorities;
@@ -37,15 +37,7 @@ pub async fn route(
                 Ok(v) => v,
                 Err(e) => return error(400, "bad_request", format!("invalid JSON: {e}")),
             },
-            Err(HttpFailure::TooLarge) => {
-                return error(413, "too_large", "request body too large");
-            }
-            Err(HttpFailure::RequestTimeout) => {
-                let mut r = error(408, "timeout", "request body not received in time");
-                crate::http::close_after(&mut r);
-                return r;
-            }
-            Err(e) => return error(400, "bad_request", e.to_string()),
+            Err(e) => return failure_response(e),
         }
     } else {
         Value::Null
@@ -60,8 +52,8 @@ pub async fn route(
     .await;
     match result {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => e.into_response(),
-        Err(e) => error(500, "internal", format!("worker failed: {e}")),
+        Ok(Err(e)) => failure_response(e),
+        Err(e) => failure_response(HttpFailure::Internal(format!("worker failed: {e}"))),
     }
 }
 
@@ -75,38 +67,19 @@ fn path_segments(path: &str) -> Result<Vec<String>, scepd_pki::encoding::Percent
         .collect()
 }
 
-/// API errors, mapped to status codes in one place.
-#[derive(Debug)]
-pub(super) enum ApiError {
-    NotFound(String),
-    BadRequest(String),
-    Conflict(String),
-    Internal(String),
-}
-
-impl ApiError {
-    fn into_response(self) -> HttpResponse {
-        match self {
-            Self::NotFound(m) => error(404, "not_found", m),
-            Self::BadRequest(m) => error(400, "bad_request", m),
-            Self::Conflict(m) => error(409, "conflict", m),
-            Self::Internal(m) => {
-                tracing::error!(detail = %m, "admin API internal error");
-                error(500, "internal", "internal error")
-            }
-        }
+/// The JSON answer for a failed request: status and `error` code from [`HttpFailure`]
+/// (`src/error.rs`, where every status is decided), the detail of our own failures to the
+/// log only.
+fn failure_response(e: HttpFailure) -> HttpResponse {
+    if let HttpFailure::Internal(detail) = &e {
+        tracing::error!(%detail, "admin API internal error");
     }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound { what, id } => Self::NotFound(format!("no {what} {id}")),
-            StoreError::Conflict(m) => Self::Conflict(m),
-            StoreError::WrongDeviceState { state } => Self::Conflict(format!("device is {state}")),
-            other => Self::Internal(other.to_string()),
-        }
+    let close = matches!(e, HttpFailure::RequestTimeout);
+    let mut r = error(e.status(), e.code(), e.client_text());
+    if close {
+        crate::http::close_after(&mut r);
     }
+    r
 }
 
 pub(super) fn param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
@@ -138,7 +111,7 @@ fn dispatch(
     query: &str,
     body: &Value,
     caller: &Caller,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, HttpFailure> {
     let app = admin.app.as_ref();
     let actor = format!("token:{}", caller.name);
     let call = Call {
@@ -159,7 +132,7 @@ fn dispatch(
         Some((&"ca", rest)) => authorities::handle_ca(&call, method, rest),
         Some((&"ra", rest)) => authorities::handle_ra(&call, method, rest),
         Some((&"audit", rest)) => audit::handle(&call, method, rest),
-        _ => Err(ApiError::NotFound("no such endpoint".into())),
+        _ => Err(HttpFailure::NotFound("no such endpoint".into())),
     }
 }
 

@@ -4,9 +4,10 @@
 use hyper::Method;
 use serde_json::{Value, json};
 
-use super::{ApiError, Call, param, str_field};
+use super::{Call, param, str_field};
 use crate::admin::json_response;
 use crate::devices::identity::DevicePattern;
+use crate::error::HttpFailure;
 use crate::http::HttpResponse;
 use crate::platforms;
 use crate::store::Store;
@@ -17,7 +18,7 @@ pub(super) fn handle(
     c: &Call<'_>,
     method: &Method,
     rest: &[&str],
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, HttpFailure> {
     let Call {
         app,
         store,
@@ -35,10 +36,10 @@ pub(super) fn handle(
         }
         (&Method::POST, []) => {
             let name = str_field(body, "name")
-                .ok_or_else(|| ApiError::BadRequest("name is required".into()))?;
+                .ok_or_else(|| HttpFailure::BadRequest("name is required".into()))?;
             let pattern = str_field(body, "device_id_pattern");
             if let Some(p) = pattern {
-                DevicePattern::new(p).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                DevicePattern::new(p).map_err(|e| HttpFailure::BadRequest(e.to_string()))?;
             }
             let allow_des = body
                 .get("allow_des")
@@ -58,7 +59,7 @@ pub(super) fn handle(
         (&Method::GET, [id]) => {
             let p = store
                 .platform(id)?
-                .ok_or_else(|| ApiError::NotFound(format!("no platform {id}")))?;
+                .ok_or_else(|| HttpFailure::NotFound(format!("no platform {id}")))?;
             let mut v = platform_json(&p);
             v["device_id_pattern"] = json!(store.device_id_pattern(id)?);
             Ok(json_response(200, &v))
@@ -66,11 +67,11 @@ pub(super) fn handle(
         (&Method::GET, [id, file]) if file.starts_with("profile") => {
             let p = store
                 .platform(id)?
-                .ok_or_else(|| ApiError::NotFound(format!("no platform {id}")))?;
+                .ok_or_else(|| HttpFailure::NotFound(format!("no platform {id}")))?;
             let format = match param(query, "format") {
                 None => crate::profiles::Format::Apple,
                 Some(f) => crate::profiles::Format::parse(f).ok_or_else(|| {
-                    ApiError::BadRequest(
+                    HttpFailure::BadRequest(
                         "format must be apple, windows, intune or workspace-one".into(),
                     )
                 })?,
@@ -105,8 +106,8 @@ pub(super) fn handle(
         }
         (&Method::POST, [id, "rotate-secret"]) => {
             let challenge = platforms::rotate_static_secret(store, id).map_err(|e| match e {
-                platforms::PlatformError::Store(s) => ApiError::from(s),
-                other => ApiError::BadRequest(other.to_string()),
+                platforms::PlatformError::Store(s) => HttpFailure::from(s),
+                other => HttpFailure::BadRequest(other.to_string()),
             })?;
             store.append_audit(now, actor, "platform.secret_rotated", id, "{}")?;
             Ok(json_response(
@@ -114,7 +115,7 @@ pub(super) fn handle(
                 &json!({"platform_id": id, "scep_path": platforms::scep_path(id), "challenge": challenge.as_str()}),
             ))
         }
-        _ => Err(ApiError::NotFound("no such endpoint".into())),
+        _ => Err(HttpFailure::NotFound("no such endpoint".into())),
     }
 }
 
@@ -122,10 +123,10 @@ fn platform_json(p: &crate::store::Platform) -> Value {
     json!({"platform_id": p.id, "name": p.name, "challenge": p.challenge.kind(), "scep_path": platforms::scep_path(&p.id), "allow_des": p.allow_des, "created_at": rfc3339(p.created_at)})
 }
 
-fn platform_error(e: platforms::PlatformError) -> ApiError {
+fn platform_error(e: platforms::PlatformError) -> HttpFailure {
     match e {
-        platforms::PlatformError::Store(s) => ApiError::from(s),
-        other => ApiError::BadRequest(other.to_string()),
+        platforms::PlatformError::Store(s) => HttpFailure::from(s),
+        other => HttpFailure::BadRequest(other.to_string()),
     }
 }
 
@@ -138,14 +139,15 @@ fn create_platform(
     allow_des: bool,
     body: &Value,
     now: i64,
-) -> Result<Value, ApiError> {
+) -> Result<Value, HttpFailure> {
     use crate::challenge::{dynamic, intune::client};
     use crate::platforms::{DynamicOptions, IntuneOptions, NewPlatform};
     use crate::secrets::SecretFiles;
     use zeroize::Zeroizing;
     let required = |f: &str| {
-        str_field(body, f)
-            .ok_or_else(|| ApiError::BadRequest(format!("{f} is required for this challenge mode")))
+        str_field(body, f).ok_or_else(|| {
+            HttpFailure::BadRequest(format!("{f} is required for this challenge mode"))
+        })
     };
     let new = NewPlatform {
         name,
@@ -163,18 +165,18 @@ fn create_platform(
         "dynamic" => {
             let ttl_secs = match str_field(body, "challenge_ttl") {
                 Some(t) => dynamic::parse_ttl(t).ok_or_else(|| {
-                    ApiError::BadRequest("challenge_ttl takes e.g. 60m, 1h, 3600s".into())
+                    HttpFailure::BadRequest("challenge_ttl takes e.g. 60m, 1h, 3600s".into())
                 })?,
                 None => dynamic::DEFAULT_TTL_SECS,
             };
             let max_outstanding = match body.get("max_outstanding").and_then(Value::as_u64) {
                 Some(0) => {
-                    return Err(ApiError::BadRequest(
+                    return Err(HttpFailure::BadRequest(
                         "max_outstanding must be at least 1".into(),
                     ));
                 }
                 Some(n) => u32::try_from(n)
-                    .map_err(|_| ApiError::BadRequest("max_outstanding too large".into()))?,
+                    .map_err(|_| HttpFailure::BadRequest("max_outstanding too large".into()))?,
                 None => dynamic::DEFAULT_MAX_OUTSTANDING,
             };
             let c = platforms::create_dynamic(
@@ -226,7 +228,7 @@ fn create_platform(
             .map_err(platform_error)?;
             Ok(json!({"platform_id": c.platform_id, "scep_path": c.scep_path}))
         }
-        other => Err(ApiError::BadRequest(format!(
+        other => Err(HttpFailure::BadRequest(format!(
             "unknown challenge mode {other:?} (static, dynamic, intune, webhook)"
         ))),
     }
