@@ -17,10 +17,11 @@ use criterion::{
 };
 use http_body_util::{BodyExt, Empty};
 use scepd::authority::Authority;
-use scepd::bootstrap;
 use scepd::ca::CaHandle;
+use scepd::ca::bootstrap;
 use scepd::ca::keystore::Keystore;
 use scepd::config::{Config, FileConfig};
+use scepd::configured_store;
 use scepd::revocation::Revocation;
 use scepd::store::{Issuance, NewCertificate, Store};
 use scepd_pki::algorithms::{ContentCipher, DigestAlg, KeyTransport};
@@ -74,7 +75,7 @@ fn fixture(intermediate: KeyAlgorithm, full_durability: bool) -> Fixture {
         },
     )
     .unwrap();
-    let store = bootstrap::open_store(&config).unwrap();
+    let store = configured_store::open(&config).unwrap();
     let created = bootstrap::initialize(&config, &store, now()).unwrap();
     let store = Arc::new(store);
     let ca = CaHandle::load(

@@ -4,12 +4,12 @@
 
 pub mod admin;
 pub mod authority;
-pub mod bootstrap;
 pub mod ca;
 pub mod challenge;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod configured_store;
 pub mod cpu_pool;
 pub mod devices;
 pub mod error;

@@ -4,11 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::authority::Authority;
-use crate::bootstrap;
 use crate::ca::CaHandle;
+use crate::ca::bootstrap;
 use crate::ca::keystore::Keystore;
 use crate::clock::unix_now;
 use crate::config::Config;
+use crate::configured_store;
 use crate::http::{self, App};
 use crate::revocation::{Revocation, RevocationTiming};
 
@@ -48,20 +49,20 @@ pub fn run(mut config: Config, args: &ServeOptions) -> Result<(), ServeError> {
     let admin_addr = args.admin_listen;
     // Before anything opens files: raise RLIMIT_NOFILE, fit the connection caps under it.
     crate::fd_limit::fit(&mut config);
-    let store = bootstrap::open_store(&config).map_err(fail)?;
+    let store = configured_store::open(&config).map_err(fail)?;
     if !store.is_initialized().map_err(fail)? {
         let created = match bootstrap::initialize(&config, &store, unix_now()) {
             Ok(created) => Some(created),
             // Nodes of a cluster started together on a new database: one wins the unique
             // keys of the first CA records, the others join what it created.
             Err(e) if store.is_initialized().unwrap_or(false) => {
-                tracing::info!(error = %e, store = %bootstrap::store_location(&config), "another node initialized the store first; joining it");
+                tracing::info!(error = %e, store = %configured_store::location(&config), "another node initialized the store first; joining it");
                 None
             }
             Err(e) => return Err(fail(e)),
         };
         if let Some(created) = created {
-            tracing::info!(store = %bootstrap::store_location(&config), "initialized a new CA");
+            tracing::info!(store = %configured_store::location(&config), "initialized a new CA");
             if json {
                 println!(
                     "{}",
@@ -70,7 +71,7 @@ pub fn run(mut config: Config, args: &ServeOptions) -> Result<(), ServeError> {
             } else {
                 println!(
                     "initialized {} with platform \"default\"",
-                    bootstrap::store_location(&config)
+                    configured_store::location(&config)
                 );
                 println!("SCEP URL path: {}", created.scep_path);
                 println!("challenge (shown once): {}", created.challenge);

@@ -3,6 +3,7 @@
 //! trusted (their CRLs are published, OCSP answers for them, late requests still decrypt).
 //! Loaded from the store and keystore; swapped atomically when a rotation is activated.
 
+pub mod bootstrap;
 pub mod encryption_ra;
 pub mod keystore;
 pub mod rotation;

@@ -13,9 +13,10 @@ pub mod device;
 mod platform;
 pub mod remote;
 
-use crate::bootstrap::{self, InitError};
+use crate::ca::bootstrap::{self, InitError};
 use crate::clock::unix_now;
 use crate::config::Config;
+use crate::configured_store;
 use crate::platforms;
 use crate::store::Store;
 
@@ -260,13 +261,13 @@ pub(crate) fn fail(code: u8, e: impl std::fmt::Display) -> CliError {
 }
 
 pub(crate) fn open_initialized(config: &Config) -> Result<Store, CliError> {
-    let store = bootstrap::open_store(config).map_err(|e| fail(1, e))?;
+    let store = configured_store::open(config).map_err(|e| fail(1, e))?;
     if !store.is_initialized().map_err(|e| fail(1, e))? {
         return Err(fail(
             1,
             format!(
                 "{} is not initialized; run `scepd init` first",
-                bootstrap::store_location(config)
+                configured_store::location(config)
             ),
         ));
     }
@@ -309,7 +310,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     config.key_passphrase_file_override = cli.key_passphrase_file.clone();
     match cli.command {
         Command::Init(a) => {
-            let store = bootstrap::open_store(&config).map_err(|e| fail(1, e))?;
+            let store = configured_store::open(&config).map_err(|e| fail(1, e))?;
             let created =
                 bootstrap::initialize(&config, &store, unix_now()).map_err(|e| match e {
                     InitError::AlreadyInitialized(_) => fail(1, e),

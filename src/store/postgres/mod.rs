@@ -12,7 +12,7 @@
 //! others wait for the lock, then find nothing to do. The version is kept in `scepd_schema`.
 //!
 //! Every [`crate::store::Backend`] verb is implemented here. Chosen with `[store] backend =
-//! "postgres"` or `--store-url` (`bootstrap::open_store`).
+//! "postgres"` or `--store-url` (`configured_store::open`).
 
 mod admin;
 mod authorities;
