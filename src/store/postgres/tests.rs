@@ -771,28 +771,20 @@ fn an_issuance_for_an_unknown_platform_or_issuer_is_not_found_and_stores_nothing
 fn a_first_enrollment_writes_device_audit_and_certificate_together() {
     use crate::store::{DeviceState, DeviceTransition, Issuance};
     let n = seeded_nodes();
-    let registered = |store: &crate::store::Store, device: &str| {
-        store
-            .audit_events(0, 1000)
-            .unwrap()
-            .iter()
-            .filter(|e| e.action == "device.registered" && e.subject == format!("p1/{device}"))
-            .count()
-    };
     assert!(matches!(
         n[0].record_issuance(&cert(40, "tx-a", 1, "dev-a")).unwrap(),
         Issuance::Recorded
     ));
     let d = n[1].device("p1", "dev-a").unwrap().unwrap();
     assert_eq!(d.state, DeviceState::Active);
-    assert_eq!(registered(&n[2], "dev-a"), 1);
+    assert_eq!(registrations(&n[2], "dev-a"), 1);
     // A refused certificate (serial taken) leaves neither the new device nor its entry.
     assert!(matches!(
         n[1].record_issuance(&cert(40, "tx-b", 2, "dev-b")),
         Err(StoreError::DuplicateSerial { .. })
     ));
     assert!(n[0].device("p1", "dev-b").unwrap().is_none());
-    assert_eq!(registered(&n[0], "dev-b"), 0);
+    assert_eq!(registrations(&n[0], "dev-b"), 0);
     // No device named: the certificate alone.
     let mut anonymous = cert(41, "tx-c", 3, "");
     anonymous.device_id = None;
@@ -815,7 +807,7 @@ fn a_first_enrollment_writes_device_audit_and_certificate_together() {
         n[1].record_issuance(&cert(42, "tx-d", 4, "dev-a")),
         Err(StoreError::DeviceNotActive { .. })
     ));
-    assert_eq!(registered(&n[1], "dev-a"), 1);
+    assert_eq!(registrations(&n[1], "dev-a"), 1);
     assert_eq!(
         n[0].list_certificates(&Default::default()).unwrap().len(),
         2
