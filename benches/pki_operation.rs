@@ -30,7 +30,7 @@ use scepd_pki::keys::{KeyAlgorithm, Signer, SoftwareKey};
 use scepd_pki::pkcs10;
 use scepd_pki::random::SystemRandom;
 use scepd_pki::scep::client::{Protection, RequestBuilder, self_signed_signer};
-use scepd_pki::scep::{MessageType, PkiMessage, TransactionId};
+use scepd_pki::scep::{Envelope, MessageType, Recipient, TransactionId};
 use scepd_pki::x509::{Certificate, name};
 
 struct Fixture {
@@ -85,7 +85,7 @@ fn fixture(intermediate: KeyAlgorithm, full_durability: bool) -> Fixture {
         now(),
     )
     .unwrap();
-    let ra_der = ca.get().ra.cert_der.clone();
+    let ra_der = ca.get().ra.cert.der().to_vec();
     let timing = scepd::revocation::RevocationTiming {
         crl_validity_secs: 86_400,
         ocsp_validity_secs: 3600,
@@ -228,28 +228,32 @@ fn bench(c: &mut Criterion) {
     // The server's own loaded keys: the key files are encrypted at rest (PBES2), not plain
     // PKCS#8.
     let ca_set = f.ca.get();
-    let ra_key = ca_set.ra.key.as_ref().unwrap();
+    let ra_key = &ca_set.ra.key;
     let req = request(&f, &f.device, p);
     let mut g = c.benchmark_group("stage");
     g.warm_up_time(std::time::Duration::from_secs(1));
     g.measurement_time(std::time::Duration::from_secs(3));
     g.bench_function("decode_verify", |b| {
-        b.iter(|| PkiMessage::decode(&req).unwrap())
+        b.iter(|| Envelope::decode(&req).unwrap())
     });
-    let msg = PkiMessage::decode(&req).unwrap();
+    let msg = Envelope::decode(&req).unwrap();
+    let recipients = [Recipient {
+        cert: ra.clone(),
+        key: ra_key,
+    }];
     g.bench_function("open_envelope_rsa2048", |b| {
-        b.iter(|| msg.open(&ra, ra_key, false, &SystemRandom).unwrap())
+        b.iter(|| msg.open(&recipients, false, &SystemRandom).unwrap())
     });
-    let opened = msg.open(&ra, ra_key, false, &SystemRandom).unwrap();
+    let opened = msg.open(&recipients, false, &SystemRandom).unwrap();
     g.bench_function("parse_verify_csr", |b| {
-        b.iter(|| pkcs10::CertificationRequest::parse_and_verify(&opened.message_data).unwrap())
+        b.iter(|| pkcs10::Csr::parse_and_verify(opened.message_data()).unwrap())
     });
     let int_der = f
         .store
         .active_authority(scepd::store::CaRole::Intermediate)
         .unwrap()
         .unwrap();
-    let int_key = ca_set.intermediate.key.as_ref().unwrap();
+    let int_key = &ca_set.intermediate.key;
     g.bench_function("parse_ra_and_intermediate_certs", |b| {
         b.iter(|| {
             (
@@ -258,7 +262,16 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
-    let csr = pkcs10::CertificationRequest::parse_and_verify(&opened.message_data).unwrap();
+    // What the server does instead since the CA set keeps its certificates parsed.
+    g.bench_function("view_parsed_ra_and_intermediate_certs", |b| {
+        b.iter(|| {
+            (
+                ca_set.ra.cert.get().spki.len(),
+                ca_set.intermediate.cert.get().spki.len(),
+            )
+        })
+    });
+    let csr = pkcs10::Csr::parse_and_verify(opened.message_data()).unwrap();
     let int_cert = Certificate::parse(&int_der.cert_der).unwrap();
     let profile = scepd_pki::issue::DeviceProfile::default();
     g.bench_function("issue_certificate_rsa2048_ca", |b| {
@@ -290,16 +303,10 @@ fn bench(c: &mut Criterion) {
             rng: &SystemRandom,
             now: now(),
         };
+        let request = opened.request().unwrap();
         b.iter(|| {
-            signer
-                .success(
-                    &msg.header,
-                    &msg.signer_cert,
-                    opened.cipher,
-                    opened.transport,
-                    &[issued.der.as_slice()],
-                    &[],
-                )
+            request
+                .success(&signer, &[issued.der.as_slice()], &[])
                 .unwrap()
         })
     });
@@ -312,9 +319,9 @@ fn bench(c: &mut Criterion) {
         issuer_id: String::new(),
         platform_id: String::new(),
         transaction_id: String::new(),
-        public_key_sha256: DigestAlg::Sha256.digest(csr.spki).as_ref().to_vec(),
-        signer_key_sha256: DigestAlg::Sha256.digest(csr.spki).as_ref().to_vec(),
-        request_sha256: DigestAlg::Sha256.digest(csr.spki).as_ref().to_vec(),
+        public_key_sha256: DigestAlg::Sha256.digest(csr.request.spki).as_ref().to_vec(),
+        signer_key_sha256: DigestAlg::Sha256.digest(csr.request.spki).as_ref().to_vec(),
+        request_sha256: DigestAlg::Sha256.digest(csr.request.spki).as_ref().to_vec(),
         held: false,
         device_id: None,
         user: None,

@@ -150,10 +150,12 @@ pub fn run(mut config: Config, args: &ServeOptions) -> Result<(), ServeError> {
         tokio::spawn(checkpoint_loop(store.clone()));
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let current = ca.get();
-        for (role, a) in [("root", &current.root), ("intermediate", &current.intermediate), ("ra", &current.ra)] {
-            if let Ok(c) = scepd_pki::x509::Certificate::parse(&a.cert_der) {
-                metrics.ca_expiry(role, &a.id, c.not_after);
-            }
+        for (role, id, cert) in [
+            ("root", &current.root.id, &current.root.cert),
+            ("intermediate", &current.intermediate.id, &current.intermediate.cert),
+            ("ra", &current.ra.id, &current.ra.cert),
+        ] {
+            metrics.ca_expiry(role, id, cert.get().not_after);
         }
         let trust = crate::trust::TrustCheck::new(store.clone(), ca.clone(), crate::clock::unix_now())
             .map_err(|e| fail(format!("trust check: {e}")))?;

@@ -16,8 +16,8 @@ use scepd_pki::keys::SoftwareKey;
 use scepd_pki::pkcs10::CertificationRequest;
 use scepd_pki::random::{Random, RandomError};
 use scepd_pki::revocation::ocsp;
-use scepd_pki::scep::PkiMessage;
 use scepd_pki::scep::http::{Operation, decode_get_message, query_param};
+use scepd_pki::scep::{Envelope, Recipient};
 use scepd_pki::x509::Certificate;
 
 /// A deterministic RSA-2048 recipient key and its self-signed certificate, committed in
@@ -71,12 +71,18 @@ impl Random for Pinned {
 /// The PKIOperation body (POST body or decoded GET message): outer SignedData, signed
 /// attributes, signer certificate, signature over the raw attribute bytes.
 pub fn pki_message(data: &[u8]) {
-    if let Ok(msg) = PkiMessage::decode(data) {
+    if let Ok(msg) = Envelope::decode(data) {
         let _ = Certificate::parse(msg.signer_cert_der());
-        // The envelope inside a well-signed message goes down the same path as `envelope`.
+        // The envelope inside a well-signed message goes down the same path as `envelope`,
+        // and its messageData is parsed as the server parses it.
         if let Some((key, cert)) = fuzz_ra() {
-            if let Ok(opened) = msg.open(cert, key, true, &Pinned) {
-                message_data(&opened.message_data);
+            let recipients = [Recipient {
+                cert: cert.clone(),
+                key,
+            }];
+            if let Ok(opened) = msg.open(&recipients, true, &Pinned) {
+                let _ = opened.request();
+                message_data(opened.message_data());
             }
         }
     }

@@ -103,6 +103,60 @@ impl<'a> CertificationRequest<'a> {
     }
 }
 
+/// A verified CSR with what every later step reads from it, derived once: the subject as text
+/// and the subjectAltNames we understand.
+#[derive(Debug)]
+pub struct Csr<'a> {
+    /// The request, its self-signature verified.
+    pub request: CertificationRequest<'a>,
+    /// The subject as text (RFC 4514 order as encoded).
+    pub subject: String,
+    /// The requested subjectAltNames filtered to the kinds we copy, or why the extension is
+    /// refused (issuance fails then; lookups see no names).
+    pub sans: Result<RequestedSans, DerError>,
+}
+
+/// The subjectAltNames a CSR asks for that we would copy.
+#[derive(Debug, Clone, Default)]
+pub struct RequestedSans {
+    /// The filtered GeneralNames, re-encoded; `None` when nothing is left to copy.
+    pub general_names: Option<Vec<u8>>,
+    /// Each kept name.
+    pub names: Vec<crate::x509::general_names::AltName>,
+}
+
+impl<'a> Csr<'a> {
+    /// Parses and verifies `der` ([`CertificationRequest::parse_and_verify`]) and derives the
+    /// subject text and requested names.
+    pub fn parse_and_verify(der: &'a [u8]) -> Result<Self, CsrError> {
+        Ok(Self::from(CertificationRequest::parse_and_verify(der)?))
+    }
+
+    /// The requested names we understand (none when the extension is refused).
+    pub fn requested_names(&self) -> &[crate::x509::general_names::AltName] {
+        self.sans.as_ref().map_or(&[], |s| s.names.as_slice())
+    }
+}
+
+impl<'a> From<CertificationRequest<'a>> for Csr<'a> {
+    fn from(request: CertificationRequest<'a>) -> Self {
+        let sans = match request.extension(oid::SUBJECT_ALT_NAME) {
+            Some(ext) => crate::x509::general_names::filter_requested(ext.value).map(
+                |(general_names, names)| RequestedSans {
+                    general_names,
+                    names,
+                },
+            ),
+            None => Ok(RequestedSans::default()),
+        };
+        Self {
+            subject: crate::x509::name::to_text(request.subject),
+            sans,
+            request,
+        }
+    }
+}
+
 /// DirectoryString (PrintableString, UTF8String, IA5/T61 as Latin-1, BMPString) to text.
 fn directory_string(t: u8, v: &[u8]) -> Result<Zeroizing<String>, CsrError> {
     if v.len() > MAX_CHALLENGE_LEN {

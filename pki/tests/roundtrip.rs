@@ -7,13 +7,15 @@ use scepd_pki::ca::hierarchy::{HierarchySpec, bootstrap};
 use scepd_pki::der::oid;
 use scepd_pki::issue::{DeviceProfile, issue_device_certificate};
 use scepd_pki::keys::{KeyAlgorithm, SoftwareKey};
-use scepd_pki::pkcs10::{self, CertificationRequest};
+use scepd_pki::pkcs10;
 use scepd_pki::random::SystemRandom;
 use scepd_pki::scep::client::{
     CertRepOutcome, Protection, RequestBuilder, decode_cert_rep, self_signed_signer,
     transaction_id_for_key,
 };
-use scepd_pki::scep::{CertRepSigner, FailInfo, FailureReply, MessageType, PkiMessage};
+use scepd_pki::scep::{
+    CertRepSigner, Envelope, FailInfo, FailureReply, MessageData, MessageType, Recipient,
+};
 use scepd_pki::x509::{Certificate, name};
 
 const NOW: i64 = 1_795_000_000;
@@ -70,19 +72,30 @@ fn every_protection_round_trips() {
                 }
                 .build(&csr)
                 .unwrap();
-                let msg = PkiMessage::decode(&req.der).unwrap();
+                let msg = Envelope::decode(&req.der).unwrap();
                 assert_eq!(msg.header.message_type, MessageType::PkcsReq);
                 assert_eq!(msg.header.digest, digest);
                 let allow_des = cipher == ContentCipher::DesCbc;
-                let opened = msg.open(&ra_cert, &h.ra.key, allow_des, &rng).unwrap();
+                let ra = [Recipient {
+                    cert: ra_cert.clone(),
+                    key: &h.ra.key,
+                }];
+                let opened = msg.open(&ra, allow_des, &rng).unwrap();
                 assert_eq!((opened.cipher, opened.transport), (cipher, transport));
-                let parsed = CertificationRequest::parse_and_verify(&opened.message_data).unwrap();
+                let request = opened.request().unwrap();
+                let MessageData::Csr(parsed) = &request.data else {
+                    panic!("a PKCSReq carries a CSR: {:?}", request.data);
+                };
                 assert_eq!(
-                    parsed.challenge_password.as_deref().map(String::as_str),
+                    parsed
+                        .request
+                        .challenge_password
+                        .as_deref()
+                        .map(String::as_str),
                     Some("s3cret")
                 );
                 let issued = issue_device_certificate(
-                    &parsed,
+                    parsed,
                     &DeviceProfile::default(),
                     &int_cert,
                     &h.intermediate.key,
@@ -100,16 +113,7 @@ fn every_protection_round_trips() {
                     rng: &rng,
                     now: NOW,
                 };
-                let rep = signer
-                    .success(
-                        &msg.header,
-                        &msg.signer_cert,
-                        opened.cipher,
-                        opened.transport,
-                        &[&issued.der],
-                        &[],
-                    )
-                    .unwrap();
+                let rep = request.success(&signer, &[&issued.der], &[]).unwrap();
                 let out =
                     decode_cert_rep(&rep, &ra_cert, &req, &signer_cert, &device_key, &rng).unwrap();
                 assert_eq!(
@@ -119,9 +123,9 @@ fn every_protection_round_trips() {
                         crls: vec![]
                     }
                 );
-                let fail = signer
+                let fail = request
                     .failure(
-                        &msg.header,
+                        &signer,
                         &FailureReply {
                             fail_info: FailInfo::BadRequest,
                             text: "no".into(),
@@ -137,7 +141,7 @@ fn every_protection_round_trips() {
                     }
                 );
                 if cipher == ContentCipher::DesCbc {
-                    assert!(msg.open(&ra_cert, &h.ra.key, false, &rng).is_err());
+                    assert!(msg.open(&ra, false, &rng).is_err());
                 }
             }
         }

@@ -2,27 +2,11 @@
 //! Each accepts the active and the retired (still trusted) intermediates.
 
 use scepd_pki::algorithms::DigestAlg;
-use scepd_pki::der::{Reader, tag};
-use scepd_pki::scep::PkiMessage;
+use scepd_pki::scep::Request;
 
 use super::{Authority, Granted, Outcome, store_err};
 use crate::error::ScepFailure;
 use crate::store::{CertStatus, Delivery, Platform};
-
-/// Parses `IssuerAndSerialNumber ::= SEQUENCE { issuer Name, serialNumber INTEGER }`.
-fn issuer_and_serial(data: &[u8]) -> Result<(&[u8], &[u8]), Outcome> {
-    let bad = |s: &str| Outcome::Fail(ScepFailure::Envelope(s.to_owned()));
-    let seq = Reader::new(data)
-        .expect(tag::SEQUENCE)
-        .map_err(|_| bad("IssuerAndSerialNumber"))?;
-    let mut r = seq.reader();
-    let issuer = r.expect(tag::SEQUENCE).map_err(|_| bad("issuer"))?.raw;
-    let serial = r
-        .expect(tag::INTEGER)
-        .and_then(|t| t.unsigned_integer())
-        .map_err(|_| bad("serial"))?;
-    Ok((issuer, serial))
-}
 
 impl Authority {
     /// CertPoll (RFC 8894 §3.3.3): identify by transactionID; unknown transactions are rejected.
@@ -32,9 +16,9 @@ impl Authority {
     pub(super) fn cert_poll(
         &self,
         platform: &Platform,
-        msg: &PkiMessage<'_>,
+        msg: &Request<'_>,
     ) -> Result<Granted, Outcome> {
-        let header = &msg.header;
+        let header = msg.header;
         let not_found = || {
             Outcome::Fail(ScepFailure::NotFound(
                 "no certificate for this transaction".into(),
@@ -70,8 +54,7 @@ impl Authority {
 
     /// GetCRL (RFC 8894 §3.3.4): IssuerAndSerialNumber names a certificate; reply with the
     /// current CRL of its issuer.
-    pub(super) fn get_crl(&self, data: &[u8], now: i64) -> Result<Granted, Outcome> {
-        let (issuer, _) = issuer_and_serial(data)?;
+    pub(super) fn get_crl(&self, issuer: &[u8], now: i64) -> Result<Granted, Outcome> {
         let ca = self.ca.get();
         let issuer = ca
             .issuer_named(issuer, None)
@@ -89,8 +72,7 @@ impl Authority {
     }
 
     /// GetCert: a certificate by issuer and serial, from the active or a retired intermediate.
-    pub(super) fn get_cert(&self, data: &[u8]) -> Result<Granted, Outcome> {
-        let (issuer, serial) = issuer_and_serial(data)?;
+    pub(super) fn get_cert(&self, issuer: &[u8], serial: &[u8]) -> Result<Granted, Outcome> {
         let not_found = || Outcome::Fail(ScepFailure::NotFound("no such certificate".into()));
         let ca = self.ca.get();
         let issuer = ca.issuer_named(issuer, None).ok_or_else(not_found)?;

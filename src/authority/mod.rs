@@ -11,14 +11,14 @@ use renewal::Renewed;
 
 use scepd_pki::algorithms::DigestAlg;
 use scepd_pki::cms::CmsError;
-use scepd_pki::der::oid;
 use scepd_pki::issue::{DeviceProfile, issue_device_certificate};
-use scepd_pki::pkcs10::CertificationRequest;
+use scepd_pki::pkcs10::Csr;
 use scepd_pki::random::SystemRandom;
 use scepd_pki::scep::request::{DecodeError, Header};
-use scepd_pki::scep::{CertRepSigner, MessageType, PkiMessage};
-use scepd_pki::x509::general_names::filter_requested;
-use scepd_pki::x509::{Certificate, name};
+use scepd_pki::scep::{
+    CertRepSigner, Envelope, FailInfo, MessageData, MessageType, OpenError, Request,
+};
+use scepd_pki::x509::name;
 
 use crate::ca::{CaHandle, CaSet};
 use crate::challenge::{
@@ -64,8 +64,27 @@ impl Granted {
     }
 }
 
-/// Builds the SUCCESS CertRep carrying one issued certificate (DER).
-type Reply<'a> = dyn Fn(&[u8]) -> Result<Vec<u8>, Outcome> + 'a;
+/// Builds a request's SUCCESS CertRep. An enrollment builds it while its certificate's
+/// commit flushes (`issue_and_record`), so signing overlaps the disk; a replay or refusal
+/// throws it away.
+struct Reply<'r> {
+    request: &'r Request<'r>,
+    signer: &'r CertRepSigner<'r>,
+}
+
+impl Reply<'_> {
+    /// SUCCESS carrying `certs` and `crls`.
+    fn success(&self, certs: &[&[u8]], crls: &[&[u8]]) -> Result<Vec<u8>, Outcome> {
+        self.request
+            .success(self.signer, certs, crls)
+            .map_err(|e| Outcome::Internal(e.to_string()))
+    }
+
+    /// SUCCESS carrying one issued certificate.
+    fn certificate(&self, der: &[u8]) -> Result<Vec<u8>, Outcome> {
+        self.success(&[der], &[])
+    }
+}
 
 /// A CertRep and whether it reports a failure (for metrics).
 #[derive(Debug)]
@@ -225,17 +244,19 @@ impl Authority {
 
     /// The root certificate, DER (its thumbprint goes on the challenge page).
     pub fn root_certificate(&self) -> Vec<u8> {
-        self.ca.get().root.cert_der.clone()
+        self.ca.get().root.cert.der().to_vec()
     }
 
     /// A CA certificate by store id (the AIA caIssuers URL), DER.
     pub fn ca_certificate(&self, id: &str) -> Option<Vec<u8>> {
         let ca = self.ca.get();
-        std::iter::once(&ca.root)
-            .chain(ca.issuers())
+        if ca.root.id == id {
+            return Some(ca.root.cert.der().to_vec());
+        }
+        ca.issuers()
             .chain(ca.next_intermediate.iter())
             .find(|a| a.id == id)
-            .map(|a| a.cert_der.clone())
+            .map(|a| a.cert.der().to_vec())
     }
 
     /// The platform, or 404.
@@ -264,16 +285,10 @@ impl Authority {
             None => (self.read_platform(platform_id)?, true),
         };
         let ca = self.ca.get();
-        let ra_cert = Certificate::parse(&ca.ra.cert_der)
-            .map_err(|e| HttpFailure::Internal(e.to_string()))?;
-        let ra_key = ca
-            .ra
-            .key
-            .as_ref()
-            .ok_or_else(|| HttpFailure::Internal("RA key not loaded".into()))?;
+        let ra_cert = ca.ra.cert.get();
         let signer = CertRepSigner {
             ra_cert: &ra_cert,
-            ra_key,
+            ra_key: &ca.ra.key,
             rng: &self.rng,
             now,
         };
@@ -288,7 +303,7 @@ impl Authority {
                     fail_info: Some(reply.fail_info),
                 })
             };
-        let msg = match PkiMessage::decode(body) {
+        let envelope = match Envelope::decode(body) {
             Ok(m) => m,
             Err(DecodeError::BadSignature { header, reason }) => {
                 return refuse(&platform, &header, ScepFailure::Signature(reason));
@@ -304,7 +319,7 @@ impl Authority {
             }
             Err(e) => return Err(HttpFailure::BadRequest(e.to_string())),
         };
-        let header = &msg.header;
+        let header = &envelope.header;
         let enrollment = matches!(
             header.message_type,
             MessageType::PkcsReq | MessageType::RenewalReq
@@ -315,7 +330,7 @@ impl Authority {
         }
         let mut changes = 0;
         loop {
-            return match self.process(&platform, &msg, &ca, now) {
+            return match self.process(&platform, &envelope, &ca, now) {
                 Ok(reply) => Ok(ScepReply {
                     body: reply,
                     fail_info: None,
@@ -356,134 +371,93 @@ impl Authority {
     fn process(
         &self,
         platform: &Platform,
-        msg: &PkiMessage<'_>,
+        envelope: &Envelope<'_>,
         ca: &CaSet,
         now: i64,
     ) -> Result<Vec<u8>, Outcome> {
-        let header = &msg.header;
+        let header = &envelope.header;
         if let Some(t) = header.signing_time {
             if (t - now).abs() > self.max_clock_skew {
                 return Err(Outcome::Fail(ScepFailure::Time(t - now)));
             }
         }
-        // Every successful reply is enveloped to the signer certificate's key (RFC 8894 §3.3.2),
-        // which takes RSA key transport. Refuse other keys before anything is issued, or a
-        // certificate would be stored that no reply can carry.
-        let signer_rsa = scepd_pki::algorithms::PublicKeyInfo::parse(msg.signer_cert.spki)
-            .is_ok_and(|k| k.rsa_bits().is_some());
-        if !signer_rsa {
-            return Err(Outcome::Fail(ScepFailure::Algorithm(
-                "the signer certificate's key must be RSA: the reply is encrypted to it".into(),
+        if header.message_type == MessageType::CertRep {
+            return Err(Outcome::Fail(ScepFailure::Unsupported(
+                "CertRep is a response, not a request".into(),
             )));
         }
-        // The active RA first; then the staged and retired ones, for clients that fetched
-        // GetNextCACert or GetCACert around a rotation. Each RA's encryption certificate
-        // right after it: clients that pick their recipient by key usage use that one.
-        let mut opened = Err(CmsError::WrongRecipient);
-        let mut used = &ca.ra;
-        'recipients: for ra in ca.decrypting_ras() {
-            for recipient in std::iter::once(ra).chain(ra.encryption.as_deref()) {
-                let cert = Certificate::parse(&recipient.cert_der)
-                    .map_err(|e| Outcome::Internal(e.to_string()))?;
-                let key = recipient
-                    .key
-                    .as_ref()
-                    .ok_or_else(|| Outcome::Internal("RA key not loaded".into()))?;
-                opened = msg.open(&cert, key, platform.allow_des, &self.rng);
-                used = ra;
-                if !matches!(opened, Err(CmsError::WrongRecipient)) {
-                    break 'recipients;
-                }
-            }
-        }
-        let opened = opened.map_err(|e| match e {
-            CmsError::Algorithm(a) => Outcome::Fail(ScepFailure::Algorithm(a.to_string())),
-            CmsError::Crypto(c) => Outcome::Internal(c.to_owned()),
-            other => Outcome::Fail(ScepFailure::Envelope(other.to_string())),
-        })?;
+        let recipients = ca.recipients();
+        let opened = envelope
+            .open(recipients.offered(), platform.allow_des, &self.rng)
+            .map_err(|e| refused_content(e.into()))?;
+        let request = opened.request().map_err(refused_content)?;
         // Reply with the RA the client encrypted to (its signing RA when it encrypted to the
-        // encryption certificate): Apple insists the CertRep signer is exactly the RA it
-        // picked (docs/scep-protocol.md §1.6).
-        let used_cert =
-            Certificate::parse(&used.cert_der).map_err(|e| Outcome::Internal(e.to_string()))?;
+        // encryption certificate).
+        let used = recipients
+            .answering(request.recipient)
+            .ok_or_else(|| Outcome::Internal("opened by a recipient not offered".into()))?;
+        let used_cert = used.cert.get();
         let signer = CertRepSigner {
             ra_cert: &used_cert,
-            ra_key: used
-                .key
-                .as_ref()
-                .ok_or_else(|| Outcome::Internal("RA key not loaded".into()))?,
+            ra_key: &used.key,
             rng: &self.rng,
             now,
         };
-        let success = |certs: &[&[u8]], crls: &[&[u8]]| {
-            signer
-                .success(
-                    header,
-                    &msg.signer_cert,
-                    opened.cipher,
-                    opened.transport,
-                    certs,
-                    crls,
-                )
-                .map_err(|e| Outcome::Internal(e.to_string()))
+        let reply = Reply {
+            request: &request,
+            signer: &signer,
         };
-        let granted = match header.message_type {
-            MessageType::PkcsReq | MessageType::RenewalReq => {
-                self.enroll(platform, msg, &opened.message_data, now, &|der| {
-                    success(&[der], &[])
-                })?
+        let granted = match &request.data {
+            MessageData::Csr(csr) => self.enroll(platform, &request, csr, now, &reply)?,
+            MessageData::IssuerAndSubject { .. } => self.cert_poll(platform, &request)?,
+            MessageData::IssuerAndSerial { issuer, .. }
+                if header.message_type == MessageType::GetCrl =>
+            {
+                self.get_crl(issuer, now)?
             }
-            MessageType::CertPoll => self.cert_poll(platform, msg)?,
-            MessageType::GetCert => self.get_cert(&opened.message_data)?,
-            MessageType::GetCrl => self.get_crl(&opened.message_data, now)?,
-            MessageType::CertRep => {
-                return Err(Outcome::Fail(ScepFailure::Unsupported(
-                    "CertRep is a response, not a request".into(),
-                )));
-            }
+            MessageData::IssuerAndSerial { issuer, serial } => self.get_cert(issuer, serial)?,
         };
         match granted.reply {
             Some(reply) => Ok(reply),
-            None => success(&granted.certs(), &granted.crls()),
+            None => reply.success(&granted.certs(), &granted.crls()),
         }
     }
 
-    /// PKCSReq and RenewalReq. `reply` builds the SUCCESS CertRep for an issued certificate.
+    /// PKCSReq and RenewalReq.
     fn enroll(
         &self,
         platform: &Platform,
-        msg: &PkiMessage<'_>,
-        data: &[u8],
+        message: &Request<'_>,
+        csr: &Csr<'_>,
         now: i64,
         reply: &Reply<'_>,
     ) -> Result<Granted, Outcome> {
-        let header = &msg.header;
-        // A CSR that does not parse is reported like a decryption failure (docs/architecture.md
-        // gotcha 5).
-        let csr = CertificationRequest::parse_and_verify(data)
-            .map_err(|e| Outcome::Fail(ScepFailure::Envelope(e.to_string())))?;
+        let header = message.header;
         let keys = RequestKeys {
-            certified: DigestAlg::Sha256.digest(csr.spki).as_ref().to_vec(),
+            certified: DigestAlg::Sha256.digest(csr.request.spki).as_ref().to_vec(),
             signer: DigestAlg::Sha256
-                .digest(msg.signer_cert.spki)
+                .digest(message.signer_cert.spki)
                 .as_ref()
                 .to_vec(),
-            request: msg.fingerprint(data).to_vec(),
+            request: message.fingerprint().to_vec(),
         };
-        let subject = name::to_text(csr.subject);
-        let sans = requested_sans(&csr);
+        let sans: Vec<String> = csr
+            .requested_names()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         let request = ChallengeRequest {
             platform,
-            challenge: csr.challenge_password.as_ref(),
+            challenge: csr.request.challenge_password.as_ref(),
             transaction_id: header.transaction_id.as_str(),
-            csr_der: data,
-            subject: &subject,
+            csr_der: message.message_data,
+            subject: &csr.subject,
             sans: &sans,
             now,
         };
         // Who the request names, worked out now so the store answers the replay question and
         // the device's state in one read; its refusals still come where identify() raises them.
-        let who = self.identity_of_csr(platform, &csr);
+        let who = self.identity_of(platform, csr.request.subject, csr.requested_names());
         let device_id = who
             .as_ref()
             .ok()
@@ -516,7 +490,9 @@ impl Authority {
             TransactionMatch::New | TransactionMatch::SameKey(_) => {}
         }
         let renewed = match header.message_type {
-            MessageType::RenewalReq => Some(self.authorize_renewal(platform, msg, &csr, now)?),
+            MessageType::RenewalReq => {
+                Some(self.authorize_renewal(platform, message.signer_cert, csr, now)?)
+            }
             _ => None,
         };
         // Delegated validators decide renewals too; the other modes' challenge is replaced by
@@ -531,7 +507,7 @@ impl Authority {
             device_state: lookup.device_state,
         };
         let result = self.issue_and_record(
-            &csr,
+            csr,
             known,
             renewed.as_ref(),
             authorized.as_ref(),
@@ -588,11 +564,9 @@ impl Authority {
         cert: &IssuedCertificate,
     ) -> Result<(), Outcome> {
         let ca = self.ca.get();
-        let issuer = std::iter::once(&ca.intermediate)
-            .chain(ca.issuers())
-            .find(|i| i.id == cert.issuer_id)
-            .and_then(|i| Certificate::parse(&i.cert_der).ok())
-            .map(|c| name::to_text(c.subject))
+        let issuer = ca
+            .issuer(&cert.issuer_id)
+            .map(|i| name::to_text(i.cert.subject()))
             .ok_or_else(|| Outcome::Internal(format!("issuer {} not loaded", cert.issuer_id)))?;
         let facts = IssuedFacts {
             der: &cert.der,
@@ -646,7 +620,7 @@ impl Authority {
     /// A renewal's certificate keeps the renewed one's device and user (`renewed`).
     fn issue_and_record(
         &self,
-        csr: &CertificationRequest<'_>,
+        csr: &Csr<'_>,
         known: Known,
         renewed: Option<&Renewed>,
         authorized: Option<&Authorized>,
@@ -660,20 +634,21 @@ impl Authority {
             renewal::check_binding(renewed, &who)?;
         }
         let ca = self.ca.get();
-        let intermediate = Certificate::parse(&ca.intermediate.cert_der)
-            .map_err(|e| Outcome::Internal(e.to_string()))?;
-        let key = ca
-            .intermediate
-            .key
-            .as_ref()
-            .ok_or_else(|| Outcome::Internal("intermediate key not loaded".into()))?;
-        let issued =
-            issue_device_certificate(csr, &self.profile(&ca), &intermediate, key, now, &self.rng)
-                .map_err(|e| match e {
-                scepd_pki::issue::IssueError::Signing
-                | scepd_pki::issue::IssueError::IssuerExpired => Outcome::Internal(e.to_string()),
-                other => Outcome::Fail(ScepFailure::Policy(other.to_string())),
-            })?;
+        let intermediate = ca.intermediate.cert.get();
+        let issued = issue_device_certificate(
+            csr,
+            &self.profile(&ca),
+            &intermediate,
+            &ca.intermediate.key,
+            now,
+            &self.rng,
+        )
+        .map_err(|e| match e {
+            scepd_pki::issue::IssueError::Signing | scepd_pki::issue::IssueError::IssuerExpired => {
+                Outcome::Internal(e.to_string())
+            }
+            other => Outcome::Fail(ScepFailure::Policy(other.to_string())),
+        })?;
         let sans: Vec<String> = issued.sans.iter().map(ToString::to_string).collect();
         // A delegated validator must confirm the certificate before anybody may receive it,
         // a replay included: until then it is held.
@@ -707,7 +682,7 @@ impl Authority {
             .begin_issuance(&record, one_time)
             .and_then(|pending| {
                 crate::cpu_pool::release(|| {
-                    let early = reply(&issued.der);
+                    let early = reply.certificate(&issued.der);
                     pending.wait().map(|r| (r, early))
                 })
             });
@@ -817,20 +792,6 @@ impl Authority {
         }
     }
 
-    /// The device and user a request's CSR names (subject and requested SANs).
-    fn identity_of_csr(
-        &self,
-        platform: &Platform,
-        csr: &CertificationRequest<'_>,
-    ) -> Result<identity::Identity, Outcome> {
-        let sans = csr
-            .extension(scepd_pki::der::oid::SUBJECT_ALT_NAME)
-            .and_then(|ext| scepd_pki::x509::general_names::filter_requested(ext.value).ok())
-            .map(|(_, names)| names)
-            .unwrap_or_default();
-        self.identity_of(platform, csr.subject, &sans)
-    }
-
     /// The device and user a subject and its SANs name under `platform`'s device-id pattern.
     fn identity_of(
         &self,
@@ -885,12 +846,15 @@ pub(crate) enum Outcome {
     PlatformChanged(Option<Box<Platform>>),
 }
 
-/// The subjectAltNames a CSR asks for that we understand, as text (for verifiers).
-fn requested_sans(csr: &CertificationRequest<'_>) -> Vec<String> {
-    csr.extension(oid::SUBJECT_ALT_NAME)
-        .and_then(|ext| filter_requested(ext.value).ok())
-        .map(|(_, names)| names.iter().map(ToString::to_string).collect())
-        .unwrap_or_default()
+/// A request whose envelope or messageData we cannot act on: badAlg for a refused
+/// algorithm, our own fault for a key failure, otherwise one indistinguishable
+/// badMessageCheck.
+fn refused_content(e: OpenError) -> Outcome {
+    match e.fail_info() {
+        None => Outcome::Internal(e.to_string()),
+        Some(FailInfo::BadAlg) => Outcome::Fail(ScepFailure::Algorithm(e.to_string())),
+        Some(_) => Outcome::Fail(ScepFailure::Envelope(e.to_string())),
+    }
 }
 
 fn store_err(e: StoreError) -> Outcome {

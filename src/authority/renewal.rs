@@ -17,8 +17,8 @@
 //!   for a first enrollment (`enroll` in mod.rs): renewal adds no way around it.
 
 use scepd_pki::der::oid;
-use scepd_pki::pkcs10::CertificationRequest;
-use scepd_pki::scep::PkiMessage;
+use scepd_pki::pkcs10::Csr;
+use scepd_pki::x509::Certificate;
 use scepd_pki::x509::general_names::{AltName, filter_requested};
 
 use super::{Authority, Outcome, store_err};
@@ -49,12 +49,11 @@ impl Authority {
     pub(super) fn authorize_renewal(
         &self,
         platform: &Platform,
-        msg: &PkiMessage<'_>,
-        csr: &CertificationRequest<'_>,
+        signer: &Certificate<'_>,
+        csr: &Csr<'_>,
         now: i64,
     ) -> Result<Renewed, Outcome> {
         let fail = |s: &str| Outcome::Fail(ScepFailure::Renewal(s.to_owned()));
-        let signer = &msg.signer_cert;
         let ca = self.ca.get();
         let issuer = ca
             .issuer_named(signer.issuer, Some(signer))
@@ -76,12 +75,11 @@ impl Authority {
         if rec.platform_id != platform.id {
             return Err(fail("signer certificate belongs to another platform"));
         }
-        if csr.subject != signer.subject {
+        if csr.request.subject != signer.subject {
             return Err(fail("subject differs from the certificate being renewed"));
         }
         let old_sans = alt_names(signer.extension(oid::SUBJECT_ALT_NAME).map(|e| e.value));
-        let new_sans = alt_names(csr.extension(oid::SUBJECT_ALT_NAME).map(|e| e.value));
-        if let Some(added) = new_sans.iter().find(|n| !old_sans.contains(n)) {
+        if let Some(added) = csr.requested_names().iter().find(|n| !old_sans.contains(n)) {
             tracing::info!(platform = %platform.id, serial = %rec.serial_hex(), added = %added,
                 "renewal asks for a subjectAltName the renewed certificate does not have");
             return Err(fail(

@@ -74,7 +74,7 @@ fn create(
     now: i64,
 ) -> Result<bool, RotationError> {
     let pki = |e: String| RotationError::Pki(e);
-    let ra_cert = Certificate::parse(&ra.cert_der).map_err(|e| pki(e.to_string()))?;
+    let ra_cert = ra.cert.get();
     // The same RSA size as the RA: what its clients already cope with.
     let alg = match PublicKeyInfo::parse(ra_cert.spki)
         .ok()
@@ -84,10 +84,6 @@ fn create(
         Some(b) if b >= 3072 => KeyAlgorithm::Rsa3072,
         _ => KeyAlgorithm::Rsa2048,
     };
-    let issuer_key = issuer
-        .key
-        .as_ref()
-        .ok_or_else(|| RotationError::Invalid(format!("the key of {} is not loaded", issuer.id)))?;
     let random = crate::challenge::secret::generate().map_err(|_| pki("random".into()))?;
     let key_ref = format!("{}-encryption-{}", ra.id, random[..8].to_ascii_lowercase());
     let subject = name::build(&[
@@ -106,7 +102,7 @@ fn create(
         &key_ref,
         &subject,
         alg,
-        (&issuer.cert_der, issuer_key),
+        (issuer.cert.der(), &issuer.key),
         ra_cert.not_after,
         exts,
         now,

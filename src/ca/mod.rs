@@ -10,11 +10,9 @@ pub mod rotation;
 
 use std::sync::{Arc, RwLock};
 
-use scepd_pki::algorithms::DigestAlg;
-use scepd_pki::cms::certs_only;
-use scepd_pki::cms::signed_data::SignedDataBuilder;
 use scepd_pki::keys::SoftwareKey;
-use scepd_pki::x509::Certificate;
+use scepd_pki::scep::{Recipient, ca_certs};
+use scepd_pki::x509::{Certificate, ParsedCertificate};
 
 use crate::ca::keystore::{Keystore, KeystoreError};
 use crate::store::{CaRecord, CaRole, CaState, EncryptionCertificate, Store, StoreError};
@@ -34,19 +32,28 @@ pub enum CaLoadError {
     Inconsistent(String),
 }
 
-/// One loaded authority.
+/// One loaded authority that signs or decrypts: its certificate, parsed once, and its key.
 pub struct LoadedAuthority {
     /// Store id.
     pub id: String,
-    /// Certificate DER.
-    pub cert_der: Vec<u8>,
-    /// Private key (None for the root, which is only needed to sign intermediates).
-    pub key: Option<SoftwareKey>,
+    /// The certificate.
+    pub cert: ParsedCertificate,
+    /// The private key.
+    pub key: SoftwareKey,
     /// The store id of its issuer.
     pub issuer_id: Option<String>,
     /// For an RA: its encryption-only certificate and key (`[pki] encryption_ra`), whose
     /// `id` is its key reference and `issuer_id` the RA's issuer.
     pub encryption: Option<Box<LoadedAuthority>>,
+}
+
+/// The root: its certificate only. Its key signs intermediates alone and is loaded for that
+/// (`rotation.rs`), or stays offline.
+pub struct LoadedRoot {
+    /// Store id.
+    pub id: String,
+    /// The certificate.
+    pub cert: ParsedCertificate,
 }
 
 /// What GetCACert and GetNextCACert publish besides the RA and the intermediate.
@@ -72,7 +79,7 @@ impl Publish {
 /// Everything the server signs and decrypts with, at one moment.
 pub struct CaSet {
     /// Root certificate.
-    pub root: LoadedAuthority,
+    pub root: LoadedRoot,
     /// Active issuing intermediate.
     pub intermediate: LoadedAuthority,
     /// Active RA (decrypts requests, signs CertReps).
@@ -95,6 +102,26 @@ pub struct CaSet {
     pub version: StoreVersion,
 }
 
+/// What [`CaSet::recipients`] offers a request's envelope, and which RA answers each.
+pub struct Recipients<'c> {
+    offered: Vec<Recipient<'c>>,
+    answering: Vec<&'c LoadedAuthority>,
+}
+
+impl<'c> Recipients<'c> {
+    /// The recipients, in the order to try.
+    pub fn offered(&self) -> &[Recipient<'c>] {
+        &self.offered
+    }
+
+    /// The RA that signs the reply to a request encrypted to recipient `index`: the RA itself,
+    /// or the RA whose encryption certificate it is. Apple insists the CertRep signer is
+    /// exactly the RA it picked (docs/scep-protocol.md §1.6).
+    pub fn answering(&self, index: usize) -> Option<&'c LoadedAuthority> {
+        self.answering.get(index).copied()
+    }
+}
+
 /// The (id, state) of every authority and the key reference of every RA encryption
 /// certificate: what [`CaHandle::reload_if_changed`] compares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,19 +132,16 @@ pub struct StoreVersion {
     pub encryption: Vec<String>,
 }
 
-fn load_one(
-    rec: &CaRecord,
-    keystore: &Keystore,
-    with_key: bool,
-) -> Result<LoadedAuthority, CaLoadError> {
+fn parsed(id: &str, der: &[u8]) -> Result<ParsedCertificate, CaLoadError> {
+    ParsedCertificate::parse(der.to_vec())
+        .map_err(|e| CaLoadError::Inconsistent(format!("{id} certificate unparsable: {e}")))
+}
+
+fn load_one(rec: &CaRecord, keystore: &Keystore) -> Result<LoadedAuthority, CaLoadError> {
     Ok(LoadedAuthority {
         id: rec.id.clone(),
-        cert_der: rec.cert_der.clone(),
-        key: if with_key {
-            Some(keystore.load(&rec.key_ref)?)
-        } else {
-            None
-        },
+        cert: parsed(&rec.id, &rec.cert_der)?,
+        key: keystore.load(&rec.key_ref)?,
         issuer_id: rec.issuer_id.clone(),
         encryption: None,
     })
@@ -147,8 +171,8 @@ fn attach_encryption(
     if let Some(e) = encryption.iter().find(|e| e.ra_id == ra.id) {
         ra.encryption = Some(Box::new(LoadedAuthority {
             id: e.key_ref.clone(),
-            cert_der: e.cert_der.clone(),
-            key: Some(keystore.load(&e.key_ref)?),
+            cert: parsed(&e.key_ref, &e.cert_der)?,
+            key: keystore.load(&e.key_ref)?,
             issuer_id: ra.issuer_id.clone(),
             encryption: None,
         }));
@@ -172,37 +196,40 @@ impl CaSet {
                 .iter()
                 .filter(move |r| r.role == role && r.state == state)
         };
-        let one = |role: CaRole, with_key: bool| -> Result<LoadedAuthority, CaLoadError> {
-            let rec = find(role, CaState::Active).next().ok_or_else(|| {
+        let active = |role: CaRole| {
+            find(role, CaState::Active).next().ok_or_else(|| {
                 CaLoadError::Inconsistent(format!("no active {} authority", role.as_str()))
-            })?;
-            load_one(rec, keystore, with_key)
+            })
         };
         let staged = |role: CaRole| {
             find(role, CaState::Next)
                 .next()
-                .map(|r| load_one(r, keystore, true))
+                .map(|r| load_one(r, keystore))
                 .transpose()
         };
         let retired = |role: CaRole| {
             find(role, CaState::Retired)
-                .map(|r| load_one(r, keystore, true))
+                .map(|r| load_one(r, keystore))
                 .collect::<Result<Vec<_>, _>>()
         };
-        let root = one(CaRole::Root, false)?;
-        let intermediate = one(CaRole::Intermediate, true)?;
-        let ra = with_encryption(one(CaRole::Ra, true)?)?;
+        let root = active(CaRole::Root)?;
+        let root = LoadedRoot {
+            id: root.id.clone(),
+            cert: parsed(&root.id, &root.cert_der)?,
+        };
+        let intermediate = load_one(active(CaRole::Intermediate)?, keystore)?;
+        let ra = with_encryption(load_one(active(CaRole::Ra)?, keystore)?)?;
         // RA first (clients that take the first RA-like certificate), then its encryption
         // certificate, then the CAs.
-        let mut chain: Vec<&[u8]> = vec![&ra.cert_der];
+        let mut chain: Vec<&[u8]> = vec![ra.cert.der()];
         if let (true, Some(e)) = (publish.encryption_ra, &ra.encryption) {
-            chain.push(&e.cert_der);
+            chain.push(e.cert.der());
         }
-        chain.push(&intermediate.cert_der);
+        chain.push(intermediate.cert.der());
         if publish.include_root {
-            chain.push(&root.cert_der);
+            chain.push(root.cert.der());
         }
-        let ca_cert_body = bytes::Bytes::from(certs_only::build(&chain, &[]));
+        let ca_cert_body = bytes::Bytes::from(ca_certs::ca_certs(&chain));
         let next_intermediate = staged(CaRole::Intermediate)?;
         let next_ra = staged(CaRole::Ra)?.map(with_encryption).transpose()?;
         let next_ca_cert_body = match &next_intermediate {
@@ -262,9 +289,8 @@ impl CaSet {
         cert: Option<&Certificate<'_>>,
     ) -> Option<&LoadedAuthority> {
         self.issuers().find(|a| {
-            Certificate::parse(&a.cert_der).is_ok_and(|c| {
-                c.subject == issuer_name && cert.is_none_or(|x| x.verify_signed_by(c.spki).is_ok())
-            })
+            a.cert.subject() == issuer_name
+                && cert.is_none_or(|x| x.verify_signed_by(a.cert.spki()).is_ok())
         })
     }
 
@@ -275,46 +301,65 @@ impl CaSet {
             .chain(self.retired_ras.iter())
     }
 
+    /// Every certificate a request may be encrypted to, in the order to try: the active RA,
+    /// then the staged and retired ones (clients that fetched GetNextCACert or GetCACert
+    /// around a rotation); each RA's encryption certificate right after it (clients that pick
+    /// their recipient by key usage use that one).
+    pub fn recipients(&self) -> Recipients<'_> {
+        let mut offered = Vec::new();
+        let mut answering = Vec::new();
+        for ra in self.decrypting_ras() {
+            for r in std::iter::once(ra).chain(ra.encryption.as_deref()) {
+                offered.push(Recipient {
+                    cert: r.cert.get(),
+                    key: &r.key,
+                });
+                answering.push(ra);
+            }
+        }
+        Recipients { offered, answering }
+    }
+
     /// Start-up self-check: each certificate chains to its issuer by signature and name bytes,
     /// and each key matches its certificate (docs/architecture.md gotcha 7).
     fn check(&self) -> Result<(), CaLoadError> {
         use scepd_pki::keys::Signer;
         let bad = |s: String| CaLoadError::Inconsistent(s);
-        let all: Vec<&LoadedAuthority> = [&self.root, &self.intermediate, &self.ra]
+        let keyed: Vec<&LoadedAuthority> = [&self.intermediate, &self.ra]
             .into_iter()
             .chain(self.next_intermediate.iter())
             .chain(self.next_ra.iter())
             .chain(self.retired_intermediates.iter())
             .chain(self.retired_ras.iter())
+            .chain(
+                self.decrypting_ras()
+                    .filter_map(|ra| ra.encryption.as_deref()),
+            )
             .collect();
-        let encryption: Vec<&LoadedAuthority> = self
-            .decrypting_ras()
-            .filter_map(|ra| ra.encryption.as_deref())
+        let root = (self.root.id.as_str(), self.root.cert.get());
+        let certs: Vec<(&str, Certificate<'_>)> = std::iter::once(root)
+            .chain(keyed.iter().map(|a| (a.id.as_str(), a.cert.get())))
             .collect();
-        let all: Vec<&LoadedAuthority> = all.into_iter().chain(encryption).collect();
-        for a in &all {
-            let cert = Certificate::parse(&a.cert_der)
-                .map_err(|_| bad(format!("{} certificate unparsable", a.id)))?;
-            let issuer = match &a.issuer_id {
-                None => Some(*a),
-                Some(id) => all.iter().copied().find(|x| &x.id == id),
-            };
-            if let Some(issuer) = issuer {
-                let ic = Certificate::parse(&issuer.cert_der)
-                    .map_err(|_| bad(format!("{} certificate unparsable", issuer.id)))?;
+        let issuer_ids = std::iter::once(None).chain(keyed.iter().map(|a| a.issuer_id.as_deref()));
+        for ((id, cert), issuer_id) in certs.iter().zip(issuer_ids) {
+            // The root is its own issuer.
+            let issuer = certs.iter().find(|(i, _)| *i == issuer_id.unwrap_or(id));
+            if let Some((issuer_id, ic)) = issuer {
                 if cert.issuer != ic.subject || cert.verify_signed_by(ic.spki).is_err() {
-                    return Err(bad(format!("{} is not signed by {}", a.id, issuer.id)));
-                }
-            }
-            if let Some(k) = &a.key {
-                if k.public_key_der() != cert.spki {
-                    return Err(bad(format!("{} key does not match its certificate", a.id)));
+                    return Err(bad(format!("{id} is not signed by {issuer_id}")));
                 }
             }
         }
+        for a in &keyed {
+            if a.key.public_key_der() != a.cert.spki() {
+                return Err(bad(format!("{} key does not match its certificate", a.id)));
+            }
+        }
         for ra in self.decrypting_ras() {
-            let keys = std::iter::once(ra).chain(ra.encryption.as_deref());
-            if keys.filter_map(|a| a.key.as_ref()).any(|k| !k.is_rsa()) {
+            if std::iter::once(ra)
+                .chain(ra.encryption.as_deref())
+                .any(|a| !a.key.is_rsa())
+            {
                 return Err(bad(format!("RA {} key must be RSA", ra.id)));
             }
         }
@@ -322,43 +367,27 @@ impl CaSet {
     }
 }
 
-/// GetNextCACert: a SignedData by the current RA whose content is a certs-only SignedData with
-/// the next RA, the next intermediate and the root.
+/// GetNextCACert: the next RA (and its encryption certificate), the next intermediate and the
+/// root, announced under the current RA's signature.
 fn next_body(
     ra: &LoadedAuthority,
     next: &LoadedAuthority,
     next_ra: Option<&LoadedAuthority>,
     publish: Publish,
-    root: &LoadedAuthority,
+    root: &LoadedRoot,
     now: i64,
 ) -> Result<Vec<u8>, CaLoadError> {
     let mut certs: Vec<&[u8]> = Vec::new();
     if let Some(r) = next_ra {
-        certs.push(&r.cert_der);
+        certs.push(r.cert.der());
         if let (true, Some(e)) = (publish.encryption_ra, &r.encryption) {
-            certs.push(&e.cert_der);
+            certs.push(e.cert.der());
         }
     }
-    certs.push(&next.cert_der);
-    certs.push(&root.cert_der);
-    let inner = certs_only::build(&certs, &[]);
-    let ra_cert =
-        Certificate::parse(&ra.cert_der).map_err(|e| CaLoadError::Inconsistent(e.to_string()))?;
-    let key = ra
-        .key
-        .as_ref()
-        .ok_or_else(|| CaLoadError::Inconsistent("RA key not loaded".into()))?;
-    SignedDataBuilder {
-        content: Some(&inner),
-        certificates: vec![&ra.cert_der],
-        signer_cert: &ra_cert,
-        signer: key,
-        digest: DigestAlg::Sha256,
-        attributes: Vec::new(),
-        signing_time: Some(now),
-    }
-    .build()
-    .map_err(|e| CaLoadError::Inconsistent(format!("signing GetNextCACert: {e}")))
+    certs.push(next.cert.der());
+    certs.push(root.cert.der());
+    ca_certs::next_ca_certs(&certs, &ra.cert.get(), &ra.key, now)
+        .map_err(|e| CaLoadError::Inconsistent(format!("signing GetNextCACert: {e}")))
 }
 
 /// The current [`CaSet`], replaceable at run time (rotation activation).

@@ -109,12 +109,7 @@ pub fn run(config: &Config, cmd: CaCommand) -> Result<(), CliError> {
             let h = handle(config, &store)?;
             let alg = match key_algorithm {
                 Some(a) => a.parse::<KeyAlgorithm>().map_err(|e| fail(2, e))?,
-                None => h
-                    .get()
-                    .intermediate
-                    .key
-                    .as_ref()
-                    .map_or(KeyAlgorithm::Rsa2048, |k| k.algorithm()),
+                None => h.get().intermediate.key.algorithm(),
             };
             let at = match activate_at {
                 Some(t) => Some(scepd_pki::encoding::parse_rfc3339(&t).ok_or_else(|| {

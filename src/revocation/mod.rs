@@ -20,7 +20,6 @@ use scepd_pki::revocation::crl::{self, CrlParams, RevokedEntry};
 use scepd_pki::revocation::ocsp::{
     self, CertStatus, ErrorStatus, IssuerHashes, Responder, SingleResponse,
 };
-use scepd_pki::x509::Certificate;
 
 use crate::ca::{CaHandle, CaSet, LoadedAuthority};
 use crate::revocation::ocsp_cache::{OcspCache, Stamp};
@@ -120,7 +119,7 @@ struct IssuerInfo {
 }
 
 fn issuer_info(a: &LoadedAuthority) -> Result<IssuerInfo, RevocationError> {
-    let cert = Certificate::parse(&a.cert_der).map_err(|e| RevocationError::Pki(e.to_string()))?;
+    let cert = a.cert.get();
     let hashes = IssuerHashes::new(&cert).map_err(|e| RevocationError::Pki(e.to_string()))?;
     let key_id = scepd_pki::x509::certificate::subject_key_id(&cert)
         .map(<[u8]>::to_vec)
@@ -251,12 +250,8 @@ impl Revocation {
                     .unwrap_or(RevocationReason::Unspecified),
             })
             .collect();
-        let cert = Certificate::parse(&issuer.cert_der)
-            .map_err(|e| RevocationError::Pki(e.to_string()))?;
-        let key = issuer
-            .key
-            .as_ref()
-            .ok_or_else(|| RevocationError::Pki(format!("key of {} not loaded", issuer.id)))?;
+        let cert = issuer.cert.get();
+        let key = &issuer.key;
         let info = issuer_info(issuer)?;
         let number = self.store.next_crl_number(&issuer.id)?;
         let next_update = now + self.timing.crl_validity_secs;
@@ -386,10 +381,7 @@ impl Revocation {
             let all_known = answers
                 .iter()
                 .all(|a| !matches!(a.status, CertStatus::Unknown));
-            let key = issuer
-                .key
-                .as_ref()
-                .ok_or_else(|| RevocationError::Pki(format!("key of {} not loaded", issuer.id)))?;
+            let key = &issuer.key;
             let responder = Responder {
                 key_hash: &info.hashes.key_sha1,
                 key,

@@ -10,10 +10,9 @@ use scepd_pki::algorithms::{ContentCipher, KeyTransport};
 use scepd_pki::cms::CmsError;
 use scepd_pki::cms::enveloped_data::{self, EnvelopedData};
 use scepd_pki::keys::{KeyAlgorithm, SoftwareKey};
-use scepd_pki::pkcs10::CertificationRequest;
 use scepd_pki::random::{Random, SystemRandom};
 use scepd_pki::scep::client::CertRepOutcome;
-use scepd_pki::scep::{FailInfo, PkiMessage};
+use scepd_pki::scep::{Envelope, FailInfo, Recipient};
 use scepd_pki::x509::Certificate;
 
 use super::testkit::*;
@@ -145,23 +144,27 @@ fn failure_timings_are_not_clearly_separated() {
         .collect();
     // Sanity: each kind fails where it should.
     for (bad, der) in reqs.iter().take(3) {
-        let msg = PkiMessage::decode(der).unwrap();
-        let opened = msg.open(&ra, &h.ra.key, false, &SystemRandom);
+        let msg = Envelope::decode(der).unwrap();
+        let recipients = [Recipient {
+            cert: ra.clone(),
+            key: &h.ra.key,
+        }];
+        let opened = msg.open(&recipients, false, &SystemRandom);
         match bad {
             Bad::Padding => assert!(matches!(opened, Err(CmsError::Decrypt))),
-            Bad::Content => {
-                assert!(
-                    CertificationRequest::parse_and_verify(&opened.unwrap().message_data).is_err()
-                );
-            }
+            Bad::Content => assert!(opened.unwrap().request().is_err()),
             Bad::Rsa => {} // usually Decrypt; 1 in ~256 a random CEK unpads, then the CSR fails
         }
     }
     let time = |der: &[u8], key: &SoftwareKey| {
-        let msg = PkiMessage::decode(der).unwrap();
+        let msg = Envelope::decode(der).unwrap();
+        let recipients = [Recipient {
+            cert: ra.clone(),
+            key,
+        }];
         let t0 = Instant::now();
-        let failed = match msg.open(&ra, key, false, &SystemRandom) {
-            Ok(o) => CertificationRequest::parse_and_verify(&o.message_data).is_err(),
+        let failed = match msg.open(&recipients, false, &SystemRandom) {
+            Ok(o) => o.request().is_err(),
             Err(_) => true,
         };
         let dt = t0.elapsed().as_secs_f64() * 1e6;

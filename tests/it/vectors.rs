@@ -16,9 +16,9 @@ use scepd_pki::der::{Reader, oid, tag};
 use scepd_pki::encoding::decode_base64_lenient;
 use scepd_pki::issue::{DeviceProfile, IssueError, issue_device_certificate};
 use scepd_pki::keys::{KeyAlgorithm, SoftwareKey};
-use scepd_pki::pkcs10::CertificationRequest;
+use scepd_pki::pkcs10::{CertificationRequest, Csr};
 use scepd_pki::random::SystemRandom;
-use scepd_pki::scep::{DecodeError, MessageType, PkiMessage};
+use scepd_pki::scep::{DecodeError, Envelope, MessageType, Recipient};
 use scepd_pki::x509::{Certificate, name};
 
 /// 2020-01-01T00:00:00Z: inside the validity of the Apple vector's CA (2016-05-29..2026-05-29).
@@ -89,14 +89,29 @@ fn attr_text(sd: &SignedData<'_>, o: &[u8]) -> Option<String> {
     Some(String::from_utf8(t.value.to_vec()).unwrap())
 }
 
+/// What the Apple request holds once opened.
+struct AppleOpened {
+    cipher: ContentCipher,
+    transport: KeyTransport,
+    message_data: Vec<u8>,
+}
+
 /// The Apple request opened with the vector CA's certificate and key.
-fn apple_opened() -> scepd_pki::scep::OpenedRequest {
+fn apple_opened() -> AppleOpened {
     let der = vector("apple-micromdm/PKCSReq.der");
-    let msg = PkiMessage::decode(&der).expect("signature verifies");
+    let msg = Envelope::decode(&der).expect("signature verifies");
     let ca_der = pem_cert("apple-micromdm/ca.pem");
-    let ca = Certificate::parse(&ca_der).unwrap();
     let key = SoftwareKey::from_pkcs8(&vector("apple-micromdm/ca.key.pk8.der")).unwrap();
-    msg.open(&ca, &key, false, &SystemRandom).expect("opens")
+    let ca = [Recipient {
+        cert: Certificate::parse(&ca_der).unwrap(),
+        key: &key,
+    }];
+    let opened = msg.open(&ca, false, &SystemRandom).expect("opens");
+    AppleOpened {
+        cipher: opened.cipher,
+        transport: opened.transport,
+        message_data: opened.message_data().to_vec(),
+    }
 }
 
 /// An Apple device's PKCSReq (2016) decodes, its SHA-1 signature verifies, and with the recipient
@@ -105,7 +120,7 @@ fn apple_opened() -> scepd_pki::scep::OpenedRequest {
 #[test]
 fn apple_pkcsreq_decodes_verifies_and_opens() {
     let der = vector("apple-micromdm/PKCSReq.der");
-    let msg = PkiMessage::decode(&der).expect("signature verifies");
+    let msg = Envelope::decode(&der).expect("signature verifies");
     assert_eq!(msg.header.message_type, MessageType::PkcsReq);
     assert_eq!(msg.header.transaction_id.as_str(), APPLE_TXID);
     assert_eq!(msg.header.digest, DigestAlg::Sha1);
@@ -189,7 +204,7 @@ impl<'a> AppleCsr<'a> {
 #[test]
 fn apple_rsa_1024_key_is_refused_by_default_and_issued_when_allowed() {
     let opened = apple_opened();
-    let csr = CertificationRequest::parse_and_verify(&opened.message_data).unwrap();
+    let csr = Csr::parse_and_verify(&opened.message_data).unwrap();
 
     let now = super::testkit::unix_now();
     let h = bootstrap(
@@ -227,7 +242,7 @@ fn apple_rsa_1024_key_is_refused_by_default_and_issued_when_allowed() {
     };
     let cert = issue(&legacy).expect("RSA-1024 allowed by policy");
     let parsed = Certificate::parse(&cert.der).unwrap();
-    assert_eq!(parsed.spki, csr.spki);
+    assert_eq!(parsed.spki, csr.request.spki);
     assert_eq!(parsed.issuer, issuer.subject);
     assert!(parsed.verify_signed_by(issuer.spki).is_ok());
     assert!(cert.subject.contains("com.apple.security.scep."));
@@ -238,7 +253,7 @@ fn apple_rsa_1024_key_is_refused_by_default_and_issued_when_allowed() {
 #[test]
 fn windows_pkcsreq_decodes_with_oaep_and_aes128() {
     let der = vector("windows/PKCSReq-windows.der");
-    let msg = PkiMessage::decode(&der).expect("signature verifies");
+    let msg = Envelope::decode(&der).expect("signature verifies");
     assert_eq!(msg.header.message_type, MessageType::PkcsReq);
     assert_eq!(
         msg.header.transaction_id.as_str(),
@@ -271,7 +286,7 @@ fn windows_pkcsreq_decodes_with_oaep_and_aes128() {
 #[test]
 fn sscep_pkcsreq_decodes_with_a_32_octet_signer_serial() {
     let der = vector("sscep/sscep_pkcsreq.der");
-    let msg = PkiMessage::decode(&der).expect("signature verifies");
+    let msg = Envelope::decode(&der).expect("signature verifies");
     assert_eq!(msg.header.message_type, MessageType::PkcsReq);
     assert_eq!(
         msg.header.transaction_id.as_str(),
@@ -320,7 +335,7 @@ fn ndes_cert_rep_parses_without_its_signer_certificate() {
     let ms_attr = [0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x15, 0x26]; // 1.3.6.1.4.1.311.21.38
     assert!(signer.signed_attrs.iter().any(|a| a.oid == ms_attr));
     // Handing it to the request decoder is an error, never a panic.
-    assert!(PkiMessage::decode(&der).is_err());
+    assert!(Envelope::decode(&der).is_err());
 }
 
 /// The CertRep answering the Apple request parses, is signed by the vector CA (its signature
@@ -382,9 +397,9 @@ fn tampered_captured_requests_fail_with_bad_signature() {
         "sscep/sscep_pkcsreq.der",
     ] {
         let der = vector(rel);
-        assert!(PkiMessage::decode(&der).is_ok(), "{rel}: original verifies");
+        assert!(Envelope::decode(&der).is_ok(), "{rel}: original verifies");
         let bad = with_flipped_signature(&der);
-        match PkiMessage::decode(&bad) {
+        match Envelope::decode(&bad) {
             Err(DecodeError::BadSignature { header, .. }) => {
                 assert_eq!(header.message_type, MessageType::PkcsReq, "{rel}");
             }

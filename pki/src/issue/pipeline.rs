@@ -8,9 +8,9 @@ use super::serial::random_serial;
 use crate::algorithms::{DigestAlg, PublicKeyInfo};
 use crate::der::{DerError, oid, strict};
 use crate::keys::Signer;
-use crate::pkcs10::CertificationRequest;
+use crate::pkcs10::Csr;
 use crate::random::Random;
-use crate::x509::general_names::{AltName, filter_requested};
+use crate::x509::general_names::AltName;
 use crate::x509::{Certificate, name};
 
 /// Why a request cannot be certified (all map to SCEP badRequest).
@@ -59,13 +59,14 @@ pub struct IssuedCertificate {
 
 /// Issues a device certificate for `csr` under `issuer`.
 pub fn issue_device_certificate(
-    csr: &CertificationRequest<'_>,
+    requested: &Csr<'_>,
     profile: &DeviceProfile,
     issuer: &Certificate<'_>,
     issuer_key: &dyn Signer,
     now: i64,
     rng: &dyn Random,
 ) -> Result<IssuedCertificate, IssueError> {
+    let csr = &requested.request;
     // Subject, key and SANs are copied as received: only strict DER goes under our signature.
     let not_der = |field| move |reason| IssueError::NotDer { field, reason };
     strict::check(csr.spki).map_err(not_der("public key"))?;
@@ -118,13 +119,13 @@ pub fn issue_device_certificate(
     ];
     let mut sans = Vec::new();
     if profile.copy_san {
-        if let Some(ext) = csr.extension(oid::SUBJECT_ALT_NAME) {
-            let (filtered, names) =
-                filter_requested(ext.value).map_err(not_der("subjectAltName"))?;
-            if let Some(gn) = filtered {
-                exts.push(extensions::subject_alt_name(&gn, empty_subject));
-                sans = names;
-            }
+        let requested = requested
+            .sans
+            .as_ref()
+            .map_err(|e| not_der("subjectAltName")(e.clone()))?;
+        if let Some(gn) = &requested.general_names {
+            exts.push(extensions::subject_alt_name(gn, empty_subject));
+            sans = requested.names.clone();
         }
     }
     if empty_subject && sans.is_empty() {
@@ -161,7 +162,7 @@ pub fn issue_device_certificate(
     Ok(IssuedCertificate {
         der,
         serial: serial.to_vec(),
-        subject: name::to_text(csr.subject),
+        subject: requested.subject.clone(),
         sans,
         not_before,
         not_after,

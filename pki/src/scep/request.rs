@@ -1,17 +1,22 @@
-//! Server side: decode and authenticate a pkiMessage, then open its pkcsPKIEnvelope.
+//! Server side of a PKIOperation, parsed once:
+//! [`Envelope::decode`] verifies the pkiMessage's signature and reads its attributes;
+//! [`Envelope::open`] decrypts the pkcsPKIEnvelope with whichever RA it names;
+//! [`Opened::request`] parses the messageData its messageType calls for. The CertRep is then
+//! built from the [`Request`] (`response.rs`).
 
 use std::borrow::Cow;
 
 use aws_lc_rs::digest;
 use zeroize::Zeroizing;
 
-use super::message::{MessageType, Nonce, TransactionId};
-use crate::algorithms::{AlgorithmError, ContentCipher, DigestAlg, KeyTransport};
+use super::message::{FailInfo, MessageType, Nonce, TransactionId};
+use crate::algorithms::{AlgorithmError, ContentCipher, DigestAlg, KeyTransport, PublicKeyInfo};
 use crate::cms::CmsError;
 use crate::cms::enveloped_data::EnvelopedData;
 use crate::cms::signed_data::SignedData;
-use crate::der::{oid, tag, time};
+use crate::der::{DerError, Reader, Tlv, oid, tag, time};
 use crate::keys::Decrypter;
+use crate::pkcs10::{Csr, CsrError};
 use crate::random::Random;
 use crate::x509::Certificate;
 
@@ -65,9 +70,9 @@ impl From<CmsError> for DecodeError {
     }
 }
 
-/// A pkiMessage whose outer signature has been verified.
+/// A pkiMessage whose outer signature has been verified, its pkcsPKIEnvelope still sealed.
 #[derive(Debug)]
-pub struct PkiMessage<'a> {
+pub struct Envelope<'a> {
     /// The SCEP attributes.
     pub header: Header,
     /// The certificate the client signed with (self-signed for PKCSReq, ours for RenewalReq).
@@ -75,15 +80,92 @@ pub struct PkiMessage<'a> {
     envelope: Option<Cow<'a, [u8]>>,
 }
 
-/// The decrypted messageData and how it was protected.
+/// One certificate and key a request may be encrypted to.
+pub struct Recipient<'r> {
+    /// The certificate the client may have encrypted to.
+    pub cert: Certificate<'r>,
+    /// Its private key.
+    pub key: &'r dyn Decrypter,
+}
+
+/// A decrypted pkcsPKIEnvelope: the plaintext messageData and how it was protected.
 #[derive(Debug)]
-pub struct OpenedRequest {
+pub struct Opened<'e> {
+    envelope: &'e Envelope<'e>,
     /// Content cipher the client used (the CertRep mirrors it).
     pub cipher: ContentCipher,
     /// Key transport the client used (the CertRep mirrors it).
     pub transport: KeyTransport,
-    /// The messageData: a CSR, IssuerAndSubject or IssuerAndSerialNumber.
-    pub message_data: Zeroizing<Vec<u8>>,
+    /// Which of the recipients offered to [`Envelope::open`] the client encrypted to.
+    pub recipient: usize,
+    message_data: Zeroizing<Vec<u8>>,
+}
+
+/// Why an envelope's content is not a request we can act on. Every case but a refused
+/// algorithm answers badMessageCheck, alike (docs/architecture.md gotcha 5).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The envelope did not open: not ours, undecryptable, malformed or a refused cipher.
+    #[error(transparent)]
+    Envelope(#[from] CmsError),
+    /// A PKCSReq or RenewalReq whose CSR does not parse or verify.
+    #[error(transparent)]
+    Csr(#[from] CsrError),
+    /// The messageData is not the structure its messageType calls for.
+    #[error("messageData: {0}")]
+    MessageData(DerError),
+}
+
+impl OpenError {
+    /// failInfo for the CertRep; `None` when the fault is ours (a key or randomness failure).
+    pub fn fail_info(&self) -> Option<FailInfo> {
+        match self {
+            Self::Envelope(CmsError::Crypto(_)) => None,
+            Self::Envelope(CmsError::Algorithm(_)) => Some(FailInfo::BadAlg),
+            _ => Some(FailInfo::BadMessageCheck),
+        }
+    }
+}
+
+/// The messageData, typed by messageType (RFC 8894 §3.2.2).
+#[derive(Debug)]
+pub enum MessageData<'o> {
+    /// PKCSReq and RenewalReq: the CSR, verified.
+    Csr(Box<Csr<'o>>),
+    /// CertPoll: `IssuerAndSubject ::= SEQUENCE { issuer Name, subject Name }`.
+    IssuerAndSubject {
+        /// The issuer Name TLV.
+        issuer: &'o [u8],
+        /// The subject Name TLV.
+        subject: &'o [u8],
+    },
+    /// GetCert and GetCRL: `IssuerAndSerialNumber ::= SEQUENCE { issuer Name, serialNumber INTEGER }`.
+    IssuerAndSerial {
+        /// The issuer Name TLV.
+        issuer: &'o [u8],
+        /// The serial magnitude.
+        serial: &'o [u8],
+    },
+}
+
+/// A request opened and parsed: what the server acts on and what its CertRep mirrors.
+#[derive(Debug)]
+pub struct Request<'o> {
+    /// The SCEP attributes.
+    pub header: &'o Header,
+    /// The certificate the client signed with; a SUCCESS is enveloped to its key.
+    pub signer_cert: &'o Certificate<'o>,
+    /// Content cipher the client used.
+    pub cipher: ContentCipher,
+    /// Key transport the client used.
+    pub transport: KeyTransport,
+    /// Which recipient the client encrypted to ([`Opened::recipient`]).
+    pub recipient: usize,
+    /// The messageData as decrypted.
+    pub message_data: &'o [u8],
+    /// The messageData, parsed.
+    pub data: MessageData<'o>,
 }
 
 fn string_attr(t: crate::der::Tlv<'_>) -> Result<&str, DecodeError> {
@@ -96,7 +178,7 @@ fn string_attr(t: crate::der::Tlv<'_>) -> Result<&str, DecodeError> {
     std::str::from_utf8(t.value).map_err(|_| DecodeError::Malformed("attribute text".into()))
 }
 
-impl<'a> PkiMessage<'a> {
+impl<'a> Envelope<'a> {
     /// Parses `bytes` and verifies the signer over the raw received signed attributes.
     pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let sd = SignedData::parse(bytes)?;
@@ -164,6 +246,16 @@ impl<'a> PkiMessage<'a> {
                 reason: e.to_string(),
             });
         }
+        // Every successful reply is enveloped to the signer certificate's key (RFC 8894
+        // §3.3.2), which takes RSA key transport: refuse other keys before anything is issued.
+        let signer_rsa =
+            PublicKeyInfo::parse(signer_cert.spki).is_ok_and(|k| k.rsa_bits().is_some());
+        if !signer_rsa {
+            return Err(unsupported(
+                header,
+                &"the signer certificate's key must be RSA: the reply is encrypted to it",
+            ));
+        }
         Ok(Self {
             header,
             signer_cert,
@@ -171,39 +263,108 @@ impl<'a> PkiMessage<'a> {
         })
     }
 
-    /// Decrypts the pkcsPKIEnvelope addressed to `ra_cert`.
+    /// Decrypts the pkcsPKIEnvelope with the first of `recipients` it is addressed to. The
+    /// envelope is parsed once, whichever recipient it names.
     pub fn open(
         &self,
-        ra_cert: &Certificate<'_>,
-        ra_key: &dyn Decrypter,
+        recipients: &[Recipient<'_>],
         allow_des: bool,
         rng: &dyn Random,
-    ) -> Result<OpenedRequest, CmsError> {
+    ) -> Result<Opened<'_>, CmsError> {
         let env = self
             .envelope
             .as_deref()
             .ok_or_else(|| CmsError::Malformed("pkcsPKIEnvelope missing".into()))?;
         let ed = EnvelopedData::parse(env)?;
-        let (cipher, transport, message_data) = ed.decrypt(ra_cert, ra_key, allow_des, rng)?;
-        Ok(OpenedRequest {
-            cipher,
-            transport,
-            message_data,
-        })
+        for (index, r) in recipients.iter().enumerate() {
+            match ed.decrypt(&r.cert, r.key, allow_des, rng) {
+                Err(CmsError::WrongRecipient) => continue,
+                Err(e) => return Err(e),
+                Ok((cipher, transport, message_data)) => {
+                    return Ok(Opened {
+                        envelope: self,
+                        cipher,
+                        transport,
+                        recipient: index,
+                        message_data,
+                    });
+                }
+            }
+        }
+        Err(CmsError::WrongRecipient)
     }
 
     /// Raw DER of the signer certificate.
     pub fn signer_cert_der(&self) -> &'a [u8] {
         self.signer_cert.raw
     }
+}
 
+impl Opened<'_> {
+    /// The decrypted messageData.
+    pub fn message_data(&self) -> &[u8] {
+        &self.message_data
+    }
+
+    /// Parses the messageData as the messageType calls for (a CSR is verified here).
+    pub fn request(&self) -> Result<Request<'_>, OpenError> {
+        let header = &self.envelope.header;
+        let data: &[u8] = &self.message_data;
+        let parsed = match header.message_type {
+            MessageType::PkcsReq | MessageType::RenewalReq => {
+                MessageData::Csr(Box::new(Csr::parse_and_verify(data)?))
+            }
+            MessageType::CertPoll => {
+                let (issuer, subject) = two_fields(data, tag::SEQUENCE)?;
+                MessageData::IssuerAndSubject {
+                    issuer: issuer.raw,
+                    subject: subject.raw,
+                }
+            }
+            MessageType::GetCert | MessageType::GetCrl => {
+                let (issuer, serial) = two_fields(data, tag::INTEGER)?;
+                MessageData::IssuerAndSerial {
+                    issuer: issuer.raw,
+                    serial: serial.unsigned_integer().map_err(OpenError::MessageData)?,
+                }
+            }
+            MessageType::CertRep => {
+                return Err(OpenError::MessageData(DerError::Malformed(
+                    "CertRep is a response, not a request",
+                )));
+            }
+        };
+        Ok(Request {
+            header,
+            signer_cert: &self.envelope.signer_cert,
+            cipher: self.cipher,
+            transport: self.transport,
+            recipient: self.recipient,
+            message_data: data,
+            data: parsed,
+        })
+    }
+}
+
+/// `SEQUENCE { Name, <second> }`: the two messageData structures besides a CSR.
+fn two_fields(data: &[u8], second: u8) -> Result<(Tlv<'_>, Tlv<'_>), OpenError> {
+    let seq = Reader::new(data)
+        .expect(tag::SEQUENCE)
+        .map_err(OpenError::MessageData)?;
+    let mut r = seq.reader();
+    let name = r.expect(tag::SEQUENCE).map_err(OpenError::MessageData)?;
+    let other = r.expect(second).map_err(OpenError::MessageData)?;
+    Ok((name, other))
+}
+
+impl Request<'_> {
     /// What makes a resent request a replay of an earlier one: SHA-256 over the message
-    /// type, the signer certificate and the decrypted `message_data` (the CSR). The
+    /// type, the signer certificate and the decrypted messageData (the CSR). The
     /// transactionID alone does not: strongSwan, micromdm scepclient and certmonger derive it
     /// from the key, so a same-key renewal reuses it and must not be answered with the
     /// certificate it renews. Nonces and the envelope are left out: a client that resends
     /// the same request builds them afresh.
-    pub fn fingerprint(&self, message_data: &[u8]) -> [u8; 32] {
+    pub fn fingerprint(&self) -> [u8; 32] {
         let mut ctx = digest::Context::new(&digest::SHA256);
         ctx.update(b"scepd request fingerprint v1\0");
         ctx.update(&[self.header.message_type.code()]);
@@ -215,7 +376,7 @@ impl<'a> PkiMessage<'a> {
                 .to_be_bytes(),
         );
         ctx.update(signer);
-        ctx.update(message_data);
+        ctx.update(self.message_data);
         let mut out = [0; 32];
         out.copy_from_slice(ctx.finish().as_ref());
         out

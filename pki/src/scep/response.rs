@@ -3,7 +3,7 @@
 //! no envelope. Always signed by the RA with SHA-256, fresh senderNonce, recipientNonce echoed.
 
 use super::message::{FailInfo, MessageType, Nonce, PkiStatus};
-use super::request::Header;
+use super::request::{Header, Request};
 use crate::algorithms::{ContentCipher, DigestAlg, KeyTransport};
 use crate::cms::signed_data::SignedDataBuilder;
 use crate::cms::{CmsError, attributes, certs_only, enveloped_data};
@@ -105,5 +105,39 @@ impl CertRepSigner<'_> {
     /// PENDING (manual approval flows; scepd issues synchronously today).
     pub fn pending(&self, header: &Header) -> Result<Vec<u8>, CmsError> {
         self.sign(header, PkiStatus::Pending, Vec::new(), None)
+    }
+}
+
+impl Request<'_> {
+    /// SUCCESS with `certificates` (issued certificate first) and `crls`, enveloped to the
+    /// requester's signer certificate in the cipher and key transport it used.
+    pub fn success(
+        &self,
+        signer: &CertRepSigner<'_>,
+        certificates: &[&[u8]],
+        crls: &[&[u8]],
+    ) -> Result<Vec<u8>, CmsError> {
+        signer.success(
+            self.header,
+            self.signer_cert,
+            self.cipher,
+            self.transport,
+            certificates,
+            crls,
+        )
+    }
+
+    /// FAILURE with failInfo and failInfoText.
+    pub fn failure(
+        &self,
+        signer: &CertRepSigner<'_>,
+        reply: &FailureReply,
+    ) -> Result<Vec<u8>, CmsError> {
+        signer.failure(self.header, reply)
+    }
+
+    /// PENDING.
+    pub fn pending(&self, signer: &CertRepSigner<'_>) -> Result<Vec<u8>, CmsError> {
+        signer.pending(self.header)
     }
 }

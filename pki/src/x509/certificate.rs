@@ -1,6 +1,8 @@
 //! Certificate parsing that keeps the raw bytes of each part.
 
 use crate::algorithms::{AlgorithmError, SignatureAlg, verify_signature};
+use std::ops::Range;
+
 use crate::der::{DerError, Reader, Tlv, tag, time};
 
 /// One extension of a certificate or request.
@@ -111,6 +113,128 @@ impl<'a> Certificate<'a> {
     }
 }
 
+/// A certificate that owns its encoding and remembers where each part lies: parsed once (the
+/// CA material a server holds for its lifetime) and then borrowed as a [`Certificate`] without
+/// walking the DER again.
+#[derive(Clone)]
+pub struct ParsedCertificate {
+    der: Vec<u8>,
+    layout: Layout,
+}
+
+/// Byte ranges into [`ParsedCertificate::der`] of each borrowed part of a [`Certificate`].
+#[derive(Clone)]
+struct Layout {
+    raw: Range<usize>,
+    tbs: Range<usize>,
+    serial: Range<usize>,
+    issuer: Range<usize>,
+    subject: Range<usize>,
+    spki: Range<usize>,
+    not_before: i64,
+    not_after: i64,
+    extensions: Vec<(Range<usize>, bool, Range<usize>)>,
+    signature_alg: (u8, Range<usize>, Range<usize>, bool),
+    signature: Range<usize>,
+}
+
+/// Where `part`, a sub-slice of `whole`, lies in it.
+fn range_in(whole: &[u8], part: &[u8]) -> Range<usize> {
+    // Address arithmetic only: every part a parse returns borrows from the buffer it parsed.
+    let start = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+    debug_assert!(start + part.len() <= whole.len(), "part outside its buffer");
+    start..start + part.len()
+}
+
+impl ParsedCertificate {
+    /// Parses `der` (as [`Certificate::parse`]) and keeps it.
+    pub fn parse(der: Vec<u8>) -> Result<Self, DerError> {
+        let layout = {
+            let c = Certificate::parse(&der)?;
+            let at = |part: &[u8]| range_in(&der, part);
+            Layout {
+                raw: at(c.raw),
+                tbs: at(c.tbs),
+                serial: at(c.serial),
+                issuer: at(c.issuer),
+                subject: at(c.subject),
+                spki: at(c.spki),
+                not_before: c.not_before,
+                not_after: c.not_after,
+                extensions: c
+                    .extensions
+                    .iter()
+                    .map(|e| (at(e.oid), e.critical, at(e.value)))
+                    .collect(),
+                signature_alg: (
+                    c.signature_alg.tag,
+                    at(c.signature_alg.value),
+                    at(c.signature_alg.raw),
+                    c.signature_alg.indefinite,
+                ),
+                signature: at(c.signature),
+            }
+        };
+        Ok(Self { der, layout })
+    }
+
+    /// The encoding it was parsed from.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The parsed view, without parsing again.
+    pub fn get(&self) -> Certificate<'_> {
+        let l = &self.layout;
+        // The ranges were taken from a parse of exactly these bytes, so they are in bounds.
+        let at = |r: &Range<usize>| &self.der[r.clone()];
+        Certificate {
+            raw: at(&l.raw),
+            tbs: at(&l.tbs),
+            serial: at(&l.serial),
+            issuer: at(&l.issuer),
+            subject: at(&l.subject),
+            not_before: l.not_before,
+            not_after: l.not_after,
+            spki: at(&l.spki),
+            extensions: l
+                .extensions
+                .iter()
+                .map(|(oid, critical, value)| Extension {
+                    oid: at(oid),
+                    critical: *critical,
+                    value: at(value),
+                })
+                .collect(),
+            signature_alg: Tlv {
+                tag: l.signature_alg.0,
+                value: at(&l.signature_alg.1),
+                raw: at(&l.signature_alg.2),
+                indefinite: l.signature_alg.3,
+            },
+            signature: at(&l.signature),
+        }
+    }
+
+    /// The subject Name TLV.
+    pub fn subject(&self) -> &[u8] {
+        &self.der[self.layout.subject.clone()]
+    }
+
+    /// The SubjectPublicKeyInfo TLV.
+    pub fn spki(&self) -> &[u8] {
+        &self.der[self.layout.spki.clone()]
+    }
+}
+
+impl std::fmt::Debug for ParsedCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParsedCertificate")
+            .field("der_len", &self.der.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Parses `Extensions ::= SEQUENCE OF Extension`.
 pub fn parse_extensions(seq: Tlv<'_>) -> Result<Vec<Extension<'_>>, DerError> {
     let mut out = Vec::new();
@@ -139,4 +263,39 @@ pub fn subject_key_id<'a>(cert: &Certificate<'a>) -> Option<&'a [u8]> {
         .expect(tag::OCTET_STRING)
         .ok()
         .map(|t| t.value)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::ca::hierarchy::{HierarchySpec, bootstrap};
+    use crate::keys::KeyAlgorithm;
+    use crate::random::SystemRandom;
+
+    #[test]
+    fn a_parsed_certificate_lends_the_parts_a_fresh_parse_finds() {
+        let spec = HierarchySpec {
+            organization: "Test".into(),
+            root_key: KeyAlgorithm::EcP256,
+            intermediate_key: KeyAlgorithm::EcP256,
+            ra_key: KeyAlgorithm::Rsa2048,
+            root_validity_secs: 86_400,
+            intermediate_validity_secs: 86_400,
+            ra_validity_secs: 86_400,
+            now: 1_795_000_000,
+        };
+        let h = bootstrap(&spec, &SystemRandom).unwrap();
+        let kept = ParsedCertificate::parse(h.intermediate.cert_der.clone()).unwrap();
+        let fresh = Certificate::parse(&h.intermediate.cert_der).unwrap();
+        let view = kept.get();
+        assert_eq!(format!("{view:?}"), format!("{fresh:?}"));
+        assert_eq!(kept.der(), h.intermediate.cert_der.as_slice());
+        assert_eq!(kept.subject(), fresh.subject);
+        assert_eq!(kept.spki(), fresh.spki);
+        let root = Certificate::parse(&h.root.cert_der).unwrap();
+        view.verify_signed_by(root.spki).unwrap();
+        assert!(ParsedCertificate::parse(vec![0x30, 0x03, 0x02, 0x01]).is_err());
+    }
 }

@@ -5,4 +5,4 @@ pub mod certificate;
 pub mod general_names;
 pub mod name;
 
-pub use certificate::{Certificate, Extension};
+pub use certificate::{Certificate, Extension, ParsedCertificate};

@@ -41,13 +41,7 @@ pub(super) fn handle_ca(
                 Some(a) => a
                     .parse::<KeyAlgorithm>()
                     .map_err(|e| HttpFailure::BadRequest(e.to_string()))?,
-                None => app
-                    .authority
-                    .ca()
-                    .intermediate
-                    .key
-                    .as_ref()
-                    .map_or(KeyAlgorithm::Rsa2048, |k| k.algorithm()),
+                None => app.authority.ca().intermediate.key.algorithm(),
             };
             let activate_at = match str_field(body, "activate_at") {
                 Some(t) => Some(parse_rfc3339(t).ok_or_else(|| {
