@@ -30,8 +30,6 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::error::HttpFailure;
-
 /// The slots and their number, fixed at the first use.
 static SLOTS: OnceLock<(Arc<Semaphore>, usize)> = OnceLock::new();
 
@@ -72,21 +70,33 @@ fn slots() -> Arc<Semaphore> {
     pool().0.clone()
 }
 
+/// The pool could not run a task (the detail is ours, for the log).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// The pool is shutting down.
+    #[error("CPU pool closed")]
+    Closed,
+    /// The task panicked or was cancelled.
+    #[error("worker failed: {0}")]
+    Worker(String),
+}
+
 /// Runs `f` on a blocking thread once a CPU slot is free.
-pub async fn run<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, HttpFailure> + Send + 'static,
-) -> Result<T, HttpFailure> {
+pub async fn run<T: Send + 'static, E: From<PoolError> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
     let permit = slots()
         .acquire_owned()
         .await
-        .map_err(|e| HttpFailure::Internal(format!("CPU pool closed: {e}")))?;
+        .map_err(|_| PoolError::Closed)?;
     // The slot moves into the task: a client that disconnects mid-way frees nothing early.
     tokio::task::spawn_blocking(move || {
         let _slot = Holding::new(permit);
         f()
     })
     .await
-    .map_err(|e| HttpFailure::Internal(format!("worker failed: {e}")))?
+    .map_err(|e| PoolError::Worker(e.to_string()))?
 }
 
 /// Runs `wait` (blocking I/O in the middle of the work, e.g. an outbound HTTP exchange)
@@ -157,7 +167,7 @@ mod tests {
             });
             let back = free();
             let released = release(free);
-            Ok([busy, lent, back, released, free()])
+            Ok::<_, PoolError>([busy, lent, back, released, free()])
         })
         .await
         .unwrap();

@@ -12,7 +12,6 @@ pub mod config;
 pub mod configured_store;
 pub mod cpu_pool;
 pub mod devices;
-pub mod error;
 pub mod fd_limit;
 pub mod http;
 pub mod logging;

@@ -91,6 +91,24 @@ impl Visit for Escaping<'_> {
     }
 }
 
+/// An error and its sources in one line, `outer: inner: …`, a cause left out when the text
+/// already ends with it (many errors repeat their source). For logs and operator messages:
+/// hyper's and the postgres client's top-level texts ("client error", "error performing TLS
+/// handshake") say nothing without their causes.
+pub fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {

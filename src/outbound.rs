@@ -223,7 +223,7 @@ impl Outbound {
                 .client
                 .request(request)
                 .await
-                .map_err(|e| OutboundError::Transport(crate::error::with_sources(&e)))?;
+                .map_err(|e| OutboundError::Transport(crate::logging::with_sources(&e)))?;
             let status = resp.status().as_u16();
             let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
                 .collect()

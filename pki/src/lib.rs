@@ -9,8 +9,11 @@
 pub mod algorithms;
 pub mod der;
 pub mod encoding;
+pub mod error;
 pub mod keys;
 pub mod x509;
+
+pub use error::Error;
 
 /// Lowercase hex without separators (serials, fingerprints, transaction ids in logs).
 pub fn hex(bytes: &[u8]) -> String {

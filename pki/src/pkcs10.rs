@@ -23,18 +23,15 @@ pub const MAX_CHALLENGE_LEN: usize = 8192;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CsrError {
-    /// Structurally invalid.
+    /// Not DER (or the lenient BER we read).
     #[error("malformed certificate request: {0}")]
-    Malformed(String),
+    Der(#[from] DerError),
+    /// DER, but not a certification request we accept.
+    #[error("malformed certificate request: {0}")]
+    Malformed(&'static str),
     /// Signature algorithm or key refused, or the self-signature is wrong.
     #[error("certificate request signature: {0}")]
     Signature(AlgorithmError),
-}
-
-impl From<DerError> for CsrError {
-    fn from(e: DerError) -> Self {
-        Self::Malformed(e.to_string())
-    }
 }
 
 /// A parsed and signature-checked certification request.
@@ -66,12 +63,12 @@ impl<'a> CertificationRequest<'a> {
         let bits = c.expect(tag::BIT_STRING)?.value;
         let signature = match bits.split_first() {
             Some((0, s)) => s,
-            _ => return Err(CsrError::Malformed("signature bit string".into())),
+            _ => return Err(CsrError::Malformed("signature bit string")),
         };
         let mut i = info.reader();
         // RFC 2986 says v1(0), but Apple devices send 2; OpenSSL accepts both, so do we.
         if i.expect(tag::INTEGER)?.small_uint()? > 2 {
-            return Err(CsrError::Malformed("version".into()));
+            return Err(CsrError::Malformed("version"));
         }
         let subject = i.expect(tag::SEQUENCE)?.raw;
         let spki = i.expect(tag::SEQUENCE)?.raw;
@@ -160,11 +157,11 @@ impl<'a> From<CertificationRequest<'a>> for Csr<'a> {
 /// DirectoryString (PrintableString, UTF8String, IA5/T61 as Latin-1, BMPString) to text.
 fn directory_string(t: u8, v: &[u8]) -> Result<Zeroizing<String>, CsrError> {
     if v.len() > MAX_CHALLENGE_LEN {
-        return Err(CsrError::Malformed("challengePassword too long".into()));
+        return Err(CsrError::Malformed("challengePassword too long"));
     }
     let s = match t {
         tag::PRINTABLE_STRING | tag::UTF8_STRING | tag::IA5_STRING => String::from_utf8(v.to_vec())
-            .map_err(|_| CsrError::Malformed("challengePassword encoding".into()))?,
+            .map_err(|_| CsrError::Malformed("challengePassword encoding"))?,
         tag::TELETEX_STRING => v.iter().map(|b| char::from(*b)).collect(),
         tag::BMP_STRING if v.len() % 2 == 0 => {
             let units: Vec<u16> = v
@@ -172,9 +169,9 @@ fn directory_string(t: u8, v: &[u8]) -> Result<Zeroizing<String>, CsrError> {
                 .map(|c| u16::from_be_bytes([c[0], c[1]]))
                 .collect();
             String::from_utf16(&units)
-                .map_err(|_| CsrError::Malformed("challengePassword encoding".into()))?
+                .map_err(|_| CsrError::Malformed("challengePassword encoding"))?
         }
-        _ => return Err(CsrError::Malformed("challengePassword type".into())),
+        _ => return Err(CsrError::Malformed("challengePassword type")),
     };
     Ok(Zeroizing::new(s))
 }

@@ -4,8 +4,8 @@
 use scepd_pki::algorithms::DigestAlg;
 use scepd_pki::scep::Request;
 
+use super::ScepFailure;
 use super::{Authority, Granted, Outcome, store_err};
-use crate::error::ScepFailure;
 use crate::store::{CertStatus, Delivery, Platform};
 
 impl Authority {

@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
+mod failure;
 mod lookups;
 mod remembered_platforms;
 mod renewal;
 
+pub use failure::{AuthorityError, ScepFailure};
 use renewal::Renewed;
 
 use scepd_pki::algorithms::DigestAlg;
@@ -14,10 +16,8 @@ use scepd_pki::cms::CmsError;
 use scepd_pki::issue::{DeviceProfile, issue_device_certificate};
 use scepd_pki::pkcs10::Csr;
 use scepd_pki::random::SystemRandom;
-use scepd_pki::scep::request::{DecodeError, Header};
-use scepd_pki::scep::{
-    CertRepSigner, Envelope, FailInfo, MessageData, MessageType, OpenError, Request,
-};
+use scepd_pki::scep::request::Header;
+use scepd_pki::scep::{CertRepSigner, Envelope, MessageData, MessageType, OpenError, Request};
 use scepd_pki::x509::name;
 
 use crate::ca::{CaHandle, CaSet};
@@ -26,7 +26,6 @@ use crate::challenge::{
 };
 use crate::config::Config;
 use crate::devices::identity::{self, DevicePattern};
-use crate::error::{HttpFailure, ScepFailure};
 use crate::revocation::Revocation;
 use crate::store::{
     CertStatus, ChallengeConfig, Delivery, Issuance, IssuedCertificate, NewCertificate, Platform,
@@ -77,7 +76,7 @@ impl Reply<'_> {
     fn success(&self, certs: &[&[u8]], crls: &[&[u8]]) -> Result<Vec<u8>, Outcome> {
         self.request
             .success(self.signer, certs, crls)
-            .map_err(|e| Outcome::Internal(e.to_string()))
+            .map_err(|e| Outcome::Pki(e.into()))
     }
 
     /// SUCCESS carrying one issued certificate.
@@ -122,7 +121,7 @@ struct RequestKeys {
     certified: Vec<u8>,
     /// The key that signed the SCEP message (its signer certificate's).
     signer: Vec<u8>,
-    /// The request's fingerprint ([`PkiMessage::fingerprint`]): what a replay must match.
+    /// The request's fingerprint ([`Request::fingerprint`]): what a replay must match.
     request: Vec<u8>,
 }
 
@@ -259,12 +258,12 @@ impl Authority {
             .map(|a| a.cert.der().to_vec())
     }
 
-    /// The platform, or 404.
-    pub fn platform(&self, platform_id: &str) -> Result<Platform, HttpFailure> {
+    /// The platform, or [`AuthorityError::UnknownPlatform`].
+    pub fn platform(&self, platform_id: &str) -> Result<Platform, AuthorityError> {
         self.store
             .platform(platform_id)
-            .map_err(HttpFailure::from)?
-            .ok_or_else(|| HttpFailure::NotFound("unknown SCEP platform".into()))
+            .map_err(AuthorityError::from)?
+            .ok_or(AuthorityError::UnknownPlatform)
     }
 
     /// Handles one PKIOperation for platform `platform_id` (404 when there is none); returns
@@ -276,10 +275,10 @@ impl Authority {
         platform_id: &str,
         body: &[u8],
         now: i64,
-    ) -> Result<ScepReply, HttpFailure> {
+    ) -> Result<ScepReply, AuthorityError> {
         /// Processing again after the platform changed under the request, at most this often.
         const MAX_PLATFORM_CHANGES: u32 = 3;
-        let internal = |e: CmsError| HttpFailure::Internal(e.to_string());
+        let ours = |e: CmsError| AuthorityError::Pki(e.into());
         let (mut platform, mut fresh) = match self.platforms.get(platform_id) {
             Some(p) => (p, false),
             None => (self.read_platform(platform_id)?, true),
@@ -297,7 +296,7 @@ impl Authority {
             |platform: &Platform, header: &scepd_pki::scep::request::Header, f: ScepFailure| {
                 log_failure(platform, header, &f);
                 let reply = f.reply();
-                let body = signer.failure(header, &reply).map_err(internal)?;
+                let body = signer.failure(header, &reply).map_err(ours)?;
                 Ok(ScepReply {
                     body,
                     fail_info: Some(reply.fail_info),
@@ -305,19 +304,15 @@ impl Authority {
             };
         let envelope = match Envelope::decode(body) {
             Ok(m) => m,
-            Err(DecodeError::BadSignature { header, reason }) => {
-                return refuse(&platform, &header, ScepFailure::Signature(reason));
+            Err(e) => {
+                return match e.header().cloned() {
+                    Some(header) => refuse(&platform, &header, ScepFailure::Request(e.into())),
+                    None => {
+                        tracing::info!(platform = %platform.id, reason = %e, "unparsable PKIOperation");
+                        Err(AuthorityError::NotScep(e))
+                    }
+                };
             }
-            Err(DecodeError::UnsupportedAlgorithm { header, reason }) => {
-                return refuse(&platform, &header, ScepFailure::Algorithm(reason));
-            }
-            Err(DecodeError::Malformed(reason)) => {
-                tracing::info!(platform = %platform.id, %reason, "unparsable PKIOperation");
-                return Err(HttpFailure::BadRequest(format!(
-                    "not a SCEP pkiMessage: {reason}"
-                )));
-            }
-            Err(e) => return Err(HttpFailure::BadRequest(e.to_string())),
         };
         let header = &envelope.header;
         let enrollment = matches!(
@@ -344,24 +339,23 @@ impl Authority {
                             self.platforms.remember(platform.clone());
                             continue;
                         }
-                        Some(_) => Err(HttpFailure::Unavailable(
-                            "the platform's settings are changing: retry".into(),
-                        )),
+                        Some(_) => Err(AuthorityError::PlatformChanging),
                         None => {
                             self.platforms.forget(platform_id);
-                            Err(HttpFailure::NotFound("unknown SCEP platform".into()))
+                            Err(AuthorityError::UnknownPlatform)
                         }
                     }
                 }
                 Err(Outcome::Fail(f)) => refuse(&platform, header, f),
-                Err(Outcome::Internal(e)) => Err(HttpFailure::Internal(e)),
-                Err(Outcome::Unavailable(e)) => Err(HttpFailure::store_unavailable(&e)),
+                Err(Outcome::Internal(e)) => Err(AuthorityError::Internal(e)),
+                Err(Outcome::Pki(e)) => Err(AuthorityError::Pki(e)),
+                Err(Outcome::Unavailable(e)) => Err(AuthorityError::Unavailable(e)),
             };
         }
     }
 
     /// Platform `id` read now (and remembered), or 404.
-    fn read_platform(&self, id: &str) -> Result<Arc<Platform>, HttpFailure> {
+    fn read_platform(&self, id: &str) -> Result<Arc<Platform>, AuthorityError> {
         let platform = Arc::new(self.platform(id)?);
         self.platforms.remember(platform.clone());
         Ok(platform)
@@ -643,11 +637,13 @@ impl Authority {
             now,
             &self.rng,
         )
-        .map_err(|e| match e {
-            scepd_pki::issue::IssueError::Signing | scepd_pki::issue::IssueError::IssuerExpired => {
-                Outcome::Internal(e.to_string())
+        .map_err(|e| {
+            let e = scepd_pki::Error::from(e);
+            if e.is_ours() {
+                Outcome::Pki(e)
+            } else {
+                Outcome::Fail(ScepFailure::Policy(e.to_string()))
             }
-            other => Outcome::Fail(ScepFailure::Policy(other.to_string())),
         })?;
         let sans: Vec<String> = issued.sans.iter().map(ToString::to_string).collect();
         // A delegated validator must confirm the certificate before anybody may receive it,
@@ -764,9 +760,10 @@ impl Authority {
     fn after_failure(&self, a: &Authorized, request: &ChallengeRequest<'_>, outcome: &Outcome) {
         let reason = match outcome {
             Outcome::Fail(f) => f.to_string(),
-            Outcome::Internal(_) | Outcome::Unavailable(_) | Outcome::PlatformChanged(_) => {
-                "internal error while issuing".to_owned()
-            }
+            Outcome::Pki(_)
+            | Outcome::Internal(_)
+            | Outcome::Unavailable(_)
+            | Outcome::PlatformChanged(_) => "internal error while issuing".to_owned(),
         };
         // A refused device counts as a policy refusal: the request was authentic.
         let policy = matches!(
@@ -837,7 +834,11 @@ impl Authority {
 
 /// How a request ended inside the authority.
 pub(crate) enum Outcome {
+    /// Refused: answered with a signed FAILURE.
     Fail(ScepFailure),
+    /// One of our own pki operations failed (signing, randomness).
+    Pki(scepd_pki::Error),
+    /// Our own failure otherwise (the store, inconsistent records).
     Internal(String),
     /// The store cannot be reached (database down or restarting): HTTP 503, retried later.
     Unavailable(String),
@@ -851,9 +852,8 @@ pub(crate) enum Outcome {
 /// badMessageCheck.
 fn refused_content(e: OpenError) -> Outcome {
     match e.fail_info() {
-        None => Outcome::Internal(e.to_string()),
-        Some(FailInfo::BadAlg) => Outcome::Fail(ScepFailure::Algorithm(e.to_string())),
-        Some(_) => Outcome::Fail(ScepFailure::Envelope(e.to_string())),
+        None => Outcome::Pki(e.into()),
+        Some(_) => Outcome::Fail(ScepFailure::Request(e.into())),
     }
 }
 

@@ -21,9 +21,9 @@ use scepd_pki::pkcs10::Csr;
 use scepd_pki::x509::Certificate;
 use scepd_pki::x509::general_names::{AltName, filter_requested};
 
+use super::ScepFailure;
 use super::{Authority, Outcome, store_err};
 use crate::devices::identity::Identity;
-use crate::error::ScepFailure;
 use crate::store::{CertStatus, Delivery, Platform};
 
 /// The certificate a renewal is authorised by: the identity the new one must keep.

@@ -26,7 +26,7 @@ use super::{App, HttpResponse, failure_response, response};
 use crate::challenge::dynamic::{self, HandOutError, HandedOut};
 use crate::challenge::secret;
 use crate::clock::unix_now;
-use crate::error::HttpFailure;
+use crate::http::error::HttpFailure;
 use crate::store::Platform;
 
 /// Which challenge URL was asked for.

@@ -5,6 +5,7 @@ pub mod auth_limiter;
 pub mod body;
 pub mod challenge_url;
 pub mod conn_tracker;
+pub mod error;
 pub mod limits;
 pub mod listener;
 pub mod platform_cache;
@@ -24,7 +25,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 
 use crate::authority::Authority;
-use crate::error::HttpFailure;
+use crate::http::error::HttpFailure;
 
 pub use listener::{ConnLimits, serve};
 

@@ -9,7 +9,7 @@ use hyper::{Method, Request};
 
 use super::{App, HttpResponse, failure_response, response};
 use crate::clock::unix_now;
-use crate::error::HttpFailure;
+use crate::http::error::HttpFailure;
 
 /// Largest OCSP request accepted.
 const MAX_OCSP_REQUEST: usize = 16 * 1024;

@@ -7,9 +7,9 @@ use bytes::Bytes;
 use hyper::Request;
 use hyper::body::Incoming;
 
-use super::scep::{handle, is_ndes_path, platform_from_path};
+use super::scep::{handle, is_ndes_path, operation, platform_from_path};
 use super::{App, HttpResponse, failure_response, response};
-use crate::error::HttpFailure;
+use crate::http::error::HttpFailure;
 
 /// Routes one request.
 pub async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
@@ -57,15 +57,13 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> H
         },
         None => return failure_response(&HttpFailure::NotFound("not found".into())),
     };
-    let query = req.uri().query().unwrap_or("");
-    let is_pki_operation = scepd_pki::scep::http::query_param(query, "operation")
-        .and_then(scepd_pki::scep::http::Operation::parse)
-        == Some(scepd_pki::scep::http::Operation::PkiOperation);
+    let op = operation(req.uri().query().unwrap_or(""));
+    let is_pki_operation = matches!(op, Ok(scepd_pki::scep::http::Operation::PkiOperation));
     if is_pki_operation && !app.pki_rate.allow(peer.ip()) {
         tracing::debug!(%peer, "PKIOperation rate limit");
         return failure_response(&HttpFailure::TooManyRequests);
     }
-    match handle(app, req, platform_id).await {
+    match handle(app, req, platform_id, op).await {
         Ok(r) => r,
         Err(f) => {
             tracing::debug!(%peer, %path, status = f.status(), "request failed: {f}");

@@ -11,7 +11,7 @@ use scepd_pki::scep::http::{Operation, decode_get_message, query_param};
 
 use super::{App, HttpResponse, response};
 use crate::clock::unix_now;
-use crate::error::HttpFailure;
+use crate::http::error::HttpFailure;
 
 /// Splits `/scep/<id>[/pkiclient.exe|/cgi-bin/pkiclient.exe][/]` into the platform id.
 pub fn platform_from_path(path: &str) -> Option<&str> {
@@ -35,28 +35,39 @@ pub fn is_ndes_path(path: &str) -> bool {
     p.eq_ignore_ascii_case("/certsrv/mscep/mscep.dll")
 }
 
-/// Handles a SCEP request for a platform.
+/// The `operation` a SCEP request asks for (read once: the router rate-limits by it).
+pub fn operation(query: &str) -> Result<Operation, HttpFailure> {
+    let op_text = query_param(query, "operation")
+        .ok_or_else(|| HttpFailure::BadRequest("missing operation parameter".into()))?;
+    Operation::parse(op_text).ok_or_else(|| HttpFailure::BadRequest("unknown operation".into()))
+}
+
+/// Handles a SCEP request for a platform; `op` is [`operation`] of its query.
 pub async fn handle(
     app: Arc<App>,
     req: Request<Incoming>,
     platform_id: String,
+    op: Result<Operation, HttpFailure>,
 ) -> Result<HttpResponse, HttpFailure> {
     let method = req.method().clone();
     if method != Method::GET && method != Method::POST && method != Method::HEAD {
         return Err(HttpFailure::MethodNotAllowed);
     }
+    let op = op?;
     // A Uri clone shares its bytes; the request itself is consumed by the body read below.
     let uri = req.uri().clone();
     let query = uri.query().unwrap_or("");
-    let op_text = query_param(query, "operation")
-        .ok_or_else(|| HttpFailure::BadRequest("missing operation parameter".into()))?;
-    let op = Operation::parse(op_text)
-        .ok_or_else(|| HttpFailure::BadRequest("unknown operation".into()))?;
     // Unknown platforms are 404 before anything else; known ids are remembered for a second
     // so the GET operations need no blocking hop (platform_cache.rs).
     if !app.platforms.known(&platform_id) {
         let (a, id) = (app.clone(), platform_id.clone());
-        blocking(move || a.authority.platform(&id).map(|_| ())).await?;
+        blocking(move || {
+            a.authority
+                .platform(&id)
+                .map(|_| ())
+                .map_err(HttpFailure::from)
+        })
+        .await?;
         app.platforms.remember(&platform_id);
     }
     match op {
@@ -93,9 +104,12 @@ pub async fn handle(
             let started = std::time::Instant::now();
             let metrics = app.metrics.clone();
             let metric_platform = platform_id.clone();
-            let result =
-                crate::cpu_pool::run(move || app.authority.pki_operation(&platform_id, &body, now))
-                    .await;
+            let result = crate::cpu_pool::run(move || {
+                app.authority
+                    .pki_operation(&platform_id, &body, now)
+                    .map_err(HttpFailure::from)
+            })
+            .await;
             let (outcome, fail_info) = match &result {
                 Ok(r) => match r.fail_info {
                     None => ("success", ""),

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{App, HttpResponse, failure_response, response};
 use crate::clock::unix_now;
-use crate::error::HttpFailure;
+use crate::http::error::HttpFailure;
 use crate::trust::VerifyRequest;
 
 const MAX_BODY: usize = 64 * 1024;

@@ -58,6 +58,24 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// All platforms, oldest first (ties by name).
     fn list_platforms(&self) -> Result<Vec<Platform>, StoreError>;
 
+    /// Replaces a static platform's secret hash.
+    fn update_static_secret(&self, platform_id: &str, secret_hash: &[u8])
+    -> Result<(), StoreError>;
+
+    /// Deletes a platform that has issued nothing (certificates keep their platform for audit:
+    /// a platform with certificates is a [`StoreError::Conflict`]).
+    fn delete_platform(&self, platform_id: &str) -> Result<(), StoreError>;
+
+    /// The per-platform device id pattern, if set.
+    fn device_id_pattern(&self, platform_id: &str) -> Result<Option<String>, StoreError>;
+
+    /// Sets (or clears) the per-platform device id pattern.
+    fn set_device_id_pattern(
+        &self,
+        platform_id: &str,
+        pattern: Option<&str>,
+    ) -> Result<(), StoreError>;
+
     // Devices
 
     /// One device.
@@ -75,16 +93,6 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// revokes the device's unexpired valid certificates when asked, writes the audit event.
     /// Returns the device after the change and how many certificates were revoked.
     fn transition_device(&self, t: &DeviceTransition<'_>) -> Result<(Device, usize), StoreError>;
-
-    /// The per-platform device id pattern, if set.
-    fn device_id_pattern(&self, platform_id: &str) -> Result<Option<String>, StoreError>;
-
-    /// Sets (or clears) the per-platform device id pattern.
-    fn set_device_id_pattern(
-        &self,
-        platform_id: &str,
-        pattern: Option<&str>,
-    ) -> Result<(), StoreError>;
 
     // Certificates
 
@@ -383,14 +391,6 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// Audit events at or after `since`, oldest first, at most `limit`.
     fn audit_events(&self, since: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
-
-    /// Replaces a static platform's secret hash.
-    fn update_static_secret(&self, platform_id: &str, secret_hash: &[u8])
-    -> Result<(), StoreError>;
-
-    /// Deletes a platform that has issued nothing (certificates keep their platform for audit:
-    /// a platform with certificates is a [`StoreError::Conflict`]).
-    fn delete_platform(&self, platform_id: &str) -> Result<(), StoreError>;
 
     // Trust-check nonces
 

@@ -73,12 +73,12 @@ impl<'a> EnvelopedData<'a> {
         let cipher = ContentCipher::from_oid(cipher_oid);
         let iv = match (&cipher, alg.optional(tag::OCTET_STRING)?) {
             (Ok(_), Some(iv)) => iv.value,
-            (Ok(_), None) => return Err(CmsError::Malformed("content cipher IV missing".into())),
+            (Ok(_), None) => return Err(CmsError::Malformed("content cipher IV missing")),
             (Err(_), _) => &[],
         };
         let enc = eci.read()?;
         if enc.tag & 0x1f != 0 || enc.tag & 0xc0 != 0x80 {
-            return Err(CmsError::Malformed("encryptedContent missing".into()));
+            return Err(CmsError::Malformed("encryptedContent missing"));
         }
         Ok(Self {
             recipients,

@@ -13,9 +13,20 @@ use crate::der::DerError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CmsError {
-    /// Not parseable as the structure expected.
+    /// Not DER (or the lenient BER we read).
     #[error("malformed CMS: {0}")]
-    Malformed(String),
+    Der(#[from] DerError),
+    /// DER, but not the structure expected.
+    #[error("malformed CMS: {0}")]
+    Malformed(&'static str),
+    /// More of something than we read.
+    #[error("malformed CMS: more than {limit} {what}")]
+    TooMany {
+        /// What there were too many of.
+        what: &'static str,
+        /// How many we read at most.
+        limit: usize,
+    },
     /// A content type other than the one required.
     #[error("unexpected CMS content type")]
     ContentType,
@@ -34,12 +45,6 @@ pub enum CmsError {
     /// A key or randomness operation failed on our side.
     #[error("cryptographic operation failed: {0}")]
     Crypto(&'static str),
-}
-
-impl From<DerError> for CmsError {
-    fn from(e: DerError) -> Self {
-        Self::Malformed(e.to_string())
-    }
 }
 
 impl From<AlgorithmError> for CmsError {

@@ -93,9 +93,10 @@ impl<'a> SignedData<'a> {
                 // CertificateChoices: only plain certificates are of use to us.
                 if cert.tag == tag::SEQUENCE {
                     if certificates.len() == MAX_CERTIFICATES {
-                        return Err(CmsError::Malformed(format!(
-                            "more than {MAX_CERTIFICATES} certificates"
-                        )));
+                        return Err(CmsError::TooMany {
+                            what: "certificates",
+                            limit: MAX_CERTIFICATES,
+                        });
                     }
                     certificates.push(cert.raw);
                 }
@@ -106,9 +107,10 @@ impl<'a> SignedData<'a> {
         let mut sr = r.expect(tag::SET)?.reader();
         while !sr.is_empty() {
             if signers.len() == MAX_SIGNERS {
-                return Err(CmsError::Malformed(format!(
-                    "more than {MAX_SIGNERS} SignerInfos"
-                )));
+                return Err(CmsError::TooMany {
+                    what: "SignerInfos",
+                    limit: MAX_SIGNERS,
+                });
             }
             signers.push(parse_signer_info(sr.read()?)?);
         }
@@ -142,7 +144,7 @@ impl<'a> SignerId<'a> {
                 Ok(Self::IssuerSerial(issuer, serial))
             }
             t2 if t2 == tag::context_primitive(0) => Ok(Self::KeyId(t.value)),
-            _ => Err(CmsError::Malformed("signer or recipient identifier".into())),
+            _ => Err(CmsError::Malformed("signer or recipient identifier")),
         }
     }
 
@@ -176,7 +178,7 @@ fn parse_signer_info(t: Tlv<'_>) -> Result<SignerInfo<'_>, CmsError> {
     let sig_alg = r.expect(tag::SEQUENCE)?;
     let signature = r.read()?;
     if signature.tag & 0x1f != tag::OCTET_STRING {
-        return Err(CmsError::Malformed("signature".into()));
+        return Err(CmsError::Malformed("signature"));
     }
     Ok(SignerInfo {
         sid,

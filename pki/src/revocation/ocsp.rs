@@ -28,21 +28,15 @@ pub const MAX_REQUESTS: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OcspError {
-    /// Malformed request (answer `malformedRequest`).
+    /// Not DER (answer `malformedRequest`).
     #[error("malformed OCSP request: {0}")]
-    Malformed(String),
-}
-
-impl From<DerError> for OcspError {
-    fn from(e: DerError) -> Self {
-        Self::Malformed(e.to_string())
-    }
-}
-
-impl From<AlgorithmError> for OcspError {
-    fn from(e: AlgorithmError) -> Self {
-        Self::Malformed(e.to_string())
-    }
+    Der(#[from] DerError),
+    /// A CertID hash algorithm we do not read (answer `malformedRequest`).
+    #[error("malformed OCSP request: {0}")]
+    Algorithm(#[from] AlgorithmError),
+    /// DER, but not a request we answer (answer `malformedRequest`).
+    #[error("malformed OCSP request: {0}")]
+    Malformed(&'static str),
 }
 
 /// One requested certificate.
@@ -111,7 +105,7 @@ pub fn parse_request(der: &[u8]) -> Result<OcspRequest, OcspError> {
     let mut cert_ids = Vec::new();
     while !list.is_empty() {
         if cert_ids.len() == MAX_REQUESTS {
-            return Err(OcspError::Malformed("too many CertIDs".into()));
+            return Err(OcspError::Malformed("too many CertIDs"));
         }
         let mut one = list.expect(tag::SEQUENCE)?.reader();
         let cid = one.expect(tag::SEQUENCE)?;
@@ -129,7 +123,7 @@ pub fn parse_request(der: &[u8]) -> Result<OcspRequest, OcspError> {
         });
     }
     if cert_ids.is_empty() {
-        return Err(OcspError::Malformed("empty requestList".into()));
+        return Err(OcspError::Malformed("empty requestList"));
     }
     let mut nonce = None;
     if let Some(exts) = t.optional(tag::context_constructed(2))? {
@@ -140,7 +134,7 @@ pub fn parse_request(der: &[u8]) -> Result<OcspRequest, OcspError> {
             .find(|e| e.oid == oid::OCSP_NONCE)
             .map(|e| e.value.to_vec());
         if nonce.as_ref().is_some_and(|n| n.len() > 128) {
-            return Err(OcspError::Malformed("nonce too long".into()));
+            return Err(OcspError::Malformed("nonce too long"));
         }
     }
     Ok(OcspRequest { cert_ids, nonce })

@@ -36,13 +36,28 @@ pub struct Header {
     pub signing_time: Option<i64>,
 }
 
-/// A request that cannot be answered with a CertRep, or whose signature failed.
+/// A request that cannot be answered with a CertRep ([`DecodeError::header`] is `None`: no
+/// one to address a reply to), or whose signature or algorithm is refused.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
-    /// Not a SCEP pkiMessage we can parse (answer HTTP 400).
-    #[error("{0}")]
-    Malformed(String),
+    /// The outer SignedData does not parse.
+    #[error(transparent)]
+    Cms(#[from] CmsError),
+    /// A SCEP attribute is missing, repeated or not the value its type allows.
+    #[error("{attribute} attribute: {reason}")]
+    Attribute {
+        /// Which attribute.
+        attribute: &'static str,
+        /// What is wrong with it.
+        reason: DerError,
+    },
+    /// A SignedData, but not one a SCEP request is carried in.
+    #[error("not a SCEP pkiMessage: {0}")]
+    NotScep(&'static str),
+    /// A messageType we do not serve (e.g. the obsolete UpdateReq, 18).
+    #[error("unsupported messageType")]
+    MessageType,
     /// Parsed, but the signer's signature does not verify. The header is unauthenticated; it is
     /// only echoed in a badMessageCheck CertRep.
     #[error("request signature: {reason}")]
@@ -50,23 +65,29 @@ pub enum DecodeError {
         /// The unauthenticated header, to address the failure reply.
         header: Box<Header>,
         /// Why verification failed (for logs).
-        reason: String,
+        reason: CmsError,
     },
-    /// Parsed, but signed with a digest or signature algorithm we do not accept (MD5,
-    /// SHA-224, PSS with SHA-1, ...). The header is unauthenticated; it is only echoed in a
-    /// badAlg CertRep.
+    /// Parsed, but signed with a digest, signature algorithm or key we do not accept (MD5,
+    /// SHA-224, PSS with SHA-1, an EC signer the reply cannot be encrypted to...). The header
+    /// is unauthenticated; it is only echoed in a badAlg CertRep.
     #[error("request algorithm: {reason}")]
     UnsupportedAlgorithm {
         /// The unauthenticated header, to address the failure reply.
         header: Box<Header>,
         /// Which algorithm was refused (for logs and the failInfoText).
-        reason: String,
+        reason: AlgorithmError,
     },
 }
 
-impl From<CmsError> for DecodeError {
-    fn from(e: CmsError) -> Self {
-        Self::Malformed(e.to_string())
+impl DecodeError {
+    /// The header a failure CertRep is addressed by, when the message got that far.
+    pub fn header(&self) -> Option<&Header> {
+        match self {
+            Self::BadSignature { header, .. } | Self::UnsupportedAlgorithm { header, .. } => {
+                Some(header)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -168,14 +189,19 @@ pub struct Request<'o> {
     pub data: MessageData<'o>,
 }
 
-fn string_attr(t: crate::der::Tlv<'_>) -> Result<&str, DecodeError> {
+fn attribute_error(attribute: &'static str) -> impl Fn(DerError) -> DecodeError {
+    move |reason| DecodeError::Attribute { attribute, reason }
+}
+
+fn string_attr<'t>(t: Tlv<'t>, attribute: &'static str) -> Result<&'t str, DecodeError> {
+    let bad = |what| attribute_error(attribute)(DerError::Malformed(what));
     if !matches!(
         t.tag,
         tag::PRINTABLE_STRING | tag::UTF8_STRING | tag::IA5_STRING
     ) {
-        return Err(DecodeError::Malformed("attribute type".into()));
+        return Err(bad("not a string type"));
     }
-    std::str::from_utf8(t.value).map_err(|_| DecodeError::Malformed("attribute text".into()))
+    std::str::from_utf8(t.value).map_err(|_| bad("not UTF-8"))
 }
 
 impl<'a> Envelope<'a> {
@@ -183,36 +209,35 @@ impl<'a> Envelope<'a> {
     pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let sd = SignedData::parse(bytes)?;
         if sd.content_type != oid::DATA {
-            return Err(DecodeError::Malformed("eContentType is not id-data".into()));
+            return Err(DecodeError::NotScep("eContentType is not id-data"));
         }
         let signer = match sd.signers.as_slice() {
             [one] => one,
-            [] => return Err(DecodeError::Malformed("no SignerInfo".into())),
-            _ => return Err(DecodeError::Malformed("more than one SignerInfo".into())),
+            [] => return Err(DecodeError::NotScep("no SignerInfo")),
+            _ => return Err(DecodeError::NotScep("more than one SignerInfo")),
         };
-        let need = |o: &[u8], what: &str| {
-            signer
-                .attribute(o)
-                .map_err(DecodeError::from)?
-                .ok_or_else(|| DecodeError::Malformed(format!("{what} attribute missing")))
+        let need = |o: &[u8], attribute: &'static str| {
+            signer.attribute(o)?.ok_or(DecodeError::Attribute {
+                attribute,
+                reason: DerError::Malformed("missing"),
+            })
         };
-        let mt = string_attr(need(oid::SCEP_MESSAGE_TYPE, "messageType")?)?;
-        let message_type = MessageType::from_code(mt)
-            .ok_or_else(|| DecodeError::Malformed(format!("unsupported messageType {mt:?}")))?;
+        let mt = string_attr(need(oid::SCEP_MESSAGE_TYPE, "messageType")?, "messageType")?;
+        let message_type = MessageType::from_code(mt).ok_or(DecodeError::MessageType)?;
         let transaction_id =
             TransactionId::from_tlv(need(oid::SCEP_TRANSACTION_ID, "transactionID")?)
-                .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+                .map_err(attribute_error("transactionID"))?;
         let nonce = need(oid::SCEP_SENDER_NONCE, "senderNonce")?;
         if nonce.tag != tag::OCTET_STRING {
-            return Err(DecodeError::Malformed("senderNonce type".into()));
+            return Err(attribute_error("senderNonce")(DerError::Malformed(
+                "not an OCTET STRING",
+            )));
         }
-        let sender_nonce =
-            Nonce::new(nonce.value).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        let sender_nonce = Nonce::new(nonce.value).map_err(attribute_error("senderNonce"))?;
         let signing_time = match signer.attribute(oid::SIGNING_TIME)? {
-            Some(t) => Some(
-                time::parse_time(t.tag, t.value)
-                    .map_err(|e| DecodeError::Malformed(e.to_string()))?,
-            ),
+            Some(t) => {
+                Some(time::parse_time(t.tag, t.value).map_err(attribute_error("signingTime"))?)
+            }
             None => None,
         };
         let header = Header {
@@ -223,27 +248,27 @@ impl<'a> Envelope<'a> {
             signing_time,
         };
         let unsupported =
-            |header: Header, e: &dyn std::fmt::Display| DecodeError::UnsupportedAlgorithm {
+            |header: Header, reason: AlgorithmError| DecodeError::UnsupportedAlgorithm {
                 header: Box::new(header),
-                reason: e.to_string(),
+                reason,
             };
         if let Err(e) = &signer.digest {
-            return Err(unsupported(header, e));
+            return Err(unsupported(header, e.clone()));
         }
         let Some(signer_cert) = sd.signer_certificate(signer) else {
             return Err(DecodeError::BadSignature {
                 header: Box::new(header),
-                reason: "signer certificate not included".into(),
+                reason: CmsError::Signature("signer certificate not included"),
             });
         };
         let content = sd.content.as_deref().unwrap_or(&[]);
         if let Err(e) = signer.verify(sd.content_type, content, signer_cert.spki) {
-            if let CmsError::Algorithm(AlgorithmError::Unsupported(_)) = &e {
-                return Err(unsupported(header, &e));
+            if let CmsError::Algorithm(a @ AlgorithmError::Unsupported(_)) = e {
+                return Err(unsupported(header, a));
             }
             return Err(DecodeError::BadSignature {
                 header: Box::new(header),
-                reason: e.to_string(),
+                reason: e,
             });
         }
         // Every successful reply is enveloped to the signer certificate's key (RFC 8894
@@ -253,7 +278,9 @@ impl<'a> Envelope<'a> {
         if !signer_rsa {
             return Err(unsupported(
                 header,
-                &"the signer certificate's key must be RSA: the reply is encrypted to it",
+                AlgorithmError::BadKey(
+                    "the signer certificate's key must be RSA: the reply is encrypted to it",
+                ),
             ));
         }
         Ok(Self {
@@ -274,7 +301,7 @@ impl<'a> Envelope<'a> {
         let env = self
             .envelope
             .as_deref()
-            .ok_or_else(|| CmsError::Malformed("pkcsPKIEnvelope missing".into()))?;
+            .ok_or(CmsError::Malformed("pkcsPKIEnvelope missing"))?;
         let ed = EnvelopedData::parse(env)?;
         for (index, r) in recipients.iter().enumerate() {
             match ed.decrypt(&r.cert, r.key, allow_des, rng) {

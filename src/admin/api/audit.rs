@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use super::{Call, param};
 use crate::admin::json_response;
-use crate::error::HttpFailure;
 use crate::http::HttpResponse;
+use crate::http::error::HttpFailure;
 
 /// A request under `/admin/v1/audit`; `rest` is the path after it.
 pub(super) fn handle(

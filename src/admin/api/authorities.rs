@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use super::{Call, str_field};
 use crate::admin::json_response;
 use crate::ca::rotation;
-use crate::error::HttpFailure;
 use crate::http::HttpResponse;
+use crate::http::error::HttpFailure;
 
 /// A request under `/admin/v1/ca`; `rest` is the path after it.
 pub(super) fn handle_ca(

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use super::{Call, param, str_field};
 use crate::admin::json_response;
-use crate::error::HttpFailure;
 use crate::http::HttpResponse;
+use crate::http::error::HttpFailure;
 use crate::store::{CertStatus, CertificateFilter, Store};
 
 /// A request under `/admin/v1/certificates`; `rest` is the path after it.

@@ -10,8 +10,8 @@ use super::certificates::cert_json;
 use super::{Call, param, str_field};
 use crate::admin::json_response;
 use crate::devices::{self, Action};
-use crate::error::HttpFailure;
 use crate::http::HttpResponse;
+use crate::http::error::HttpFailure;
 use crate::store::{CertificateFilter, DeviceState};
 
 /// A request under `/admin/v1/devices`; `rest` is the path after it.

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::error;
 use super::tokens::Caller;
 use crate::clock::unix_now;
-use crate::error::HttpFailure;
+use crate::http::error::HttpFailure;
 use crate::http::{App, HttpResponse};
 use crate::store::Store;
 
@@ -68,7 +68,7 @@ fn path_segments(path: &str) -> Result<Vec<String>, scepd_pki::encoding::Percent
 }
 
 /// The JSON answer for a failed request: status and `error` code from [`HttpFailure`]
-/// (`src/error.rs`, where every status is decided), the detail of our own failures to the
+/// (`src/http/error.rs`, where every status is decided), the detail of our own failures to the
 /// log only.
 fn failure_response(e: HttpFailure) -> HttpResponse {
     if let HttpFailure::Internal(detail) = &e {

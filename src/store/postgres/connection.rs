@@ -272,7 +272,7 @@ pub(super) struct ConnectError(String);
 
 impl From<postgres::Error> for ConnectError {
     fn from(e: postgres::Error) -> Self {
-        Self(crate::error::with_sources(&e))
+        Self(crate::logging::with_sources(&e))
     }
 }
 

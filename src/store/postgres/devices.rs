@@ -185,39 +185,4 @@ impl PgStore {
             Ok((after, usize::try_from(revoked).unwrap_or(usize::MAX)))
         })
     }
-
-    /// See [`crate::store::Backend::device_id_pattern`].
-    pub fn device_id_pattern(&self, platform_id: &str) -> Result<Option<String>, StoreError> {
-        self.read(|c| {
-            Ok(c.query_opt(
-                "SELECT device_id_pattern FROM platforms WHERE id = $1",
-                &[&platform_id],
-            )
-            .context("reading a platform")?
-            .and_then(|r| r.get(0)))
-        })
-    }
-
-    /// See [`crate::store::Backend::set_device_id_pattern`].
-    pub fn set_device_id_pattern(
-        &self,
-        platform_id: &str,
-        pattern: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.write("updating a platform", |tx| {
-            let n = tx
-                .execute(
-                    "UPDATE platforms SET device_id_pattern = $2 WHERE id = $1",
-                    &[&platform_id, &pattern],
-                )
-                .context("updating a platform")?;
-            if n == 0 {
-                return Err(StoreError::NotFound {
-                    what: "platform",
-                    id: platform_id.to_owned(),
-                });
-            }
-            Ok(())
-        })
-    }
 }

@@ -182,7 +182,7 @@ fn commit_group(
         Err(e) => {
             tracing::debug!(
                 entries = members.len(),
-                error = %crate::error::with_sources(&e),
+                error = %crate::logging::with_sources(&e),
                 "group commit refused: its entries are recorded alone"
             );
             HashSet::new()

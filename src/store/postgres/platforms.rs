@@ -155,4 +155,99 @@ impl PgStore {
             .transpose()
         })
     }
+
+    /// See [`crate::store::Backend::update_static_secret`].
+    pub fn update_static_secret(
+        &self,
+        platform_id: &str,
+        secret_hash: &[u8],
+    ) -> Result<(), StoreError> {
+        self.write("rotating a platform secret", |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE platforms SET challenge_secret_hash = $2 \
+                     WHERE id = $1 AND challenge_kind = 'static'",
+                    &[&platform_id, &secret_hash],
+                )
+                .context("rotating a platform secret")?;
+            if n == 0 {
+                return Err(StoreError::NotFound {
+                    what: "static platform",
+                    id: platform_id.to_owned(),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// See [`crate::store::Backend::delete_platform`].
+    pub fn delete_platform(&self, platform_id: &str) -> Result<(), StoreError> {
+        const CTX: &str = "deleting a platform";
+        self.write(CTX, |tx| {
+            // Locks the platform row first: a certificate recorded by another node meanwhile
+            // (it references the row) waits for, or fails after, this delete.
+            if tx
+                .query_opt("SELECT 1 FROM platforms WHERE id = $1 FOR UPDATE", &[&platform_id])
+                .context(CTX)?
+                .is_none()
+            {
+                return Err(StoreError::NotFound {
+                    what: "platform",
+                    id: platform_id.to_owned(),
+                });
+            }
+            let certs: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM certificates WHERE platform_id = $1",
+                    &[&platform_id],
+                )
+                .context(CTX)?
+                .get(0);
+            if certs > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "platform {platform_id} has issued {certs} certificate(s); deactivate or delete its devices instead"
+                )));
+            }
+            tx.execute("DELETE FROM devices WHERE platform_id = $1", &[&platform_id])
+                .context(CTX)?;
+            tx.execute("DELETE FROM platforms WHERE id = $1", &[&platform_id])
+                .context(CTX)?;
+            Ok(())
+        })
+    }
+
+    /// See [`crate::store::Backend::device_id_pattern`].
+    pub fn device_id_pattern(&self, platform_id: &str) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            Ok(c.query_opt(
+                "SELECT device_id_pattern FROM platforms WHERE id = $1",
+                &[&platform_id],
+            )
+            .context("reading a platform")?
+            .and_then(|r| r.get(0)))
+        })
+    }
+
+    /// See [`crate::store::Backend::set_device_id_pattern`].
+    pub fn set_device_id_pattern(
+        &self,
+        platform_id: &str,
+        pattern: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.write("updating a platform", |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE platforms SET device_id_pattern = $2 WHERE id = $1",
+                    &[&platform_id, &pattern],
+                )
+                .context("updating a platform")?;
+            if n == 0 {
+                return Err(StoreError::NotFound {
+                    what: "platform",
+                    id: platform_id.to_owned(),
+                });
+            }
+            Ok(())
+        })
+    }
 }

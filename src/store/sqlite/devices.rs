@@ -173,38 +173,4 @@ impl SqliteStore {
             Ok((after, revoked))
         })
     }
-
-    /// The per-platform device id pattern, if set.
-    pub fn device_id_pattern(&self, platform_id: &str) -> Result<Option<String>, StoreError> {
-        self.read(|conn| {
-            conn.prepare_cached("SELECT device_id_pattern FROM platforms WHERE id = ?1")
-                .and_then(|mut stmt| stmt.query_row(params![platform_id], |r| r.get(0)))
-                .optional()
-                .context("reading a platform")
-                .map(Option::flatten)
-        })
-    }
-
-    /// Sets (or clears) the per-platform device id pattern.
-    pub fn set_device_id_pattern(
-        &self,
-        platform_id: &str,
-        pattern: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.write("updating a platform", |tx| {
-            let n = tx
-                .execute(
-                    "UPDATE platforms SET device_id_pattern = ?2 WHERE id = ?1",
-                    params![platform_id, pattern],
-                )
-                .context("updating a platform")?;
-            if n == 0 {
-                return Err(StoreError::NotFound {
-                    what: "platform",
-                    id: platform_id.to_owned(),
-                });
-            }
-            Ok(())
-        })
-    }
 }

@@ -116,7 +116,7 @@ pub(super) fn commit_issuances(
         Ok(results)
     })();
     committed.unwrap_or_else(|e: StoreError| {
-        let detail = crate::error::with_sources(&e);
+        let detail = crate::logging::with_sources(&e);
         group
             .iter()
             .map(|_| Err(StoreError::GroupCommit(detail.clone())))

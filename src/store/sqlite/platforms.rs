@@ -1,4 +1,5 @@
-//! Platform verbs.
+//! Platform verbs: create, read, list, rotate the static secret, delete, and the device-id
+//! pattern enrollments read.
 
 use super::error::Context;
 use super::{ChallengeConfig, Platform, SqliteStore, StoreError};
@@ -168,6 +169,81 @@ impl SqliteStore {
             .context("reading a platform")?
             .map(RawPlatform::decode)
             .transpose()
+        })
+    }
+
+    /// Replaces a static platform's secret hash.
+    pub fn update_static_secret(
+        &self,
+        platform_id: &str,
+        secret_hash: &[u8],
+    ) -> Result<(), StoreError> {
+        self.write("rotating a platform secret", |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE platforms SET challenge_secret_hash = ?2 WHERE id = ?1 AND challenge_kind = 'static'",
+                    params![platform_id, secret_hash],
+                )
+                .context("rotating a platform secret")?;
+            if n == 0 {
+                return Err(StoreError::NotFound { what: "static platform", id: platform_id.to_owned() });
+            }
+            Ok(())
+        })
+    }
+
+    /// Deletes a platform that has issued nothing (certificates keep their platform for audit:
+    /// a platform with certificates is a [`StoreError::Conflict`]).
+    pub fn delete_platform(&self, platform_id: &str) -> Result<(), StoreError> {
+        self.write("deleting a platform", |tx| {
+            let certs: i64 = tx
+                .query_row("SELECT count(*) FROM certificates WHERE platform_id = ?1", params![platform_id], |r| r.get(0))
+                .context("deleting a platform")?;
+            if certs > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "platform {platform_id} has issued {certs} certificate(s); deactivate or delete its devices instead"
+                )));
+            }
+            tx.execute("DELETE FROM devices WHERE platform_id = ?1", params![platform_id]).context("deleting a platform")?;
+            let n = tx.execute("DELETE FROM platforms WHERE id = ?1", params![platform_id]).context("deleting a platform")?;
+            if n == 0 {
+                return Err(StoreError::NotFound { what: "platform", id: platform_id.to_owned() });
+            }
+            Ok(())
+        })
+    }
+
+    /// The per-platform device id pattern, if set.
+    pub fn device_id_pattern(&self, platform_id: &str) -> Result<Option<String>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT device_id_pattern FROM platforms WHERE id = ?1")
+                .and_then(|mut stmt| stmt.query_row(params![platform_id], |r| r.get(0)))
+                .optional()
+                .context("reading a platform")
+                .map(Option::flatten)
+        })
+    }
+
+    /// Sets (or clears) the per-platform device id pattern.
+    pub fn set_device_id_pattern(
+        &self,
+        platform_id: &str,
+        pattern: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.write("updating a platform", |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE platforms SET device_id_pattern = ?2 WHERE id = ?1",
+                    params![platform_id, pattern],
+                )
+                .context("updating a platform")?;
+            if n == 0 {
+                return Err(StoreError::NotFound {
+                    what: "platform",
+                    id: platform_id.to_owned(),
+                });
+            }
+            Ok(())
         })
     }
 }

@@ -1,84 +1,8 @@
-//! The one place where failures become SCEP failInfo or HTTP status. Clients get a short
-//! generic reason; the detail goes to the log.
+//! The one place every failure gets its HTTP status: the SCEP, challenge, revocation, trust
+//! and admin handlers all answer through [`HttpFailure`]. Clients get a short generic reason;
+//! the detail goes to the log.
 
-use scepd_pki::scep::{FailInfo, FailureReply};
-
-/// A failure inside a PKIOperation that is answered with a signed CertRep FAILURE.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ScepFailure {
-    /// Content cipher or digest refused.
-    #[error("algorithm refused: {0}")]
-    Algorithm(String),
-    /// The request signature did not verify.
-    #[error("signature: {0}")]
-    Signature(String),
-    /// Envelope not for us, undecryptable, or its content unparsable (deliberately one case).
-    #[error("envelope: {0}")]
-    Envelope(String),
-    /// signingTime too far from our clock.
-    #[error("signingTime off by {0} s")]
-    Time(i64),
-    /// The challenge was missing or wrong.
-    #[error("challenge: {0}")]
-    Challenge(String),
-    /// A RenewalReq not signed by a current certificate of ours for the same subject.
-    #[error("renewal: {0}")]
-    Renewal(String),
-    /// The certificate was issued but the delegated validator did not confirm it, so it was
-    /// revoked and is not delivered.
-    #[error("not confirmed by the validator: {0}")]
-    NotConfirmed(String),
-    /// Policy refused the request (key size, subject...).
-    #[error("policy: {0}")]
-    Policy(String),
-    /// The device is suspended, deactivated or deleted.
-    #[error("device is {0}")]
-    Device(&'static str),
-    /// The certificate of this transaction (replay, CertPoll) was revoked: never handed out.
-    #[error("the certificate of this transaction is revoked")]
-    Revoked,
-    /// The transactionID was already used with another key.
-    #[error("transactionID reused with a different key")]
-    TransactionReuse,
-    /// CertPoll/GetCert for something we do not have.
-    #[error("not found: {0}")]
-    NotFound(String),
-    /// A message type we do not serve.
-    #[error("unsupported: {0}")]
-    Unsupported(String),
-}
-
-impl ScepFailure {
-    /// failInfo and the short client-facing text.
-    pub fn reply(&self) -> FailureReply {
-        let (fail_info, text) = match self {
-            Self::Algorithm(t) => (FailInfo::BadAlg, t.clone()),
-            Self::Signature(_) => (FailInfo::BadMessageCheck, "message signature did not verify".to_owned()),
-            Self::Envelope(_) => (FailInfo::BadMessageCheck, "could not decrypt or parse the request".to_owned()),
-            Self::Time(_) => (FailInfo::BadTime, "signingTime is too far from the CA's clock".to_owned()),
-            Self::Challenge(_) => (FailInfo::BadRequest, "challenge password rejected".to_owned()),
-            Self::Renewal(_) => (
-                FailInfo::BadRequest,
-                "renewal must be signed by a current, unrevoked certificate of this CA and keep its subject, names and device".to_owned(),
-            ),
-            Self::NotConfirmed(_) => (FailInfo::BadRequest, "the enrollment could not be confirmed; try again later".to_owned()),
-            Self::Policy(t) => (FailInfo::BadRequest, t.clone()),
-            Self::Device(state) => (
-                FailInfo::BadRequest,
-                format!("device is {state}: enrollment refused"),
-            ),
-            Self::Revoked => (
-                FailInfo::BadRequest,
-                "the certificate of this transaction was revoked: enroll with a new transactionID".to_owned(),
-            ),
-            Self::TransactionReuse => (FailInfo::BadRequest, "transactionID already used with a different key".to_owned()),
-            Self::NotFound(t) => (FailInfo::BadCertId, t.clone()),
-            Self::Unsupported(t) => (FailInfo::BadRequest, t.clone()),
-        };
-        FailureReply { fail_info, text }
-    }
-}
+use crate::authority::AuthorityError;
 
 /// A failure answered at the HTTP level.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +35,8 @@ pub enum HttpFailure {
     /// This client is over its request rate (429).
     #[error("too many requests from this address: slow down")]
     TooManyRequests,
-    /// Our own failure (500/503): store down, key failure. Never caused by client input.
+    /// Our own failure (500): a key, the store, a worker. Never caused by client input; its
+    /// detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
 }
@@ -201,22 +126,24 @@ impl HttpFailure {
     }
 }
 
-/// An error and its sources in one line, `outer: inner: …`, a cause left out when the text
-/// already ends with it (many errors repeat their source). For logs and operator messages:
-/// hyper's and the postgres client's top-level texts ("client error", "error performing TLS
-/// handshake") say nothing without their causes.
-pub fn with_sources(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.ends_with(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
+impl From<crate::cpu_pool::PoolError> for HttpFailure {
+    fn from(e: crate::cpu_pool::PoolError) -> Self {
+        Self::Internal(e.to_string())
     }
-    text
+}
+
+impl From<AuthorityError> for HttpFailure {
+    fn from(e: AuthorityError) -> Self {
+        match e {
+            AuthorityError::NotScep(_) => Self::BadRequest("not a SCEP pkiMessage".into()),
+            AuthorityError::UnknownPlatform => Self::NotFound("unknown SCEP platform".into()),
+            e @ AuthorityError::PlatformChanging => Self::Unavailable(e.to_string()),
+            AuthorityError::Unavailable(detail) => Self::store_unavailable(&detail),
+            e @ (AuthorityError::Pki(_) | AuthorityError::Internal(_)) => {
+                Self::Internal(e.to_string())
+            }
+        }
+    }
 }
 
 #[cfg(test)]
