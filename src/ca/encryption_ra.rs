@@ -18,8 +18,8 @@
 //! same name in a shared `keys/`.
 
 use scepd_pki::algorithms::PublicKeyInfo;
+use scepd_pki::ca::profiles;
 use scepd_pki::der::oid;
-use scepd_pki::issue::extensions::{self, KeyUsage};
 use scepd_pki::keys::KeyAlgorithm;
 use scepd_pki::x509::{Certificate, name};
 
@@ -93,10 +93,7 @@ fn create(
             &format!("{organization} SCEP RA encryption {}", ra.id),
         ),
     ]);
-    let exts = vec![
-        extensions::basic_constraints(false, None),
-        KeyUsage(KeyUsage::KEY_ENCIPHERMENT).extension(),
-    ];
+    let exts = profiles::ra_encryption();
     let der = certified_key(
         handle,
         &key_ref,

@@ -5,8 +5,8 @@
 //! New keys are written to the keystore before the store records that reference them, so a
 //! crash mid-rotation leaves the old CA serving and, at worst, orphan key files.
 
+use scepd_pki::ca::profiles;
 use scepd_pki::der::oid;
-use scepd_pki::issue::extensions::{self, KeyUsage};
 use scepd_pki::keys::{KeyAlgorithm, SoftwareKey};
 use scepd_pki::random::SystemRandom;
 use scepd_pki::x509::{Certificate, name};
@@ -63,15 +63,8 @@ fn create(
     now: i64,
 ) -> Result<Created, RotationError> {
     let exts = match role {
-        CaRole::Ra => vec![
-            extensions::basic_constraints(false, None),
-            KeyUsage(KeyUsage::DIGITAL_SIGNATURE | KeyUsage::KEY_ENCIPHERMENT).extension(),
-        ],
-        _ => vec![
-            extensions::basic_constraints(true, Some(0)),
-            KeyUsage(KeyUsage::KEY_CERT_SIGN | KeyUsage::CRL_SIGN | KeyUsage::DIGITAL_SIGNATURE)
-                .extension(),
-        ],
+        CaRole::Ra => profiles::ra(),
+        _ => profiles::intermediate(),
     };
     let der = certified_key(
         handle,

@@ -5,10 +5,11 @@
 
 use zeroize::Zeroizing;
 
+use super::profiles;
 use crate::algorithms::DigestAlg;
 use crate::der::oid;
 use crate::issue::TbsCertificate;
-use crate::issue::extensions::{self, KeyUsage};
+use crate::issue::extensions;
 use crate::issue::serial::random_serial;
 use crate::keys::{KeyAlgorithm, KeyError, Signer, SoftwareKey};
 use crate::random::Random;
@@ -134,9 +135,6 @@ pub fn bootstrap(spec: &HierarchySpec, rng: &dyn Random) -> Result<Hierarchy, Hi
 
     let (root_key, root_pkcs8) = SoftwareKey::generate(spec.root_key)?;
     let root_na = spec.now + spec.root_validity_secs;
-    let ca_ku =
-        KeyUsage(KeyUsage::KEY_CERT_SIGN | KeyUsage::CRL_SIGN | KeyUsage::DIGITAL_SIGNATURE)
-            .extension();
     let root_der = certify(
         &root_name,
         &root_key,
@@ -144,7 +142,7 @@ pub fn bootstrap(spec: &HierarchySpec, rng: &dyn Random) -> Result<Hierarchy, Hi
         spec.root_key,
         nb,
         root_na,
-        vec![extensions::basic_constraints(true, None), ca_ku.clone()],
+        profiles::root(),
         rng,
     )?;
 
@@ -162,7 +160,7 @@ pub fn bootstrap(spec: &HierarchySpec, rng: &dyn Random) -> Result<Hierarchy, Hi
         spec.intermediate_key,
         nb,
         int_na,
-        vec![extensions::basic_constraints(true, Some(0)), ca_ku],
+        profiles::intermediate(),
         rng,
     )?;
 
@@ -180,10 +178,7 @@ pub fn bootstrap(spec: &HierarchySpec, rng: &dyn Random) -> Result<Hierarchy, Hi
         spec.ra_key,
         nb,
         ra_na,
-        vec![
-            extensions::basic_constraints(false, None),
-            KeyUsage(KeyUsage::DIGITAL_SIGNATURE | KeyUsage::KEY_ENCIPHERMENT).extension(),
-        ],
+        profiles::ra(),
         rng,
     )?;
 
