@@ -23,7 +23,7 @@ use scepd::ca::keystore::Keystore;
 use scepd::config::{Config, FileConfig};
 use scepd::configured_store;
 use scepd::revocation::Revocation;
-use scepd::store::{Issuance, NewCertificate, Store};
+use scepd::store::{CertificateFacts, Issuance, NewCertificate, Store};
 use scepd_pki::algorithms::{ContentCipher, DigestAlg, KeyTransport};
 use scepd_pki::der::oid;
 use scepd_pki::keys::{KeyAlgorithm, Signer, SoftwareKey};
@@ -315,22 +315,24 @@ fn bench(c: &mut Criterion) {
     });
     // The certificate row of one issuance; each benchmark fills in unique ids.
     let template = NewCertificate {
-        serial: Vec::new(),
-        issuer_id: String::new(),
-        platform_id: String::new(),
-        transaction_id: String::new(),
-        public_key_sha256: DigestAlg::Sha256.digest(csr.request.spki).as_ref().to_vec(),
+        facts: CertificateFacts {
+            serial: Vec::new(),
+            issuer_id: String::new(),
+            platform_id: String::new(),
+            transaction_id: String::new(),
+            public_key_sha256: DigestAlg::Sha256.digest(csr.request.spki).as_ref().to_vec(),
+            device_id: None,
+            subject: issued.subject.clone(),
+            sans: Vec::new(),
+            not_before: issued.not_before,
+            not_after: issued.not_after,
+            der: issued.der.clone(),
+            requested_at: now(),
+        },
         signer_key_sha256: DigestAlg::Sha256.digest(csr.request.spki).as_ref().to_vec(),
         request_sha256: DigestAlg::Sha256.digest(csr.request.spki).as_ref().to_vec(),
         held: false,
-        device_id: None,
         user: None,
-        subject: issued.subject.clone(),
-        sans: Vec::new(),
-        not_before: issued.not_before,
-        not_after: issued.not_after,
-        der: issued.der.clone(),
-        requested_at: now(),
     };
     // One committed INSERT transaction as PKIOperation runs it (WAL, synchronous=NORMAL,
     // SQLite's automatic checkpoints).
@@ -339,10 +341,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             let rec = NewCertificate {
-                serial: [&[0x42u8][..], &n.to_be_bytes()].concat(),
-                issuer_id: int_der.id.clone(),
-                platform_id: f.platform.id.clone(),
-                transaction_id: format!("bench-{n}"),
+                facts: CertificateFacts {
+                    serial: [&[0x42u8][..], &n.to_be_bytes()].concat(),
+                    issuer_id: int_der.id.clone(),
+                    platform_id: f.platform.id.clone(),
+                    transaction_id: format!("bench-{n}"),
+                    ..template.clone().facts
+                },
                 ..template.clone()
             };
             f.store.record_issuance(&rec).unwrap()
@@ -369,10 +374,13 @@ fn bench(c: &mut Criterion) {
     let serial = vec![0x43u8, 1];
     f.store
         .record_issuance(&NewCertificate {
-            serial: serial.clone(),
-            issuer_id: int_der.id.clone(),
-            platform_id: f.platform.id.clone(),
-            transaction_id: "bench-ocsp".into(),
+            facts: CertificateFacts {
+                serial: serial.clone(),
+                issuer_id: int_der.id.clone(),
+                platform_id: f.platform.id.clone(),
+                transaction_id: "bench-ocsp".into(),
+                ..template.clone().facts
+            },
             ..template.clone()
         })
         .unwrap();
@@ -423,8 +431,11 @@ fn store_commit(c: &mut Criterion, template: &NewCertificate) {
         .unwrap()
         .unwrap();
     let template = NewCertificate {
-        issuer_id: issuer.id,
-        platform_id: f.platform.id.clone(),
+        facts: CertificateFacts {
+            issuer_id: issuer.id,
+            platform_id: f.platform.id.clone(),
+            ..template.clone().facts
+        },
         ..template.clone()
     };
     // Every record needs its own serial and transactionID, across both modes and all threads.
@@ -432,8 +443,11 @@ fn store_commit(c: &mut Criterion, template: &NewCertificate) {
     let record = || {
         let n = next.fetch_add(1, Ordering::Relaxed);
         NewCertificate {
-            serial: [&[0x43u8][..], &n.to_be_bytes()].concat(),
-            transaction_id: format!("commit-{n}"),
+            facts: CertificateFacts {
+                serial: [&[0x43u8][..], &n.to_be_bytes()].concat(),
+                transaction_id: format!("commit-{n}"),
+                ..template.clone().facts
+            },
             ..template.clone()
         }
     };

@@ -49,7 +49,7 @@ impl Authority {
         if c.delivery != Delivery::Released {
             return Err(not_found());
         }
-        Ok(Granted::cert(c.der))
+        Ok(Granted::cert(c.facts.der))
     }
 
     /// GetCRL (RFC 8894 §3.3.4): IssuerAndSerialNumber names a certificate; reply with the
@@ -80,6 +80,7 @@ impl Authority {
             .store
             .certificate_by_serial(&issuer.id, serial)
             .map_err(store_err)?;
-        rec.map(|c| Granted::cert(c.der)).ok_or_else(not_found)
+        rec.map(|c| Granted::cert(c.facts.der))
+            .ok_or_else(not_found)
     }
 }

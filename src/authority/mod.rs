@@ -28,8 +28,8 @@ use crate::config::Config;
 use crate::devices::identity::{self, DevicePattern};
 use crate::revocation::Revocation;
 use crate::store::{
-    CertStatus, ChallengeConfig, Delivery, Issuance, IssuedCertificate, NewCertificate, Platform,
-    Store, StoreError, TransactionMatch, WITHDRAWN_REASON,
+    CertStatus, CertificateFacts, ChallengeConfig, Delivery, Issuance, IssuedCertificate,
+    NewCertificate, Platform, Store, StoreError, TransactionMatch, WITHDRAWN_REASON,
 };
 
 /// A successful issuance or lookup to return: a certificate, or a CRL for GetCRL.
@@ -529,7 +529,7 @@ impl Authority {
         match existing.delivery {
             Delivery::Released => {
                 tracing::info!(%platform, txid, serial = %existing.serial_hex(), "replayed request: returning the issued certificate");
-                Ok(Granted::cert(existing.der))
+                Ok(Granted::cert(existing.facts.der))
             }
             Delivery::Held => {
                 tracing::info!(%platform, txid, serial = %existing.serial_hex(), "replayed request for a certificate awaiting confirmation: confirming again");
@@ -538,7 +538,7 @@ impl Authority {
                 if let Err(outcome) = &result {
                     self.after_failure(&authorized, request, outcome);
                 }
-                result.map(|()| Granted::cert(existing.der))
+                result.map(|()| Granted::cert(existing.facts.der))
             }
             // The store never answers a transaction with a withdrawn certificate.
             Delivery::Withdrawn => Err(Outcome::Internal(
@@ -650,19 +650,21 @@ impl Authority {
         // a replay included: until then it is held.
         let held = authorized.is_some() && delegated(platform);
         let record = NewCertificate {
-            serial: issued.serial.clone(),
-            issuer_id: ca.intermediate.id.clone(),
-            platform_id: platform.id.clone(),
-            transaction_id: request.transaction_id.to_owned(),
-            public_key_sha256: keys.certified,
-            device_id: who.device_id.clone(),
+            facts: CertificateFacts {
+                serial: issued.serial.clone(),
+                issuer_id: ca.intermediate.id.clone(),
+                platform_id: platform.id.clone(),
+                transaction_id: request.transaction_id.to_owned(),
+                public_key_sha256: keys.certified,
+                device_id: who.device_id.clone(),
+                subject: issued.subject.clone(),
+                sans,
+                not_before: issued.not_before,
+                not_after: issued.not_after,
+                der: issued.der.clone(),
+                requested_at: now,
+            },
             user: who.user.clone(),
-            subject: issued.subject.clone(),
-            sans: sans.clone(),
-            not_before: issued.not_before,
-            not_after: issued.not_after,
-            der: issued.der.clone(),
-            requested_at: now,
             signer_key_sha256: keys.signer,
             request_sha256: keys.request,
             held,
@@ -697,18 +699,7 @@ impl Authority {
             Err(e) => return Err(store_err(e)),
         };
         let recorded = IssuedCertificate {
-            serial: issued.serial.clone(),
-            issuer_id: record.issuer_id.clone(),
-            platform_id: platform.id.clone(),
-            transaction_id: record.transaction_id.clone(),
-            public_key_sha256: record.public_key_sha256.clone(),
-            subject: issued.subject.clone(),
-            sans,
-            device_id: who.device_id.clone(),
-            not_before: issued.not_before,
-            not_after: issued.not_after,
-            der: issued.der.clone(),
-            requested_at: now,
+            facts: record.facts.clone(),
             status: CertStatus::Valid,
             revoked_at: None,
             revocation_reason: None,

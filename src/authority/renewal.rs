@@ -91,7 +91,7 @@ impl Authority {
         Ok(Renewed {
             serial_hex: rec.serial_hex(),
             identity: Identity {
-                device_id: rec.device_id,
+                device_id: rec.facts.device_id,
                 user: old.user,
             },
         })

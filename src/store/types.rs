@@ -185,11 +185,13 @@ impl Delivery {
     }
 }
 
-/// A certificate to record, as produced by issuance.
+/// What every certificate row holds, whether about to be recorded ([`NewCertificate`]) or
+/// read back ([`IssuedCertificate`]); both read through to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewCertificate {
-    /// Serial, big-endian unsigned magnitude; leading zero octets are ignored. Must be positive
-    /// and fit a DER INTEGER of at most 20 octets (RFC 5280 §4.1.2.2).
+pub struct CertificateFacts {
+    /// Serial, big-endian unsigned magnitude. On recording, leading zero octets are ignored
+    /// and it must be positive and fit a DER INTEGER of at most 20 octets (RFC 5280
+    /// §4.1.2.2); read back, it has none.
     pub serial: Vec<u8>,
     /// Id of the issuing authority.
     pub issuer_id: String,
@@ -213,12 +215,19 @@ pub struct NewCertificate {
     pub der: Vec<u8>,
     /// When the request was received.
     pub requested_at: i64,
+}
+
+/// A certificate to record, as produced by issuance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCertificate {
+    /// The row's common part.
+    pub facts: CertificateFacts,
     /// The device's user, when known (kept on the device record).
     pub user: Option<String>,
     /// SHA-256 of the request signer's SubjectPublicKeyInfo, 32 bytes (CertPoll must come
     /// from the same key).
     pub signer_key_sha256: Vec<u8>,
-    /// The request's fingerprint, 32 bytes ([`scepd_pki::scep::request_fingerprint`]): a
+    /// The request's fingerprint, 32 bytes ([`scepd_pki::scep::Request::fingerprint`]): a
     /// later request of the same transaction is a replay of this one only if it matches.
     pub request_sha256: Vec<u8>,
     /// Record it [`Delivery::Held`] (a delegated validator must confirm it first) rather than
@@ -229,30 +238,8 @@ pub struct NewCertificate {
 /// A recorded certificate with its revocation status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedCertificate {
-    /// Serial, big-endian without leading zero octets (normalised on recording).
-    pub serial: Vec<u8>,
-    /// Id of the issuing authority.
-    pub issuer_id: String,
-    /// Platform the request came through.
-    pub platform_id: String,
-    /// SCEP transactionID.
-    pub transaction_id: String,
-    /// SHA-256 of the subject public key info.
-    pub public_key_sha256: Vec<u8>,
-    /// Subject DN for display.
-    pub subject: String,
-    /// Subject alternative names for display.
-    pub sans: Vec<String>,
-    /// Device the certificate belongs to, if known.
-    pub device_id: Option<String>,
-    /// Validity start.
-    pub not_before: i64,
-    /// Validity end.
-    pub not_after: i64,
-    /// The certificate, DER.
-    pub der: Vec<u8>,
-    /// When the request was received.
-    pub requested_at: i64,
+    /// The row's common part.
+    pub facts: CertificateFacts,
     /// Valid or revoked.
     pub status: CertStatus,
     /// Revocation time, when revoked.
@@ -270,6 +257,20 @@ pub struct IssuedCertificate {
     /// When a later request of the same transaction (the same key: a renewal) was issued a
     /// certificate; the transaction's current certificate is the live one without this.
     pub superseded_at: Option<i64>,
+}
+
+impl std::ops::Deref for NewCertificate {
+    type Target = CertificateFacts;
+    fn deref(&self) -> &CertificateFacts {
+        &self.facts
+    }
+}
+
+impl std::ops::Deref for IssuedCertificate {
+    type Target = CertificateFacts;
+    fn deref(&self) -> &CertificateFacts {
+        &self.facts
+    }
 }
 
 impl IssuedCertificate {

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use scepd::store::{CaRole, CaState, NewCertificate, Store};
+use scepd::store::{CaRole, CaState, CertificateFacts, NewCertificate, Store};
 
 use super::testkit::*;
 
@@ -36,18 +36,20 @@ pub fn seed_device(server: &Server, platform_id: &str, device_id: &str, subject:
     let now = unix_now();
     store
         .record_issuance(&NewCertificate {
-            serial: serial.clone(),
-            issuer_id: issuer,
-            platform_id: platform_id.to_owned(),
-            transaction_id: format!("seed-{}", scepd_pki::hex(&serial)),
-            public_key_sha256: vec![n; 32],
-            subject: subject.to_owned(),
-            sans: vec![],
-            device_id: Some(device_id.to_owned()),
-            not_before: now,
-            not_after: now + 86_400,
-            der: vec![0x30, 0x00],
-            requested_at: now,
+            facts: CertificateFacts {
+                serial: serial.clone(),
+                issuer_id: issuer,
+                platform_id: platform_id.to_owned(),
+                transaction_id: format!("seed-{}", scepd_pki::hex(&serial)),
+                public_key_sha256: vec![n; 32],
+                subject: subject.to_owned(),
+                sans: vec![],
+                device_id: Some(device_id.to_owned()),
+                not_before: now,
+                not_after: now + 86_400,
+                der: vec![0x30, 0x00],
+                requested_at: now,
+            },
             user: None,
             signer_key_sha256: vec![n; 32],
             request_sha256: vec![n; 32],

@@ -8,8 +8,8 @@ use super::devices::bump_generation;
 use crate::store::error::Context;
 use crate::store::serial::{canonical_serial, format_serial, parse_hex};
 use crate::store::{
-    CertStatus, CertificateFilter, Delivery, DeviceState, EnrollmentLookup, IssuedCertificate,
-    StoreError, TransactionMatch, WITHDRAWN_REASON,
+    CertStatus, CertificateFacts, CertificateFilter, Delivery, DeviceState, EnrollmentLookup,
+    IssuedCertificate, StoreError, TransactionMatch, WITHDRAWN_REASON,
 };
 
 pub(super) const COLUMNS: &str = "serial, issuer_id, platform_id, transaction_id, \
@@ -27,19 +27,21 @@ pub(super) fn from_row(row: &Row) -> Result<IssuedCertificate, StoreError> {
     let status: String = row.get(12);
     let delivery: String = row.get(15);
     Ok(IssuedCertificate {
-        serial: parse_hex(&serial)
-            .ok_or_else(|| corrupt(format!("serial {serial:?} is not hex")))?,
-        issuer_id: row.get(1),
-        platform_id: row.get(2),
-        transaction_id: row.get(3),
-        public_key_sha256: row.get(4),
-        subject: row.get(5),
-        sans: serde_json::from_str(&sans).map_err(|e| corrupt(format!("sans: {e}")))?,
-        device_id: row.get(7),
-        not_before: row.get(8),
-        not_after: row.get(9),
-        der: row.get(10),
-        requested_at: row.get(11),
+        facts: CertificateFacts {
+            serial: parse_hex(&serial)
+                .ok_or_else(|| corrupt(format!("serial {serial:?} is not hex")))?,
+            issuer_id: row.get(1),
+            platform_id: row.get(2),
+            transaction_id: row.get(3),
+            public_key_sha256: row.get(4),
+            subject: row.get(5),
+            sans: serde_json::from_str(&sans).map_err(|e| corrupt(format!("sans: {e}")))?,
+            device_id: row.get(7),
+            not_before: row.get(8),
+            not_after: row.get(9),
+            der: row.get(10),
+            requested_at: row.get(11),
+        },
         status: CertStatus::parse(&status).ok_or_else(|| corrupt(format!("status {status:?}")))?,
         revoked_at: row.get(13),
         revocation_reason: row.get(14),

@@ -269,7 +269,7 @@ fn seeded_nodes() -> Vec<std::sync::Arc<crate::store::Store>> {
 
 fn cert(serial: u8, txid: &str, key: u8, device: &str) -> crate::store::NewCertificate {
     let mut c = crate::store::sqlite::testutil::new_cert(&[serial], txid, key);
-    c.device_id = Some(device.into());
+    c.facts.device_id = Some(device.into());
     c
 }
 
@@ -436,9 +436,12 @@ fn same_key_renewals_raced_across_nodes_each_get_a_certificate_one_current() {
     let first = cert(1, "tx-r", 7, "dev-1");
     assert_eq!(n[0].record_issuance(&first).unwrap(), Issuance::Recorded);
     let renewal = |i: u8| crate::store::NewCertificate {
-        serial: vec![10 + i],
+        facts: crate::store::CertificateFacts {
+            serial: vec![10 + i],
+            requested_at: 150 + i64::from(i),
+            ..first.clone().facts
+        },
         request_sha256: vec![0xa0 + i; 32],
-        requested_at: 150 + i64::from(i),
         ..first.clone()
     };
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
@@ -464,7 +467,10 @@ fn same_key_renewals_raced_across_nodes_each_get_a_certificate_one_current() {
     assert!(current.superseded_at.is_none());
     for (request, serial) in [(first.clone(), 1u8), (renewal(0), 10), (renewal(2), 12)] {
         let resend = crate::store::NewCertificate {
-            serial: vec![99],
+            facts: crate::store::CertificateFacts {
+                serial: vec![99],
+                ..request.clone().facts
+            },
             ..request.clone()
         };
         match n[2].record_issuance(&resend).unwrap() {
@@ -478,8 +484,11 @@ fn same_key_renewals_raced_across_nodes_each_get_a_certificate_one_current() {
     }
     assert!(matches!(
         n[0].record_issuance(&crate::store::NewCertificate {
-            serial: vec![30],
-            public_key_sha256: vec![8; 32],
+            facts: crate::store::CertificateFacts {
+                serial: vec![30],
+                public_key_sha256: vec![8; 32],
+                ..first.facts
+            },
             request_sha256: vec![0xee; 32],
             ..first
         }),
@@ -740,7 +749,7 @@ fn one_crl_publisher_across_nodes_and_numbers_only_grow() {
 fn an_issuance_for_an_unknown_platform_or_issuer_is_not_found_and_stores_nothing() {
     let n = seeded_nodes();
     let mut c = cert(30, "tx-unknown", 3, "dev-u");
-    c.platform_id = "gone".into();
+    c.facts.platform_id = "gone".into();
     assert!(matches!(
         n[0].record_issuance(&c),
         Err(StoreError::NotFound {
@@ -749,8 +758,8 @@ fn an_issuance_for_an_unknown_platform_or_issuer_is_not_found_and_stores_nothing
         })
     ));
     let mut c = cert(31, "tx-unknown", 3, "");
-    c.device_id = None;
-    c.issuer_id = "no-such-ca".into();
+    c.facts.device_id = None;
+    c.facts.issuer_id = "no-such-ca".into();
     assert!(matches!(
         n[1].record_issuance(&c),
         Err(StoreError::NotFound {
@@ -787,7 +796,7 @@ fn a_first_enrollment_writes_device_audit_and_certificate_together() {
     assert_eq!(registrations(&n[0], "dev-b"), 0);
     // No device named: the certificate alone.
     let mut anonymous = cert(41, "tx-c", 3, "");
-    anonymous.device_id = None;
+    anonymous.facts.device_id = None;
     assert!(matches!(
         n[2].record_issuance(&anonymous).unwrap(),
         Issuance::Recorded

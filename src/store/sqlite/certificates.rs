@@ -3,8 +3,8 @@
 use super::error::Context;
 use super::serial::{canonical_serial, format_serial, parse_hex};
 use super::{
-    CertStatus, CertificateFilter, Delivery, IssuedCertificate, SqliteStore, StoreError,
-    TransactionMatch, WITHDRAWN_REASON,
+    CertStatus, CertificateFacts, CertificateFilter, Delivery, IssuedCertificate, SqliteStore,
+    StoreError, TransactionMatch, WITHDRAWN_REASON,
 };
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, Type, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -46,18 +46,20 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<IssuedCertificate> {
     let serial: String = row.get(0)?;
     let sans: String = row.get(6)?;
     Ok(IssuedCertificate {
-        serial: parse_hex(&serial).ok_or_else(|| conversion(0, "serial is not hex"))?,
-        issuer_id: row.get(1)?,
-        platform_id: row.get(2)?,
-        transaction_id: row.get(3)?,
-        public_key_sha256: row.get(4)?,
-        subject: row.get(5)?,
-        sans: serde_json::from_str(&sans).map_err(|e| conversion(6, e))?,
-        device_id: row.get(7)?,
-        not_before: row.get(8)?,
-        not_after: row.get(9)?,
-        der: row.get(10)?,
-        requested_at: row.get(11)?,
+        facts: CertificateFacts {
+            serial: parse_hex(&serial).ok_or_else(|| conversion(0, "serial is not hex"))?,
+            issuer_id: row.get(1)?,
+            platform_id: row.get(2)?,
+            transaction_id: row.get(3)?,
+            public_key_sha256: row.get(4)?,
+            subject: row.get(5)?,
+            sans: serde_json::from_str(&sans).map_err(|e| conversion(6, e))?,
+            device_id: row.get(7)?,
+            not_before: row.get(8)?,
+            not_after: row.get(9)?,
+            der: row.get(10)?,
+            requested_at: row.get(11)?,
+        },
         status: row.get(12)?,
         revoked_at: row.get(13)?,
         revocation_reason: row.get(14)?,
@@ -351,8 +353,8 @@ mod tests {
             (&[0x0a, 0xff][..], "0aff")
         );
         assert_eq!(
-            (got.sans, got.der, got.status),
-            (new.sans, new.der, CertStatus::Valid)
+            (&got.sans, &got.der, got.status),
+            (&new.sans, &new.der, CertStatus::Valid)
         );
         assert_eq!(
             (got.revoked_at, got.device_id.as_deref()),
@@ -391,8 +393,8 @@ mod tests {
         store.insert_platform(&platform("p2", "Other", 11)).unwrap();
         for (serial, platform) in [(1u8, "p1"), (2, "p2"), (3, "p1"), (4, "p1")] {
             let mut c = new_cert(&[serial], &format!("tx{serial}"), 1);
-            c.platform_id = platform.into();
-            c.device_id = Some(format!("dev-{}", serial % 2));
+            c.facts.platform_id = platform.into();
+            c.facts.device_id = Some(format!("dev-{}", serial % 2));
             store.record_issuance(&c).unwrap();
         }
         store

@@ -211,6 +211,7 @@ mod tests {
     use super::super::testutil::{ca, new_cert, seeded_store};
     use super::super::{CaRole, CaState, CertificateFilter, TransactionMatch};
     use super::*;
+    use crate::store::CertificateFacts;
     use std::sync::{Arc, Barrier};
 
     fn count(store: &SqliteStore) -> usize {
@@ -257,7 +258,7 @@ mod tests {
             .unwrap();
         store.record_issuance(&new_cert(&[1], "tx1", 1)).unwrap();
         let mut other = new_cert(&[2], "tx1", 2);
-        other.platform_id = "p2".into();
+        other.facts.platform_id = "p2".into();
         assert_eq!(store.record_issuance(&other).unwrap(), Issuance::Recorded);
     }
 
@@ -272,7 +273,7 @@ mod tests {
         let next = ca("int2", CaRole::Intermediate, CaState::Next, Some("root"));
         store.insert_authorities(&[next]).unwrap();
         let mut other_issuer = new_cert(&[1], "tx2", 2);
-        other_issuer.issuer_id = "int2".into();
+        other_issuer.facts.issuer_id = "int2".into();
         assert_eq!(
             store.record_issuance(&other_issuer).unwrap(),
             Issuance::Recorded
@@ -298,13 +299,13 @@ mod tests {
             );
         }
         let mut bad = new_cert(&[9], "tx9", 1);
-        bad.public_key_sha256.pop();
+        bad.facts.public_key_sha256.pop();
         assert!(matches!(
             store.record_issuance(&bad),
             Err(StoreError::Invalid { .. })
         ));
         let mut orphan = new_cert(&[9], "tx9", 1);
-        orphan.platform_id = "ghost".into();
+        orphan.facts.platform_id = "ghost".into();
         let err = store.record_issuance(&orphan).unwrap_err();
         assert!(
             matches!(
@@ -317,7 +318,7 @@ mod tests {
             "{err:?}"
         );
         let mut orphan = new_cert(&[9], "tx9", 1);
-        orphan.issuer_id = "ghost".into();
+        orphan.facts.issuer_id = "ghost".into();
         let err = store.record_issuance(&orphan).unwrap_err();
         assert!(matches!(
             err,
@@ -382,9 +383,12 @@ mod tests {
         let first = new_cert(&[1], "tx", 7);
         assert_eq!(store.record_issuance(&first).unwrap(), Issuance::Recorded);
         let renewal = NewCertificate {
-            serial: vec![2],
+            facts: CertificateFacts {
+                serial: vec![2],
+                requested_at: 150,
+                ..first.clone().facts
+            },
             request_sha256: vec![0xaa; 32],
-            requested_at: 150,
             ..first.clone()
         };
         assert_eq!(store.record_issuance(&renewal).unwrap(), Issuance::Recorded);
@@ -392,14 +396,20 @@ mod tests {
             .certificate_by_transaction("p1", "tx")
             .unwrap()
             .unwrap();
-        assert_eq!((current.serial, current.superseded_at), (vec![2], None));
+        assert_eq!(
+            (current.facts.serial, current.superseded_at),
+            (vec![2], None)
+        );
         let old = store.certificate_by_serial("int", &[1]).unwrap().unwrap();
         assert_eq!(old.superseded_at, Some(150));
         assert_eq!(old.status, crate::store::CertStatus::Valid);
         // Resends of either request get their own certificate, whatever serial was drawn.
         for (request, serial) in [(&first, 1u8), (&renewal, 2)] {
             let resend = NewCertificate {
-                serial: vec![9],
+                facts: CertificateFacts {
+                    serial: vec![9],
+                    ..request.clone().facts
+                },
                 ..request.clone()
             };
             match store.record_issuance(&resend).unwrap() {
@@ -430,8 +440,11 @@ mod tests {
             TransactionMatch::OtherKey
         );
         let other_key = NewCertificate {
-            serial: vec![3],
-            public_key_sha256: vec![8; 32],
+            facts: CertificateFacts {
+                serial: vec![3],
+                public_key_sha256: vec![8; 32],
+                ..first.facts
+            },
             request_sha256: vec![0xcc; 32],
             ..first
         };
@@ -477,7 +490,7 @@ mod tests {
             .list_certificates(&CertificateFilter::default())
             .unwrap()
             .into_iter()
-            .map(|c| c.serial)
+            .map(|c| c.facts.serial)
             .collect();
         assert_eq!(serials, [vec![5], vec![1]]);
     }
@@ -526,7 +539,7 @@ mod tests {
         let group: Vec<Pending> = (1..=20u8)
             .map(|i| {
                 let mut c = new_cert(&[i], &format!("tx{i}"), i);
-                c.der = vec![i; 3000];
+                c.facts.der = vec![i; 3000];
                 Pending::new(&c, None).unwrap()
             })
             .collect();
@@ -553,7 +566,7 @@ mod tests {
                 let store = store.clone();
                 std::thread::spawn(move || {
                     let mut cert = new_cert(&[i], &format!("tx{i}"), i);
-                    cert.device_id = Some(format!("dev-{i}"));
+                    cert.facts.device_id = Some(format!("dev-{i}"));
                     store.record_issuance(&cert).unwrap()
                 })
             })
