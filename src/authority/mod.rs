@@ -258,14 +258,6 @@ impl Authority {
             .map(|a| a.cert.der().to_vec())
     }
 
-    /// The platform, or [`AuthorityError::UnknownPlatform`].
-    pub fn platform(&self, platform_id: &str) -> Result<Platform, AuthorityError> {
-        self.store
-            .platform(platform_id)
-            .map_err(AuthorityError::from)?
-            .ok_or(AuthorityError::UnknownPlatform)
-    }
-
     /// Handles one PKIOperation for platform `platform_id` (404 when there is none); returns
     /// the CertRep DER. Blocking (crypto + store). An enrollment starts from the platform as
     /// last read and checks it in its read before signing (`remembered_platforms.rs`); any
@@ -354,9 +346,14 @@ impl Authority {
         }
     }
 
-    /// Platform `id` read now (and remembered), or 404.
-    fn read_platform(&self, id: &str) -> Result<Arc<Platform>, AuthorityError> {
-        let platform = Arc::new(self.platform(id)?);
+    /// Platform `id` read now and remembered (an enrollment that follows starts from this
+    /// copy), or [`AuthorityError::UnknownPlatform`].
+    pub fn read_platform(&self, id: &str) -> Result<Arc<Platform>, AuthorityError> {
+        let platform = Arc::new(
+            self.store
+                .platform(id)?
+                .ok_or(AuthorityError::UnknownPlatform)?,
+        );
         self.platforms.remember(platform.clone());
         Ok(platform)
     }

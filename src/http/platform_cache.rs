@@ -2,8 +2,10 @@
 //! frequent operations) answer without a blocking-pool hop and an SQLite query per request.
 //! Only existence is cached, and only positively: unknown ids always ask the store, and a
 //! PKIOperation checks its platform's settings in its own read before signing
-//! (`authority/remembered_platforms.rs`), so issuance decisions never use stale settings. A platform removed by the CLI may keep answering the
-//! two GET operations for at most [`TTL`].
+//! (`authority/remembered_platforms.rs`), so issuance decisions never use stale settings. A
+//! platform removed by the CLI may keep answering the two GET operations for at most [`TTL`].
+//! The read that fills this cache also leaves the platform with the authority, so an
+//! enrollment right after it does not read it again.
 
 use std::collections::HashMap;
 use std::sync::RwLock;

@@ -63,7 +63,7 @@ pub async fn handle(
         let (a, id) = (app.clone(), platform_id.clone());
         blocking(move || {
             a.authority
-                .platform(&id)
+                .read_platform(&id)
                 .map(|_| ())
                 .map_err(HttpFailure::from)
         })
