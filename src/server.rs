@@ -66,14 +66,18 @@ pub fn run(mut config: Config, args: &ServeOptions) -> Result<(), ServeError> {
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"platform_id": created.platform_id, "scep_path": created.scep_path, "challenge": created.challenge})
+                    serde_json::json!({"platform_id": created.platform_id, "scep_path": created.scep_path, "scep_url": format!("{}{}", config.public_base(config.listen), created.scep_path), "challenge": created.challenge})
                 );
             } else {
                 println!(
                     "initialized {} with platform \"default\"",
                     configured_store::location(&config)
                 );
-                println!("SCEP URL path: {}", created.scep_path);
+                println!(
+                    "SCEP URL: {}{}",
+                    config.public_base(config.listen),
+                    created.scep_path
+                );
                 println!("challenge (shown once): {}", created.challenge);
             }
         }

@@ -139,19 +139,107 @@ pub fn rfc3339(unix: i64) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
-/// Unix seconds of RFC 3339 text in the form [`rfc3339`] writes (`2026-11-23T14:41:00Z`:
-/// UTC, whole seconds); `None` for anything else.
+/// Unix seconds of an RFC 3339 date-time (`2026-11-23T14:41:00Z`, `2026-11-23t14:41:00.250+01:00`,
+/// `2026-11-23 14:41:00Z`; a fraction is dropped), or of a full date alone (`2026-11-23`:
+/// its midnight UTC), as operators type them for `--since` and `--activate-at`. A date-time
+/// must name its offset: local time is never guessed. `None` for anything else.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let mut digits: Vec<u8> = b.iter().copied().filter(u8::is_ascii_digit).collect();
-    if digits.len() != 14 {
+    let (date, rest) = b.split_at(10);
+    let (time, offset): (&[u8], i64) = match rest.split_first() {
+        None => (b"00:00:00", 0),
+        Some((b'T' | b't' | b' ', rest))
+            if rest.len() >= 8 && rest[2] == b':' && rest[5] == b':' =>
+        {
+            let (time, mut tail) = rest.split_at(8);
+            if let Some(frac) = tail.strip_prefix(b".") {
+                let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+                if n == 0 {
+                    return None;
+                }
+                tail = &frac[n..];
+            }
+            (time, utc_offset(tail)?)
+        }
+        Some(_) => return None,
+    };
+    let mut generalized: Vec<u8> = Vec::with_capacity(15);
+    for part in [
+        &date[0..4],
+        &date[5..7],
+        &date[8..10],
+        &time[0..2],
+        &time[3..5],
+        &time[6..8],
+    ] {
+        if !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        generalized.extend_from_slice(part);
+    }
+    generalized.push(b'Z');
+    crate::der::time::parse_time(crate::der::tag::GENERALIZED_TIME, &generalized)
+        .ok()
+        .map(|utc| utc - offset)
+}
+
+/// Seconds east of UTC of an RFC 3339 offset: `Z` or `±HH:MM`.
+fn utc_offset(text: &[u8]) -> Option<i64> {
+    let two = |d: &[u8]| -> Option<i64> {
+        match d {
+            [a @ b'0'..=b'9', b @ b'0'..=b'9'] => {
+                Some(i64::from(a - b'0') * 10 + i64::from(b - b'0'))
+            }
+            _ => None,
+        }
+    };
+    match text {
+        b"Z" | b"z" => Some(0),
+        [sign @ (b'+' | b'-'), h @ .., b':', m1, m2] if h.len() == 2 => {
+            let (h, m) = (two(h)?, two(&[*m1, *m2])?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let secs = h * 3600 + m * 60;
+            Some(if *sign == b'+' { secs } else { -secs })
+        }
+        _ => None,
+    }
+}
+
+/// Seconds of a duration as operators type it: `3600`, `45s`, `30m`, `12h`, `90d`, `2w`, or
+/// several parts (`1h30m`). Positive only; `None` for anything else or on overflow. Every
+/// duration flag and field of scepd reads through this one function.
+pub fn parse_duration(text: &str) -> Option<i64> {
+    let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse::<i64>().ok().filter(|n| *n > 0);
+    }
+    let mut rest = t.as_bytes();
+    let mut total: i64 = 0;
+    if rest.is_empty() {
         return None;
     }
-    digits.push(b'Z');
-    crate::der::time::parse_time(crate::der::tag::GENERALIZED_TIME, &digits).ok()
+    while !rest.is_empty() {
+        let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let (digits, tail) = rest.split_at(n);
+        let (&unit, tail) = tail.split_first()?;
+        let value: i64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+        let unit = match unit {
+            b's' => 1,
+            b'm' => 60,
+            b'h' => 3600,
+            b'd' => 86_400,
+            b'w' => 7 * 86_400,
+            _ => return None,
+        };
+        total = total.checked_add(value.checked_mul(unit)?)?;
+        rest = tail;
+    }
+    (total > 0).then_some(total)
 }
 
 #[cfg(test)]
@@ -201,20 +289,74 @@ mod tests {
     }
 
     #[test]
+    fn rfc3339_as_operators_type_it() {
+        let t = 1_795_000_000; // 2026-11-18T11:06:40Z
+        for s in [
+            "2026-11-18T11:06:40Z",
+            "2026-11-18t11:06:40z",
+            "2026-11-18 11:06:40Z",
+            "2026-11-18T11:06:40.5Z",
+            "2026-11-18T11:06:40.123456789Z",
+            "2026-11-18T11:06:40+00:00",
+            "2026-11-18T12:06:40+01:00",
+            "2026-11-18T05:36:40-05:30",
+        ] {
+            assert_eq!(parse_rfc3339(s), Some(t), "{s:?}");
+        }
+        assert_eq!(
+            parse_rfc3339("2026-11-18"),
+            Some(t - 11 * 3600 - 6 * 60 - 40)
+        );
+    }
+
+    #[test]
     fn rfc3339_other_than_ours_is_refused() {
         for s in [
             "",
-            "2026-11-18",
             "2026-11-18T11:06:40",
-            "2026-11-18T11:06:40+00:00",
-            "2026-11-18T11:06:40.5Z",
-            "2026-11-18 11:06:40Z",
+            "2026-11-18T11:06:40.Z",
+            "2026-11-18T11:06:40+0100",
+            "2026-11-18T11:06:40+24:00",
+            "2026-11-18T11:06Z",
+            "2026-11-18X11:06:40Z",
+            "2026-11-18T11:06:40Zjunk",
+            "2026-11-1",
             "2026-13-18T11:06:40Z",
             "2026-11-18T25:06:40Z",
             "2026-1a-18T11:06:40Z",
             "２026-11-18T11:06:40Z",
         ] {
             assert_eq!(parse_rfc3339(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn durations_in_every_spelling_operators_use() {
+        for (text, secs) in [
+            ("3600", 3600),
+            (" 45s ", 45),
+            ("30m", 1800),
+            ("12h", 43_200),
+            ("90d", 7_776_000),
+            ("2w", 1_209_600),
+            ("1h30m", 5400),
+            ("1d12h", 129_600),
+        ] {
+            assert_eq!(parse_duration(text), Some(secs), "{text:?}");
+        }
+        for text in [
+            "",
+            "0",
+            "0s",
+            "-5m",
+            "5x",
+            "m",
+            "1.5h",
+            "h1",
+            "99999999999999999999d",
+            "１h",
+        ] {
+            assert_eq!(parse_duration(text), None, "{text:?}");
         }
     }
 }

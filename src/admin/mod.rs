@@ -45,6 +45,11 @@ pub fn error(status: u16, code: &str, message: impl std::fmt::Display) -> HttpRe
 impl Handler for AdminApp {
     async fn handle(self: Arc<Self>, req: Request<Incoming>, _peer: SocketAddr) -> HttpResponse {
         let path = req.uri().path().to_owned();
+        // Probes only read: anything but GET or HEAD is refused, as everywhere else.
+        let probe = matches!(path.as_str(), "/healthz" | "/readyz");
+        if probe && req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
+            return error(405, "method_not_allowed", "method not allowed");
+        }
         match path.as_str() {
             "/healthz" => return response(200, "text/plain; charset=utf-8", "ok\n"),
             "/readyz" => {

@@ -120,21 +120,10 @@ pub fn ndes_thumbprint(cert_der: &[u8]) -> String {
         .join(" ")
 }
 
-/// Parses a TTL such as `60m`, `1h`, `90s`, `2d` or plain seconds (`3600`); 1 second to 7 days.
+/// A challenge TTL ([`scepd_pki::encoding::parse_duration`]: `60m`, `1h`, `3600`, ...) between
+/// 1 second and 7 days.
 pub fn parse_ttl(text: &str) -> Option<i64> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: i64 = digits.parse().ok()?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return None,
-    };
-    let secs = n.checked_mul(mult)?;
-    (1..=7 * 86_400).contains(&secs).then_some(secs)
+    scepd_pki::encoding::parse_duration(text).filter(|secs| *secs <= 7 * 86_400)
 }
 
 #[cfg(test)]

@@ -48,20 +48,6 @@ pub enum TokenCommand {
     },
 }
 
-/// Parses `90d`, `12h`, `30m`, `45s`.
-pub fn parse_duration(s: &str) -> Option<i64> {
-    let (n, unit) = s.split_at(s.len().checked_sub(1)?);
-    let n: i64 = n.parse().ok().filter(|n| *n > 0)?;
-    let mult = match unit {
-        "d" => 86_400,
-        "h" => 3600,
-        "m" => 60,
-        "s" => 1,
-        _ => return None,
-    };
-    n.checked_mul(mult)
-}
-
 /// Runs an `admin` subcommand.
 pub fn run(config: &Config, cmd: AdminCommand) -> Result<(), CliError> {
     let store = open_initialized(config)?;
@@ -77,8 +63,9 @@ pub fn run(config: &Config, cmd: AdminCommand) -> Result<(), CliError> {
                 Scope::parse(&scope).ok_or_else(|| fail(2, "--scope must be admin or read"))?;
             let expires_at = match expires_in {
                 Some(e) => Some(
-                    now + parse_duration(&e)
-                        .ok_or_else(|| fail(2, "--expires-in takes e.g. 90d, 12h, 30m"))?,
+                    scepd_pki::encoding::parse_duration(&e)
+                        .and_then(|d| now.checked_add(d))
+                        .ok_or_else(|| fail(2, "--expires-in takes e.g. 90d, 12h, 30m or 3600"))?,
                 ),
                 None => None,
             };
@@ -143,7 +130,7 @@ pub fn audit(config: &Config, since: Option<&str>, json: bool) -> Result<(), Cli
             .ok_or_else(|| {
                 fail(
                     2,
-                    "--since takes unix seconds or RFC 3339 (2026-11-23T00:00:00Z)",
+                    "--since takes unix seconds, a date (2026-11-23) or RFC 3339 (2026-11-23T00:00:00Z)",
                 )
             })?,
     };

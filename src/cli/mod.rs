@@ -274,15 +274,22 @@ pub(crate) fn open_initialized(config: &Config) -> Result<Store, CliError> {
     Ok(store)
 }
 
-pub(crate) fn print_created(created: &platforms::CreatedPlatform, json: bool) {
+/// `path` under the public base URL (`public_url`, or the listen address): what goes into the
+/// MDM's SCEP or challenge URL field.
+pub(crate) fn public_url(config: &Config, path: &str) -> String {
+    format!("{}{path}", config.public_base(config.listen))
+}
+
+pub(crate) fn print_created(created: &platforms::CreatedPlatform, config: &Config, json: bool) {
+    let scep_url = public_url(config, &created.scep_path);
     if json {
         println!(
             "{}",
-            json!({"platform_id": created.platform_id, "scep_path": created.scep_path, "challenge": created.challenge})
+            json!({"platform_id": created.platform_id, "scep_path": created.scep_path, "scep_url": scep_url, "challenge": created.challenge})
         );
     } else {
         println!("platform id: {}", created.platform_id);
-        println!("SCEP URL path: {}", created.scep_path);
+        println!("SCEP URL: {scep_url}");
         println!(
             "challenge (shown once, store it in your MDM now): {}",
             created.challenge
@@ -316,7 +323,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     InitError::AlreadyInitialized(_) => fail(1, e),
                     other => fail(1, other),
                 })?;
-            print_created(&created, a.json);
+            print_created(&created, &config, a.json);
             Ok(())
         }
         Command::Serve(a) => crate::server::run(config, &a.options()).map_err(|e| fail(1, e)),

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde_json::json;
 
-use super::{ChallengeMode, CliError, PlatformCommand, fail, open_initialized, print_created};
+use super::{
+    ChallengeMode, CliError, PlatformCommand, fail, open_initialized, print_created, public_url,
+};
 use crate::challenge::dynamic;
 use crate::challenge::intune::client;
 use crate::clock::unix_now;
@@ -106,15 +108,19 @@ fn read_secret_file(path: &Path, flag: &str) -> Result<zeroize::Zeroizing<String
     secrets::read_operator_file(path).map_err(|e| usage(format!("{flag}: {e}")))
 }
 
-fn print_delegated(created: &CreatedDelegated, json: bool) -> Result<(), CliError> {
+fn print_delegated(
+    created: &CreatedDelegated,
+    config: &Config,
+    json: bool,
+) -> Result<(), CliError> {
+    let scep_url = public_url(config, &created.scep_path);
     if json {
-        println!(
-            "{}",
-            serde_json::to_string(created).map_err(|e| fail(1, e))?
-        );
+        let mut v = serde_json::to_value(created).map_err(|e| fail(1, e))?;
+        v["scep_url"] = serde_json::json!(scep_url);
+        println!("{v}");
     } else {
         println!("platform id: {}", created.platform_id);
-        println!("SCEP URL path: {}", created.scep_path);
+        println!("SCEP URL: {scep_url}");
     }
     Ok(())
 }
@@ -199,7 +205,7 @@ fn add(
             let store = open_initialized(config)?;
             let created = platforms::create_static(&store, name, allow_des, unix_now())
                 .map_err(|e| fail(1, e))?;
-            print_created(&created, json);
+            print_created(&created, config, json);
         }
         ChallengeMode::Dynamic => {
             mode.only("dynamic", &["--challenge-ttl", "--max-outstanding"])?;
@@ -224,15 +230,17 @@ fn add(
             };
             let created = platforms::create_dynamic(&store, name, allow_des, options, unix_now())
                 .map_err(|e| fail(1, e))?;
+            let scep_url = public_url(config, &created.scep_path);
+            let challenge_url = public_url(config, &created.challenge_url_path);
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&created).map_err(|e| fail(1, e))?
-                );
+                let mut v = serde_json::to_value(&created).map_err(|e| fail(1, e))?;
+                v["scep_url"] = serde_json::json!(scep_url);
+                v["challenge_url"] = serde_json::json!(challenge_url);
+                println!("{v}");
             } else {
                 println!("platform id: {}", created.platform_id);
-                println!("SCEP URL path: {}", created.scep_path);
-                println!("challenge URL path: {}", created.challenge_url_path);
+                println!("SCEP URL: {scep_url}");
+                println!("challenge URL: {challenge_url}");
                 println!("challenge URL user name: {}", created.username);
                 println!(
                     "challenge URL password (shown once, store it in your MDM now): {}",
@@ -283,7 +291,7 @@ fn add(
                     platforms::PlatformError::BadUrl { .. } => usage(e),
                     other => fail(1, other),
                 })?;
-            print_delegated(&created, json)?;
+            print_delegated(&created, config, json)?;
         }
         ChallengeMode::Webhook => {
             mode.only("webhook", &["--webhook-url", "--webhook-secret-file"])?;
@@ -308,7 +316,7 @@ fn add(
                 &secret,
             )
             .map_err(|e| fail(1, e))?;
-            print_delegated(&created, json)?;
+            print_delegated(&created, config, json)?;
         }
     }
     Ok(())

@@ -15,6 +15,9 @@ use crate::http::error::HttpFailure;
 pub async fn route(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
     let path = req.uri().path().to_owned();
     if path == "/healthz" {
+        if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
+            return failure_response(&HttpFailure::MethodNotAllowed);
+        }
         return response(200, "text/plain; charset=utf-8", "ok\n");
     }
     if let Some(id) = path

@@ -95,6 +95,16 @@ fn token_scopes_are_enforced() {
     assert_eq!(call(&server, "GET", "/metrics", None, None).0, 401);
     assert_eq!(call(&server, "GET", "/healthz", None, None).0, 200);
     assert_eq!(call(&server, "GET", "/readyz", None, None).0, 200);
+    // Probes only read.
+    for probe in ["/healthz", "/readyz"] {
+        for method in ["PUT", "POST", "DELETE"] {
+            assert_eq!(
+                call(&server, method, probe, None, None).0,
+                405,
+                "{method} {probe}"
+            );
+        }
+    }
     // Revoked and expired tokens stop working.
     assert!(
         server

@@ -12,6 +12,89 @@ fn scepd(args: &[&str]) -> std::process::Output {
     cmd.args(args).env("SCEPD_LOG", "warn").output().unwrap()
 }
 
+/// Durations and dates are read by one parser each, in the spellings operators type.
+#[test]
+fn durations_and_dates_are_read_alike_by_every_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let d = data.to_str().unwrap();
+    let init = scepd(&["init", "--data-dir", d, "--json"]);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&init.stdout).unwrap();
+    assert_eq!(
+        v["scep_url"],
+        format!("http://127.0.0.1:8080{}", v["scep_path"].as_str().unwrap())
+    );
+    for (name, expires_in) in [("plain", "3600"), ("unit", "60m"), ("parts", "1h0m")] {
+        let before = unix_now();
+        let out = scepd(&[
+            "admin",
+            "token",
+            "create",
+            "--name",
+            name,
+            "--scope",
+            "read",
+            "--expires-in",
+            expires_in,
+            "--json",
+            "--data-dir",
+            d,
+        ]);
+        assert!(
+            out.status.success(),
+            "{expires_in}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let at = scepd_pki::encoding::parse_rfc3339(v["expires_at"].as_str().unwrap()).unwrap();
+        assert!(
+            (before + 3600..=unix_now() + 3600).contains(&at),
+            "{expires_in}: {v}"
+        );
+    }
+    let bad = scepd(&[
+        "admin",
+        "token",
+        "create",
+        "--name",
+        "bad",
+        "--scope",
+        "read",
+        "--expires-in",
+        "1.5h",
+        "--data-dir",
+        d,
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    for since in [
+        "2026-12-02",
+        "2026-12-02T00:00:00Z",
+        "2026-12-02T01:00:00+01:00",
+        "1764633600",
+    ] {
+        let out = scepd(&["audit", "list", "--since", since, "--json", "--data-dir", d]);
+        assert!(
+            out.status.success(),
+            "{since}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = scepd(&[
+        "audit",
+        "list",
+        "--since",
+        "2026-12-02T00:00:00",
+        "--data-dir",
+        d,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "a local time is not guessed");
+}
+
 #[test]
 fn init_prints_json_once_and_refuses_a_second_time() {
     let dir = tempfile::tempdir().unwrap();

@@ -30,15 +30,27 @@ pub fn add_dynamic(server: &Server, name: &str, extra: &[&str]) -> Dynamic {
     assert_eq!(
         keys,
         [
+            "challenge_url",
             "challenge_url_path",
             "password",
             "platform_id",
             "scep_path",
+            "scep_url",
             "username"
         ],
         "the JSON contract"
     );
     let s = |k: &str| v[k].as_str().unwrap().to_owned();
+    // The full URLs an MDM is given: the public base plus each path.
+    for (url, path) in [
+        ("scep_url", "scep_path"),
+        ("challenge_url", "challenge_url_path"),
+    ] {
+        assert!(
+            s(url).starts_with("http") && s(url).ends_with(&s(path)),
+            "{v}"
+        );
+    }
     let d = Dynamic {
         platform_id: s("platform_id"),
         scep_path: s("scep_path"),

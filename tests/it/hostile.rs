@@ -439,6 +439,8 @@ fn routing_refusals_are_one_line_4xx() {
             None,
         );
         assert_one_line(&r, 405, method);
+        let r = http(&addr, method, "/healthz", b"", None);
+        assert_one_line(&r, 405, &format!("{method} /healthz"));
     }
     still_serves(&mut server, &ca);
 }

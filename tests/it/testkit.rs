@@ -688,7 +688,14 @@ impl Device {
         let ra = Certificate::parse(&ca.ra).unwrap();
         let (signer_der, signer_key) = signer.unwrap_or((&self.signer_der, &self.key));
         let signer_cert = Certificate::parse(signer_der).unwrap();
-        decode_cert_rep(reply, &ra, req, &signer_cert, signer_key, &SystemRandom).unwrap()
+        let outcome =
+            decode_cert_rep(reply, &ra, req, &signer_cert, signer_key, &SystemRandom).unwrap();
+        if let CertRepOutcome::Success { certificates, .. } = &outcome {
+            for der in certificates {
+                independently_checked_device_certificate(der, ca);
+            }
+        }
+        outcome
     }
 
     /// Signs an already built (possibly altered) envelope into a PKCSReq from this device
@@ -755,6 +762,75 @@ pub fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+/// Re-reads a certificate scepd issued with x509-parser, a parser that shares no code with
+/// ours: it must be a strict, complete v3 device certificate (not a CA, digitalSignature only,
+/// clientAuth, a key identifier pair) and, when issued by the intermediate `ca` names (a
+/// rotation may have replaced it since), carry a signature that verifies under that
+/// intermediate's key with aws-lc-rs.
+pub fn independently_checked_device_certificate(der: &[u8], ca: &CaCerts) {
+    use x509_parser::prelude::*;
+    let (rest, cert) = X509Certificate::from_der(der).expect("x509-parser reads the certificate");
+    assert!(rest.is_empty(), "bytes after the certificate");
+    assert_eq!(cert.version(), X509Version::V3);
+    let bc = cert.basic_constraints().expect("one basicConstraints");
+    assert!(
+        bc.is_none_or(|b| !b.value.ca),
+        "a device certificate is no CA"
+    );
+    let ku = cert
+        .key_usage()
+        .expect("one keyUsage")
+        .expect("keyUsage present");
+    assert!(ku.critical, "keyUsage is critical");
+    assert!(ku.value.digital_signature(), "signing");
+    assert_eq!(
+        ku.value.flags.count_ones(),
+        1,
+        "signing only: {:?}",
+        ku.value
+    );
+    let eku = cert
+        .extended_key_usage()
+        .expect("one extendedKeyUsage")
+        .expect("extendedKeyUsage present");
+    assert!(eku.value.client_auth && !eku.value.server_auth && !eku.value.any);
+    let validity = cert.validity();
+    assert!(validity.not_before < validity.not_after);
+    let mut ski = None;
+    let mut aki = None;
+    for ext in cert.extensions() {
+        match ext.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) => ski = Some(k.0.to_vec()),
+            ParsedExtension::AuthorityKeyIdentifier(a) => {
+                aki = a.key_identifier.as_ref().map(|k| k.0.to_vec())
+            }
+            ParsedExtension::UnsupportedExtension { .. } => {}
+            ParsedExtension::ParseError { error } => panic!("extension {}: {error}", ext.oid),
+            _ => {}
+        }
+    }
+    assert!(ski.is_some(), "subjectKeyIdentifier present");
+    let aki = aki.expect("authorityKeyIdentifier with a key identifier");
+    let (_, intermediate) = X509Certificate::from_der(&ca.intermediate).unwrap();
+    let intermediate_ski =
+        intermediate
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+                _ => None,
+            });
+    if intermediate_ski.as_deref() == Some(aki.as_slice()) {
+        assert_eq!(
+            cert.issuer(),
+            intermediate.subject(),
+            "issuer name is the intermediate's"
+        );
+        cert.verify_signature(Some(intermediate.public_key()))
+            .expect("signed by the intermediate");
+    }
 }
 
 /// The issued certificate of a SUCCESS outcome.

@@ -84,8 +84,10 @@ pub fn add_webhook(server: &Server, name: &str, url: &str, secret: &str, extra: 
     let v = server.add_platform(&args);
     let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["platform_id", "scep_path"]);
-    v["scep_path"].as_str().unwrap().to_owned()
+    assert_eq!(keys, ["platform_id", "scep_path", "scep_url"]);
+    let path = v["scep_path"].as_str().unwrap().to_owned();
+    assert!(v["scep_url"].as_str().unwrap().ends_with(&path), "{v}");
+    path
 }
 
 fn refused(o: &CertRepOutcome) -> bool {
