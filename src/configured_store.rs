@@ -26,6 +26,12 @@ pub enum OpenError {
     /// Store failure (including invalid `[store]` settings).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// No database where the configuration points (a mistyped `--data-dir`, a command run
+    /// from another directory): nothing is created there.
+    #[error(
+        "no scepd data at {0}: check --data-dir, SCEPD_DATA_DIR or data_dir in the config file (`scepd init` would create a new CA there)"
+    )]
+    Missing(String),
 }
 
 /// Path of the database inside a data dir.
@@ -61,6 +67,32 @@ pub fn open(config: &Config) -> Result<Store, OpenError> {
     let store = match &config.store {
         StoreConfig::Sqlite => Store::open(database_path(config))?,
         StoreConfig::Postgres(p) => Store::connect_postgres(&pg_settings(p)?)?,
+    };
+    store.set_full_durability(config.full_durability)?;
+    Ok(store)
+}
+
+/// Opens the configured store for a command that only uses what exists (every command but
+/// `init` and `serve`): refuses, creating nothing, when the data dir or its database is not
+/// there.
+pub fn open_existing(config: &Config) -> Result<Store, OpenError> {
+    let store = match &config.store {
+        StoreConfig::Sqlite => {
+            if !database_path(config).is_file() {
+                return Err(OpenError::Missing(location(config)));
+            }
+            Store::open(database_path(config))?
+        }
+        StoreConfig::Postgres(p) => {
+            // The database may well exist; the data dir holding the keys does not.
+            if !config.data_dir.is_dir() {
+                return Err(OpenError::Missing(format!(
+                    "data dir {}",
+                    config.data_dir.display()
+                )));
+            }
+            Store::connect_postgres(&pg_settings(p)?)?
+        }
     };
     store.set_full_durability(config.full_durability)?;
     Ok(store)

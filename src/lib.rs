@@ -23,6 +23,7 @@ pub mod private_file;
 pub mod profiles;
 pub mod revocation;
 pub mod secrets;
+pub mod serve_lock;
 pub mod server;
 pub mod store;
 pub mod trust;

@@ -50,6 +50,13 @@ pub fn run(mut config: Config, args: &ServeOptions) -> Result<(), ServeError> {
     // Before anything opens files: raise RLIMIT_NOFILE, fit the connection caps under it.
     crate::fd_limit::fit(&mut config);
     let store = configured_store::open(&config).map_err(fail)?;
+    // SQLite: one server per database file. PostgreSQL nodes share the database by design.
+    let _serving = match &config.store {
+        crate::config::StoreConfig::Sqlite => {
+            Some(crate::serve_lock::ServeLock::acquire(&config.data_dir).map_err(fail)?)
+        }
+        crate::config::StoreConfig::Postgres(_) => None,
+    };
     if !store.is_initialized().map_err(fail)? {
         let created = match bootstrap::initialize(&config, &store, unix_now()) {
             Ok(created) => Some(created),

@@ -261,7 +261,7 @@ pub(crate) fn fail(code: u8, e: impl std::fmt::Display) -> CliError {
 }
 
 pub(crate) fn open_initialized(config: &Config) -> Result<Store, CliError> {
-    let store = configured_store::open(config).map_err(|e| fail(1, e))?;
+    let store = configured_store::open_existing(config).map_err(|e| fail(1, e))?;
     if !store.is_initialized().map_err(|e| fail(1, e))? {
         return Err(fail(
             1,
@@ -297,12 +297,56 @@ pub(crate) fn print_created(created: &platforms::CreatedPlatform, config: &Confi
     }
 }
 
+/// The command's words as typed (`platform list`), for messages: each enum variant's name,
+/// which clap turns into the subcommand by lowercasing.
+fn command_name(cmd: &Command) -> String {
+    fn word(debug: String) -> String {
+        let end = debug.find([' ', '(', '{']).unwrap_or(debug.len());
+        let mut out = String::new();
+        for (i, c) in debug[..end].chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+        out
+    }
+    let (top, sub) = match cmd {
+        Command::Init(_) => ("init", None),
+        Command::Serve(_) => ("serve", None),
+        Command::Platform(c) => ("platform", Some(format!("{c:?}"))),
+        Command::Cert(c) => ("cert", Some(format!("{c:?}"))),
+        Command::Device(c) => ("device", Some(format!("{c:?}"))),
+        Command::Admin(c) => ("admin", Some(format!("{c:?}"))),
+        Command::Ca(c) => ("ca", Some(format!("{c:?}"))),
+        Command::Ra(c) => ("ra", Some(format!("{c:?}"))),
+        Command::Audit(c) => ("audit", Some(format!("{c:?}"))),
+    };
+    match sub {
+        Some(debug) => format!("{top} {}", word(debug)),
+        None => top.to_owned(),
+    }
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
-    if let Some(url) = &cli.admin_url {
-        if remote::try_run(url, cli.admin_token_file.as_deref(), &cli.command)? {
-            return Ok(());
+    // With --admin-url a command goes through the API or not at all: falling back to a local
+    // data dir would read or change another CA than the one the operator named. `serve` is
+    // the server itself and ignores it (SCEPD_ADMIN_URL may be set for the whole shell).
+    match &cli.admin_url {
+        Some(url) if !matches!(cli.command, Command::Serve(_)) => {
+            if remote::try_run(url, cli.admin_token_file.as_deref(), &cli.command)? {
+                return Ok(());
+            }
+            return Err(fail(
+                2,
+                format!(
+                    "`scepd {}` has no admin-API form: run it on the server host without --admin-url (and SCEPD_ADMIN_URL unset)",
+                    command_name(&cli.command)
+                ),
+            ));
         }
+        _ => {}
     }
     let listen = match &cli.command {
         Command::Serve(a) => a.listen,

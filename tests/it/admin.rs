@@ -797,6 +797,16 @@ fn cli_admin_url_mode() {
         audit.contains("token:ops") && audit.contains("device.deactivated"),
         "{audit}"
     );
+    // A command without an API form is refused, never run on a local data dir instead.
+    for args in [&["platform", "list"][..], &["audit", "list"], &["init"]] {
+        let out = remote(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("`scepd {}` has no admin-API form", args.join(" "))),
+            "{args:?}: {err}"
+        );
+    }
     // A bad token is reported, not silently applied offline.
     let out = std::process::Command::new(scepd_bin())
         .args([

@@ -640,3 +640,97 @@ fn init_with_store_url_creates_the_ca_once_in_postgresql_and_never_prints_the_pa
         "{err}"
     );
 }
+
+/// A command run against a data dir that is not there (a mistyped `--data-dir`, the wrong
+/// working directory) says so and creates nothing: only `init` and `serve` create one.
+#[test]
+fn no_command_but_init_and_serve_creates_a_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let absent = dir.path().join("typo");
+    let d = absent.to_str().unwrap();
+    for args in [
+        &["platform", "list"][..],
+        &["cert", "list"],
+        &["device", "list"],
+        &["audit", "list"],
+        &["admin", "token", "list"],
+        &["ca", "list"],
+        &["platform", "add", "--name", "x", "--challenge", "static"],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--data-dir", d]);
+        let out = scepd(&all);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no scepd data at data dir"), "{args:?}: {err}");
+        assert!(!absent.exists(), "{args:?} created {}", absent.display());
+    }
+}
+
+/// Two servers on one SQLite data dir would both run its committer and CRL publisher: the
+/// second is refused at start, naming the first one's pid; once the first stops, a new one
+/// starts.
+#[test]
+fn a_second_serve_on_one_sqlite_data_dir_is_refused() {
+    use std::io::BufRead;
+    let mut first = Server::start_with_own_store("");
+    let data = first.data_path();
+    // `serve` on the first one's data dir: its exit code and stderr, or None once it listens
+    // (then it is stopped), bounded at 30 s.
+    let second = || -> (Option<i32>, String) {
+        let mut child = Command::new(scepd_bin())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--data-dir")
+            .arg(&data)
+            .env("SCEPD_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.starts_with("scepd listening on") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let code = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s.code();
+            }
+            if rx.try_recv().is_ok() || std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        (code, err)
+    };
+    let (code, err) = second();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("another scepd serve is running")
+            && err.contains(&format!("pid {}", first.pid())),
+        "{err}"
+    );
+    assert!(first.alive(), "the first server keeps running");
+    assert_eq!(first.terminate(), Some(0));
+    // Stopped: the lock went with it, so a new server starts.
+    let (code, err) = second();
+    assert_eq!(code, None, "a server after the first one stopped: {err}");
+}
