@@ -133,6 +133,8 @@ fn store_tls_verify_full_require_and_disable_against_a_tls_only_database() {
     let refused = |toml: String| {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("scepd.toml"), &toml).unwrap();
+        // A node's data dir (its keys) exists; the database connection is what is refused.
+        std::fs::create_dir(dir.path().join("data")).unwrap();
         let out = Command::new(scepd_bin())
             .args(["platform", "list", "--json", "--config"])
             .arg(dir.path().join("scepd.toml"))
