@@ -54,6 +54,20 @@ pub enum PlatformError {
     Secret(#[from] SecretError),
 }
 
+/// The platform `id_or_name` names: the one with that id, or else the one with that (unique)
+/// name, as operators type them; [`StoreError::NotFound`] for neither.
+pub fn resolve(store: &Store, id_or_name: &str) -> Result<Platform, StoreError> {
+    if let Some(p) = store.platform(id_or_name)? {
+        return Ok(p);
+    }
+    store
+        .platform_by_name(id_or_name)?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "platform",
+            id: id_or_name.to_owned(),
+        })
+}
+
 /// The SCEP path of a platform.
 pub fn scep_path(platform_id: &str) -> String {
     format!("/scep/{platform_id}")

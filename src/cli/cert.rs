@@ -27,9 +27,10 @@ pub fn run(config: &Config, cmd: CertCommand) -> Result<(), CliError> {
                         .ok_or_else(|| fail(2, "--status must be valid or revoked"))?,
                 ),
             };
+            let platform_id = super::named_platform_id(&store, platform.as_deref())?;
             let list = store
                 .list_certificates(&CertificateFilter {
-                    platform_id: platform,
+                    platform_id,
                     status,
                     limit,
                     ..Default::default()

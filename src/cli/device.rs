@@ -16,7 +16,7 @@ use crate::store::{CertificateFilter, Device, DeviceState, Store};
 pub struct Target {
     /// Device id (as `device list` shows it).
     pub device: String,
-    /// Platform id, when the device id exists on several platforms.
+    /// Platform id or name, when the device id exists on several platforms.
     #[arg(long)]
     pub platform: Option<String>,
     /// JSON output.
@@ -29,7 +29,7 @@ pub struct Target {
 pub enum DeviceCommand {
     /// List devices.
     List {
-        /// Only this platform.
+        /// Only this platform (id or name).
         #[arg(long)]
         platform: Option<String>,
         /// Only this state (active, suspended, deactivated, deleted).
@@ -73,8 +73,9 @@ fn device_json(d: &Device) -> serde_json::Value {
 }
 
 fn resolve(store: &Store, t: &Target) -> Result<Device, CliError> {
+    let platform = super::named_platform_id(store, t.platform.as_deref())?;
     let found = store
-        .list_devices(t.platform.as_deref(), Some(&t.device), None)
+        .list_devices(platform.as_deref(), Some(&t.device), None)
         .map_err(|e| fail(1, e))?;
     match found.as_slice() {
         [one] => Ok(one.clone()),
@@ -151,6 +152,7 @@ pub fn run(config: &Config, cmd: DeviceCommand) -> Result<(), CliError> {
                 })?),
                 None => None,
             };
+            let platform = super::named_platform_id(&store, platform.as_deref())?;
             let list = store
                 .list_devices(platform.as_deref(), None, state)
                 .map_err(|e| fail(1, e))?;

@@ -191,7 +191,7 @@ pub enum PlatformCommand {
     /// Export an MDM profile for a platform (Apple .mobileconfig, or JSON for Windows,
     /// Intune and Workspace ONE consoles).
     Profile {
-        /// Platform id.
+        /// Platform id or name.
         id: String,
         /// apple (default), windows, intune or workspace-one.
         #[arg(long, default_value = "apple")]
@@ -216,7 +216,7 @@ pub enum PlatformCommand {
 pub enum CertCommand {
     /// List issued certificates, newest first.
     List {
-        /// Only this platform.
+        /// Only this platform (id or name).
         #[arg(long)]
         platform: Option<String>,
         /// Only this status (valid, revoked).
@@ -272,6 +272,29 @@ pub(crate) fn open_initialized(config: &Config) -> Result<Store, CliError> {
         ));
     }
     Ok(store)
+}
+
+/// The platform a `--platform` or platform argument names, by id or by name; "no platform X"
+/// when neither matches, so a filter with a typo fails instead of listing nothing.
+pub(crate) fn named_platform(
+    store: &Store,
+    text: &str,
+) -> Result<crate::store::Platform, CliError> {
+    platforms::resolve(store, text).map_err(|e| match e {
+        crate::store::StoreError::NotFound { .. } => {
+            fail(1, format!("no platform {}", crate::printable::escape(text)))
+        }
+        other => fail(1, other),
+    })
+}
+
+/// The id of the platform `text` names, when given (see [`named_platform`]).
+pub(crate) fn named_platform_id(
+    store: &Store,
+    text: Option<&str>,
+) -> Result<Option<String>, CliError> {
+    text.map(|t| named_platform(store, t).map(|p| p.id))
+        .transpose()
 }
 
 /// `path` under the public base URL (`public_url`, or the listen address): what goes into the

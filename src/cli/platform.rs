@@ -167,10 +167,8 @@ pub fn run(config: &Config, cmd: PlatformCommand) -> Result<(), CliError> {
                     "--format must be apple, windows, intune or workspace-one",
                 )
             })?;
-            let p = store
-                .platform(&id)
-                .map_err(|e| fail(1, e))?
-                .ok_or_else(|| fail(1, format!("no platform {id}")))?;
+            let p = super::named_platform(&store, &id)?;
+            let id = p.id.clone();
             let root = store
                 .active_authority(crate::store::CaRole::Root)
                 .map_err(|e| fail(1, e))?

@@ -892,3 +892,68 @@ fn admin_listener_serves_tls() {
     let plain = std::panic::catch_unwind(|| call(&server, "GET", "/healthz", None, None));
     assert!(plain.is_err() || plain.unwrap().0 != 200);
 }
+
+/// A platform is named by its id or its unique name, in CLI flags and arguments and in API
+/// paths and filters alike; an unknown one is refused ("no platform X", 404) instead of
+/// filtering everything away.
+#[test]
+fn platforms_are_named_by_id_or_name_and_an_unknown_one_is_refused() {
+    let f = ApiFixture::new();
+    let (server, admin) = (&f.server, f.admin.as_str());
+    f.enrolled("nina managementAttestation NAME-1");
+    let by = |platform: &str| server.cli_json(&["cert", "list", "--platform", platform, "--json"]);
+    let (by_id, by_name) = (by(&f.p.id), by("jamf"));
+    assert_eq!(by_id.as_array().unwrap().len(), 1, "{by_id}");
+    assert_eq!(by_id, by_name);
+    let devices = server.cli_json(&["device", "list", "--platform", "jamf", "--json"]);
+    assert_eq!(devices[0]["device_id"], "NAME-1", "{devices}");
+    let shown = server.cli_json(&["device", "show", "NAME-1", "--platform", "jamf", "--json"]);
+    assert_eq!(shown["platform_id"], f.p.id.as_str(), "{shown}");
+    let profile = server.cli(&["platform", "profile", "jamf", "--format", "windows"]);
+    assert!(
+        profile.status.success(),
+        "{}",
+        String::from_utf8_lossy(&profile.stderr)
+    );
+    for args in [
+        &["cert", "list", "--platform", "jmaf"][..],
+        &["device", "list", "--platform", "jmaf"],
+        &["device", "show", "NAME-1", "--platform", "jmaf"],
+        &["platform", "profile", "jmaf"],
+    ] {
+        let out = server.cli(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no platform jmaf"), "{args:?}: {err}");
+    }
+    let (s, p, _) = call(server, "GET", "/admin/v1/platforms/jamf", Some(admin), None);
+    assert_eq!(
+        (s, p["platform_id"].as_str()),
+        (200, Some(f.p.id.as_str())),
+        "{p}"
+    );
+    let (s, list, _) = call(
+        server,
+        "GET",
+        "/admin/v1/certificates?platform_id=jamf",
+        Some(admin),
+        None,
+    );
+    assert_eq!((s, list.as_array().map(Vec::len)), (200, Some(1)), "{list}");
+    for path in [
+        "/admin/v1/certificates?platform_id=jmaf",
+        "/admin/v1/devices?platform_id=jmaf",
+        "/admin/v1/devices/jmaf/NAME-1",
+        "/admin/v1/platforms/jmaf",
+    ] {
+        let (s, v, _) = call(server, "GET", path, Some(admin), None);
+        assert_eq!(s, 404, "{path}: {v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("no platform jmaf"),
+            "{path}: {v}"
+        );
+    }
+}

@@ -35,9 +35,13 @@ pub(super) fn handle(
             };
             let limit = param(query, "limit").and_then(|l| l.parse().ok());
             // Filtered in SQL, before the limit: the limit counts matching certificates.
+            // By id or name; an unknown one is 404, not an empty list.
+            let platform_id = param(query, "platform_id")
+                .map(|p| crate::platforms::resolve(store, p).map(|p| p.id))
+                .transpose()?;
             let list: Vec<Value> = store
                 .list_certificates(&CertificateFilter {
-                    platform_id: param(query, "platform_id").map(str::to_owned),
+                    platform_id,
                     status,
                     limit,
                     device_id: param(query, "device_id").map(str::to_owned),

@@ -12,6 +12,7 @@ use crate::admin::json_response;
 use crate::devices::{self, Action};
 use crate::http::HttpResponse;
 use crate::http::error::HttpFailure;
+use crate::platforms;
 use crate::store::{CertificateFilter, DeviceState};
 
 /// A request under `/admin/v1/devices`; `rest` is the path after it.
@@ -38,17 +39,19 @@ pub(super) fn handle(
                 })?),
                 None => None,
             };
-            let list = store.list_devices(
-                param(query, "platform_id"),
-                param(query, "device_id"),
-                state,
-            )?;
+            // By id or name; an unknown one is 404, not an empty list.
+            let platform = param(query, "platform_id")
+                .map(|p| platforms::resolve(store, p).map(|p| p.id))
+                .transpose()?;
+            let list = store.list_devices(platform.as_deref(), param(query, "device_id"), state)?;
             Ok(json_response(
                 200,
                 &json!(list.iter().map(device_json).collect::<Vec<_>>()),
             ))
         }
         (&Method::GET, [platform, device]) => {
+            let platform = platforms::resolve(store, platform)?.id;
+            let platform = platform.as_str();
             let d = store
                 .device(platform, device)?
                 .ok_or_else(|| HttpFailure::NotFound(format!("no device {platform}/{device}")))?;
@@ -81,7 +84,8 @@ pub(super) fn handle(
                 ),
                 None => None,
             };
-            let applied = devices::apply(store, platform, device, action, reason, actor, now)?;
+            let platform = platforms::resolve(store, platform)?.id;
+            let applied = devices::apply(store, &platform, device, action, reason, actor, now)?;
             let mut v = device_json(&applied.device);
             v["revoked"] = json!(applied.revoked);
             Ok(json_response(200, &v))

@@ -56,18 +56,15 @@ pub(super) fn handle(
             store.append_audit(now, actor, "platform.created", &id, &json!({"name": name, "challenge": str_field(body, "challenge").unwrap_or("static")}).to_string())?;
             Ok(json_response(201, &created))
         }
-        (&Method::GET, [id]) => {
-            let p = store
-                .platform(id)?
-                .ok_or_else(|| HttpFailure::NotFound(format!("no platform {id}")))?;
+        (&Method::GET, [id_or_name]) => {
+            let p = platforms::resolve(store, id_or_name)?;
             let mut v = platform_json(&p);
-            v["device_id_pattern"] = json!(store.device_id_pattern(id)?);
+            v["device_id_pattern"] = json!(store.device_id_pattern(&p.id)?);
             Ok(json_response(200, &v))
         }
-        (&Method::GET, [id, file]) if file.starts_with("profile") => {
-            let p = store
-                .platform(id)?
-                .ok_or_else(|| HttpFailure::NotFound(format!("no platform {id}")))?;
+        (&Method::GET, [id_or_name, file]) if file.starts_with("profile") => {
+            let p = platforms::resolve(store, id_or_name)?;
+            let id = p.id.as_str();
             let format = match param(query, "format") {
                 None => crate::profiles::Format::Apple,
                 Some(f) => crate::profiles::Format::parse(f).ok_or_else(|| {
@@ -96,7 +93,9 @@ pub(super) fn handle(
             let (ct, body) = crate::profiles::render(&input, format);
             Ok(crate::http::response(200, ct, body))
         }
-        (&Method::DELETE, [id]) => {
+        (&Method::DELETE, [id_or_name]) => {
+            let id = platforms::resolve(store, id_or_name)?.id;
+            let id = id.as_str();
             store.delete_platform(id)?;
             store.append_audit(now, actor, "platform.deleted", id, "{}")?;
             Ok(json_response(
@@ -104,7 +103,9 @@ pub(super) fn handle(
                 &json!({"platform_id": id, "deleted": true}),
             ))
         }
-        (&Method::POST, [id, "rotate-secret"]) => {
+        (&Method::POST, [id_or_name, "rotate-secret"]) => {
+            let id = platforms::resolve(store, id_or_name)?.id;
+            let id = id.as_str();
             let challenge = platforms::rotate_static_secret(store, id).map_err(|e| match e {
                 platforms::PlatformError::Store(s) => HttpFailure::from(s),
                 other => HttpFailure::BadRequest(other.to_string()),
