@@ -26,7 +26,7 @@ pub enum TokenCommand {
         #[arg(long)]
         name: String,
         /// `admin` (everything) or `read` (GET only).
-        #[arg(long)]
+        #[arg(long, value_parser = super::values::token_scopes())]
         scope: String,
         /// Lifetime, e.g. `90d`, `12h`, `30m` (default: no expiry).
         #[arg(long)]

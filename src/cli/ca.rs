@@ -25,7 +25,7 @@ pub enum CaCommand {
     /// Stage a new intermediate and RA (signed by the root); GetNextCACert announces them.
     Rotate {
         /// Key algorithm of the new intermediate (default: the current one's).
-        #[arg(long)]
+        #[arg(long, ignore_case = true, value_parser = super::values::key_algorithms())]
         key_algorithm: Option<String>,
         /// Activate automatically at this time (RFC 3339).
         #[arg(long)]

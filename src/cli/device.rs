@@ -32,8 +32,8 @@ pub enum DeviceCommand {
         /// Only this platform (id or name).
         #[arg(long)]
         platform: Option<String>,
-        /// Only this state (active, suspended, deactivated, deleted).
-        #[arg(long)]
+        /// Only this state.
+        #[arg(long, value_parser = super::values::device_states())]
         state: Option<String>,
         /// JSON output.
         #[arg(long)]
@@ -50,7 +50,7 @@ pub enum DeviceCommand {
         #[command(flatten)]
         target: Target,
         /// Revocation reason (default cessationOfOperation; keyCompromise for stolen keys).
-        #[arg(long)]
+        #[arg(long, ignore_case = true, value_parser = super::values::revocation_reasons())]
         reason: Option<String>,
     },
     /// Allow enrollment again (its old certificates stay revoked).
@@ -60,7 +60,7 @@ pub enum DeviceCommand {
         #[command(flatten)]
         target: Target,
         /// Revocation reason (default cessationOfOperation).
-        #[arg(long)]
+        #[arg(long, ignore_case = true, value_parser = super::values::revocation_reasons())]
         reason: Option<String>,
     },
 }

@@ -12,6 +12,7 @@ mod cert;
 pub mod device;
 mod platform;
 pub mod remote;
+mod values;
 
 use crate::ca::bootstrap::{self, InitError};
 use crate::clock::unix_now;
@@ -90,6 +91,11 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print a shell completion script (`scepd completions bash > /etc/bash_completion.d/scepd`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `audit` subcommands.
@@ -193,8 +199,8 @@ pub enum PlatformCommand {
     Profile {
         /// Platform id or name.
         id: String,
-        /// apple (default), windows, intune or workspace-one.
-        #[arg(long, default_value = "apple")]
+        /// The MDM the profile is for.
+        #[arg(long, default_value = "apple", value_parser = values::profile_formats())]
         format: String,
         /// The static challenge to embed (scepd keeps only its hash).
         #[arg(long)]
@@ -219,8 +225,8 @@ pub enum CertCommand {
         /// Only this platform (id or name).
         #[arg(long)]
         platform: Option<String>,
-        /// Only this status (valid, revoked).
-        #[arg(long)]
+        /// Only this status.
+        #[arg(long, value_parser = values::certificate_statuses())]
         status: Option<String>,
         /// At most this many.
         #[arg(long)]
@@ -233,9 +239,8 @@ pub enum CertCommand {
     Revoke {
         /// Serial, hex (as `cert list` prints it; colons allowed).
         serial: String,
-        /// Reason: unspecified, keyCompromise, affiliationChanged, superseded,
-        /// cessationOfOperation, privilegeWithdrawn.
-        #[arg(long)]
+        /// Revocation reason (RFC 5280).
+        #[arg(long, ignore_case = true, value_parser = values::revocation_reasons())]
         reason: String,
         /// JSON output.
         #[arg(long)]
@@ -344,6 +349,7 @@ fn command_name(cmd: &Command) -> String {
         Command::Ca(c) => ("ca", Some(format!("{c:?}"))),
         Command::Ra(c) => ("ra", Some(format!("{c:?}"))),
         Command::Audit(c) => ("audit", Some(format!("{c:?}"))),
+        Command::Completions { .. } => ("completions", None),
     };
     match sub {
         Some(debug) => format!("{top} {}", word(debug)),
@@ -356,6 +362,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     // With --admin-url a command goes through the API or not at all: falling back to a local
     // data dir would read or change another CA than the one the operator named. `serve` is
     // the server itself and ignores it (SCEPD_ADMIN_URL may be set for the whole shell).
+    if let Command::Completions { shell } = cli.command {
+        // Needs no configuration, data dir or server.
+        let mut command = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut command, "scepd", &mut std::io::stdout());
+        return Ok(());
+    }
     match &cli.admin_url {
         Some(url) if !matches!(cli.command, Command::Serve(_)) => {
             if remote::try_run(url, cli.admin_token_file.as_deref(), &cli.command)? {
@@ -403,5 +415,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Audit(AuditCommand::List { since, json }) => {
             admin::audit(&config, since.as_deref(), json)
         }
+        // Answered before the configuration is read.
+        Command::Completions { .. } => Ok(()),
     }
 }

@@ -734,3 +734,76 @@ fn a_second_serve_on_one_sqlite_data_dir_is_refused() {
     let (code, err) = second();
     assert_eq!(code, None, "a server after the first one stopped: {err}");
 }
+
+/// Enum-like flags list their values in `--help` and refuse others before anything runs.
+#[test]
+fn enum_like_flags_list_their_values_and_refuse_others() {
+    for (args, listed) in [
+        (&["cert", "list", "--help"][..], &["valid", "revoked"][..]),
+        (
+            &["device", "list", "--help"],
+            &["active", "suspended", "deactivated", "deleted"],
+        ),
+        (
+            &["cert", "revoke", "--help"],
+            &["keyCompromise", "cessationOfOperation"],
+        ),
+        (
+            &["platform", "profile", "--help"],
+            &["apple", "windows", "intune", "workspace-one"],
+        ),
+        (&["admin", "token", "create", "--help"], &["admin", "read"]),
+        (&["ca", "rotate", "--help"], &["rsa-2048", "ecdsa-p256"]),
+    ] {
+        let out = scepd(args);
+        assert!(out.status.success(), "{args:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        for v in listed {
+            assert!(help.contains(v), "{args:?} does not list {v}: {help}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("never");
+    for args in [
+        &["cert", "list", "--status", "expired"][..],
+        &["device", "list", "--state", "lost"],
+        &["cert", "revoke", "01", "--reason", "because"],
+        &["platform", "profile", "p", "--format", "jamf"],
+        &["admin", "token", "create", "--name", "n", "--scope", "root"],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--data-dir", d.to_str().unwrap()]);
+        let out = scepd(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("possible values"),
+            "{args:?}"
+        );
+    }
+    assert!(!d.exists(), "a refused flag touched the data dir");
+}
+
+/// `scepd completions SHELL` prints a script for each shell, without a config or data dir.
+#[test]
+fn completions_are_printed_for_each_shell_without_a_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("never");
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef scepd"),
+        ("fish", "complete -c scepd"),
+    ] {
+        let out = scepd(&["completions", shell, "--data-dir", d.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains(marker) && script.contains("platform"),
+            "{shell}: {script}"
+        );
+    }
+    assert!(!d.exists());
+}
