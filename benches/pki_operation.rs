@@ -76,7 +76,8 @@ fn fixture(intermediate: KeyAlgorithm, full_durability: bool) -> Fixture {
     )
     .unwrap();
     let store = configured_store::open(&config).unwrap();
-    let created = bootstrap::initialize(&config, &store, now()).unwrap();
+    let keystore = Keystore::from_config(&config).unwrap();
+    let created = bootstrap::initialize(&config, &store, &keystore, now()).unwrap();
     let store = Arc::new(store);
     let ca = CaHandle::load(
         &store,

@@ -64,35 +64,30 @@ pub fn open(config: &Config) -> Result<Store, OpenError> {
     };
     fs::create_dir_all(dir).map_err(io)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
-    let store = match &config.store {
-        StoreConfig::Sqlite => Store::open(database_path(config))?,
-        StoreConfig::Postgres(p) => Store::connect_postgres(&pg_settings(p)?)?,
-    };
-    store.set_full_durability(config.full_durability)?;
-    Ok(store)
+    connect(config)
 }
 
 /// Opens the configured store for a command that only uses what exists (every command but
 /// `init` and `serve`): refuses, creating nothing, when the data dir or its database is not
-/// there.
+/// there. (A PostgreSQL database may well exist while the data dir holding the keys does not.)
 pub fn open_existing(config: &Config) -> Result<Store, OpenError> {
+    let missing = match &config.store {
+        StoreConfig::Sqlite => (!database_path(config).is_file()).then(|| location(config)),
+        StoreConfig::Postgres(_) => {
+            (!config.data_dir.is_dir()).then(|| format!("data dir {}", config.data_dir.display()))
+        }
+    };
+    match missing {
+        Some(what) => Err(OpenError::Missing(what)),
+        None => connect(config),
+    }
+}
+
+/// The store of `config`, its data dir already there.
+fn connect(config: &Config) -> Result<Store, OpenError> {
     let store = match &config.store {
-        StoreConfig::Sqlite => {
-            if !database_path(config).is_file() {
-                return Err(OpenError::Missing(location(config)));
-            }
-            Store::open(database_path(config))?
-        }
-        StoreConfig::Postgres(p) => {
-            // The database may well exist; the data dir holding the keys does not.
-            if !config.data_dir.is_dir() {
-                return Err(OpenError::Missing(format!(
-                    "data dir {}",
-                    config.data_dir.display()
-                )));
-            }
-            Store::connect_postgres(&pg_settings(p)?)?
-        }
+        StoreConfig::Sqlite => Store::open(database_path(config))?,
+        StoreConfig::Postgres(p) => Store::connect_postgres(&pg_settings(p)?)?,
     };
     store.set_full_durability(config.full_durability)?;
     Ok(store)

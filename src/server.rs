@@ -57,8 +57,10 @@ pub fn run(mut config: Config, args: &ServeOptions) -> Result<(), ServeError> {
         }
         crate::config::StoreConfig::Postgres(_) => None,
     };
+    // Opened once: the first start stores the new CA's keys in it and then serves from it.
+    let keystore = Keystore::from_config(&config).map_err(fail)?;
     if !store.is_initialized().map_err(fail)? {
-        let created = match bootstrap::initialize(&config, &store, unix_now()) {
+        let created = match bootstrap::initialize(&config, &store, &keystore, unix_now()) {
             Ok(created) => Some(created),
             // Nodes of a cluster started together on a new database: one wins the unique
             // keys of the first CA records, the others join what it created.
@@ -104,7 +106,6 @@ pub fn run(mut config: Config, args: &ServeOptions) -> Result<(), ServeError> {
     let outlives_runtime = store.clone();
     // No request waits for a WAL checkpoint: checkpoint_loop runs them instead.
     store.defer_checkpoints().map_err(fail)?;
-    let keystore = Keystore::from_config(&config).map_err(fail)?;
     keystore.check_permissions().map_err(fail)?;
     let ca = CaHandle::load(
         &store,

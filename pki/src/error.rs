@@ -49,8 +49,9 @@ impl Error {
     pub fn is_ours(&self) -> bool {
         match self {
             Self::Key(_) | Self::Random(_) => true,
-            Self::Cms(CmsError::Crypto(_))
-            | Self::Open(OpenError::Envelope(CmsError::Crypto(_))) => true,
+            Self::Cms(CmsError::Crypto(_)) => true,
+            // OpenError says itself which of its cases have no failInfo.
+            Self::Open(e) => e.fail_info().is_none(),
             Self::Issue(e) => matches!(e, IssueError::Signing | IssueError::IssuerExpired),
             _ => false,
         }

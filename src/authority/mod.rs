@@ -839,9 +839,11 @@ pub(crate) enum Outcome {
 /// algorithm, our own fault for a key failure, otherwise one indistinguishable
 /// badMessageCheck.
 fn refused_content(e: OpenError) -> Outcome {
-    match e.fail_info() {
-        None => Outcome::Pki(e.into()),
-        Some(_) => Outcome::Fail(ScepFailure::Request(e.into())),
+    let e = scepd_pki::Error::from(e);
+    if e.is_ours() {
+        Outcome::Pki(e)
+    } else {
+        Outcome::Fail(ScepFailure::Request(e))
     }
 }
 

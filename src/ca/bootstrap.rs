@@ -33,8 +33,14 @@ pub enum InitError {
     Platform(#[from] PlatformError),
 }
 
-/// Initializes the data dir. Returns the `default` platform's one-time output.
-pub fn initialize(config: &Config, store: &Store, now: i64) -> Result<CreatedPlatform, InitError> {
+/// Initializes the data dir, its keys going to `keystore` (the one the caller then serves
+/// with). Returns the `default` platform's one-time output.
+pub fn initialize(
+    config: &Config,
+    store: &Store,
+    keystore: &Keystore,
+    now: i64,
+) -> Result<CreatedPlatform, InitError> {
     if store.is_initialized()? {
         return Err(InitError::AlreadyInitialized(configured_store::location(
             config,
@@ -51,7 +57,6 @@ pub fn initialize(config: &Config, store: &Store, now: i64) -> Result<CreatedPla
         now,
     };
     let h = bootstrap(&spec, &SystemRandom).map_err(|e| InitError::Pki(e.to_string()))?;
-    let keystore = Keystore::from_config(config)?;
     let suffix =
         &crate::challenge::secret::generate().map_err(|_| InitError::Pki("random".into()))?[..8];
     let suffix = suffix.to_ascii_lowercase();

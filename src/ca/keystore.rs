@@ -115,12 +115,9 @@ impl Keystore {
             if bytes.is_empty() {
                 return Err(KeystoreError::BadRef(format!("{PASSPHRASE_ENV} is empty")));
             }
-            static WARNED_ENV: std::sync::Once = std::sync::Once::new();
-            WARNED_ENV.call_once(|| {
-                tracing::warn!(
-                    "the key passphrase comes from {PASSPHRASE_ENV}, which stays readable in /proc/<pid>/environ while scepd runs; prefer --key-passphrase-file or SCEPD_KEY_PASSPHRASE_FILE"
-                );
-            });
+            tracing::warn!(
+                "the key passphrase comes from {PASSPHRASE_ENV}, which stays readable in /proc/<pid>/environ while scepd runs; prefer --key-passphrase-file or SCEPD_KEY_PASSPHRASE_FILE"
+            );
             return Ok(Self::new(&config.data_dir, Protection::Passphrase(bytes)));
         }
         let (path, generate) = match (
@@ -151,12 +148,8 @@ impl Keystore {
                 reason: "passphrase file is empty".into(),
             },
         })?;
-        // Once per process: the first start opens the keystore for bootstrap and again to serve.
-        static WARNED: std::sync::Once = std::sync::Once::new();
         if generate {
-            WARNED.call_once(|| {
-                tracing::warn!(file = %path.display(), "keys are encrypted with a passphrase kept in the data dir (development default); set [keys] passphrase_file or SCEPD_KEY_PASSPHRASE for production");
-            });
+            tracing::warn!(file = %path.display(), "keys are encrypted with a passphrase kept in the data dir (development default); set [keys] passphrase_file or SCEPD_KEY_PASSPHRASE for production");
         }
         Ok(Self::new(&config.data_dir, Protection::Passphrase(first)))
     }

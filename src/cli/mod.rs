@@ -397,11 +397,14 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Init(a) => {
             let store = configured_store::open(&config).map_err(|e| fail(1, e))?;
-            let created =
-                bootstrap::initialize(&config, &store, unix_now()).map_err(|e| match e {
+            let keystore =
+                crate::ca::keystore::Keystore::from_config(&config).map_err(|e| fail(1, e))?;
+            let created = bootstrap::initialize(&config, &store, &keystore, unix_now()).map_err(
+                |e| match e {
                     InitError::AlreadyInitialized(_) => fail(1, e),
                     other => fail(1, other),
-                })?;
+                },
+            )?;
             print_created(&created, &config, a.json);
             Ok(())
         }

@@ -12,19 +12,24 @@ fn scepd(args: &[&str]) -> std::process::Output {
     cmd.args(args).env("SCEPD_LOG", "warn").output().unwrap()
 }
 
+/// `scepd init --json` into a new data dir `d`, which must succeed; its JSON.
+fn init_json(d: &str) -> serde_json::Value {
+    let out = scepd(&["init", "--data-dir", d, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Durations and dates are read by one parser each, in the spellings operators type.
 #[test]
 fn durations_and_dates_are_read_alike_by_every_flag() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d");
     let d = data.to_str().unwrap();
-    let init = scepd(&["init", "--data-dir", d, "--json"]);
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&init.stdout).unwrap();
+    let v = init_json(d);
     assert_eq!(
         v["scep_url"],
         format!("http://127.0.0.1:8080{}", v["scep_path"].as_str().unwrap())
@@ -100,13 +105,7 @@ fn init_prints_json_once_and_refuses_a_second_time() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d");
     let d = data.to_str().unwrap();
-    let out = scepd(&["init", "--data-dir", d, "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = init_json(d);
     let id = v["platform_id"].as_str().unwrap();
     assert_eq!(v["scep_path"], format!("/scep/{id}"));
     let ch = v["challenge"].as_str().unwrap();
